@@ -1,0 +1,110 @@
+"""A model is a folder you can copy: config.json, codec.json, weights.safetensors, card.json.
+
+Weights are safetensors, never pickle: loading a model runs no code. Loading
+checks that every file is there, readable and consistent, and says what is
+wrong in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from tunesmith import TunesmithError, __version__, atomic
+from tunesmith.codecs import Codec, codec_from_json
+from tunesmith.model import LSTMModel, ModelConfig
+
+BUNDLE_VERSION = 1
+FILES = ("config.json", "codec.json", "weights.safetensors", "card.json")
+
+
+@dataclass
+class Bundle:
+    model: LSTMModel
+    codec: Codec
+    card: dict
+    path: Path | None = None
+
+
+def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None) -> None:
+    """Write the bundle's files into an existing folder (use `save` for an atomic bundle)."""
+    state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
+    card = {"tunesmith_version": __version__, **card}
+    (folder / "config.json").write_text(json.dumps(
+        {"bundle_version": BUNDLE_VERSION, "model": model.config.to_json()}, indent=2) + "\n")
+    (folder / "codec.json").write_text(json.dumps(codec.to_json(), ensure_ascii=False, indent=1) + "\n")
+    save_file(state, str(folder / "weights.safetensors"), metadata={"format": "pt"})
+    (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+
+
+def save(path: str | Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None) -> Path:
+    """Write a bundle folder atomically (a half-written bundle never appears)."""
+    with atomic.folder(path) as tmp:
+        write_files(tmp, model, codec, card, dtype)
+    return Path(path)
+
+
+def resolve(path: str | Path) -> Path:
+    """A bundle folder, or a run folder (its best checkpoint, else its last)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise TunesmithError(f"no model at '{path}'")
+    if (path / "config.json").exists() or not path.is_dir():
+        return path
+    for name in ("best", "last"):
+        if (path / name / "config.json").exists():
+            return path / name
+    raise TunesmithError(f"'{path}' is neither a model folder nor a training run with a checkpoint")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TunesmithError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise TunesmithError(f"{path} should hold a JSON object")
+    return data
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
+    path = resolve(path)
+    if not path.is_dir():
+        raise TunesmithError(f"'{path}' is a file; a model is a folder with {', '.join(FILES)}")
+    missing = [f for f in FILES if not (path / f).is_file()]
+    if missing:
+        raise TunesmithError(f"model folder '{path}' is missing {', '.join(missing)} (a model needs {', '.join(FILES)})")
+    config = _read_json(path / "config.json")
+    version = config.get("bundle_version")
+    if not isinstance(version, int) or version > BUNDLE_VERSION:
+        raise TunesmithError(f"'{path}' was made by another tunesmith version (bundle format {version!r}, "
+                             f"this one reads up to {BUNDLE_VERSION})")
+    model_config = ModelConfig.from_json(config.get("model") or {})
+    codec = codec_from_json(_read_json(path / "codec.json"))
+    card = _read_json(path / "card.json")
+    if codec.vocab_size != model_config.vocab_size:
+        raise TunesmithError(f"codec.json in '{path}' has {codec.vocab_size} symbols but the model was built "
+                             f"for {model_config.vocab_size}: the codec belongs to another model")
+    try:
+        state = load_file(str(path / "weights.safetensors"))
+    except Exception as exc:  # safetensors raises several kinds for damaged files
+        raise TunesmithError(f"{path / 'weights.safetensors'} is truncated or corrupt ({exc})") from None
+    model = LSTMModel(model_config)
+    expected = model.state_dict()
+    if set(state) != set(expected):
+        absent = sorted(set(expected) - set(state))
+        extra = sorted(set(state) - set(expected))
+        raise TunesmithError(f"the weights in '{path}' do not fit its config "
+                             f"(missing {absent[:3]}, unexpected {extra[:3]})")
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise TunesmithError(f"the weights in '{path}' do not fit its config: {name} is "
+                                 f"{tuple(tensor.shape)}, the config {model_config.to_json()} needs "
+                                 f"{tuple(expected[name].shape)}")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.to(device).eval()
+    return Bundle(model, codec, card, path)

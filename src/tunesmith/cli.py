@@ -1,0 +1,166 @@
+"""The `tunesmith` command: a thin shell over the library.
+
+Every subcommand parses its flags, calls one library function and reports. A
+predictable mistake ends in one line `error: ...` and exit status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs as text_codecs
+import sys
+
+from tunesmith import TunesmithError, __version__, log
+
+
+def _unescape(text: str) -> str:
+    r"""Primers come from a shell: accept `\n` and `\t` written as two characters."""
+    try:
+        return text_codecs.decode(text.encode("latin-1", "backslashreplace"), "unicode_escape")
+    except UnicodeDecodeError as exc:
+        raise TunesmithError(f"the primer has a broken escape sequence ({exc.reason})") from None
+
+
+def cmd_corpus_list(args: argparse.Namespace) -> int:
+    from tunesmith import corpus
+
+    print(f"{'name':<12} {'format':<6} {'pieces':>7} {'skipped':>7}  description")
+    for named in corpus.NAMED.values():
+        loaded = corpus.load(named.name, show_progress=False)
+        print(f"{named.name:<12} {named.format:<6} {len(loaded.pieces):>7} {len(loaded.skipped):>7}  {named.description}")
+    print("\nAny file, folder or glob works too: tunesmith train --corpus path/to/tunes/ ...")
+    return 0
+
+
+def cmd_corpus_show(args: argparse.Namespace) -> int:
+    from tunesmith import corpus
+
+    loaded = corpus.load(args.corpus, args.format)
+    corpus.report(loaded)
+    lengths = sorted(len(p.text) for p in loaded.pieces)
+    if lengths:
+        print(f"{len(lengths)} pieces, {sum(lengths):,} characters; median {lengths[len(lengths) // 2]:,}, "
+              f"longest {lengths[-1]:,}")
+    for piece in loaded.pieces[: args.head]:
+        print(f"\n=== {piece.name}\n{piece.text}", end="")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tunesmith.train import TrainConfig, train
+
+    if not args.resume and not args.corpus:
+        raise TunesmithError("--corpus is needed to start a run (or --resume to continue one)")
+    cfg = TrainConfig(
+        corpus=args.corpus or [], out=args.out, format=args.format, layers=args.layers, hidden=args.hidden,
+        embed=args.embed, dropout=args.dropout, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
+        lr_final=args.lr_final, clip=args.clip, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
+        valid_fraction=args.valid_fraction, eval_every=args.eval_every, save_every=args.save_every,
+        seed=args.seed, device=args.device, preview_length=args.preview_length)
+    result = train(cfg, resume=args.resume)
+    print(f"run folder: {result.out} (best model: {result.out / 'best'}; plot: {result.out / 'metrics.png'})")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from tunesmith import bundle, sample
+    from tunesmith.train import pick_device
+
+    device = pick_device(args.device)
+    sample.check_options(args.n, args.temperature, args.top_k, args.top_p, args.max_length)
+    loaded = bundle.load(args.model, device)
+    pieces = sample.generate(loaded.model, loaded.codec, n=args.n, temperature=args.temperature,
+                             top_k=args.top_k, top_p=args.top_p, primer=_unescape(args.primer),
+                             max_length=args.max_length, seed=args.seed, device=device)
+    paths = sample.write(pieces, loaded.codec, args.out, stem=args.name)
+    for p in paths:
+        print(p)
+    log.info(f"wrote {len(paths)} pieces with {loaded.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunesmith",
+        description="Learn a musical style from symbolic music (ABC, **kern) with an LSTM and compose new pieces.")
+    parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("corpus", help="list the named corpora or look at one")
+    csub = p.add_subparsers(dest="corpus_command", metavar="ACTION")
+    c = csub.add_parser("list", help="named corpora from music21's bundled corpus, with piece counts")
+    c.set_defaults(func=cmd_corpus_list)
+    c = csub.add_parser("show", help="read a corpus and show its first pieces in training shape")
+    c.add_argument("corpus", nargs="+", help="named corpus, file, folder or glob")
+    c.add_argument("--format", choices=["abc", "kern"], help="format of the files (default: from extensions)")
+    c.add_argument("--head", type=int, default=2, help="how many pieces to print (default 2)")
+    c.set_defaults(func=cmd_corpus_show)
+
+    p = sub.add_parser("train", help="train an LSTM on a corpus",
+                       description="Train a character-level LSTM on ABC tunes or **kern scores. Stops at the first "
+                                   "of --epochs, --steps, --minutes (default: 20 epochs).")
+    p.add_argument("--corpus", nargs="+", help="named corpus (see 'tunesmith corpus list'), file, folder or glob")
+    p.add_argument("--format", choices=["abc", "kern"], help="format of the files (default: from extensions)")
+    p.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g = p.add_argument_group("model")
+    g.add_argument("--layers", type=int, default=3, help="LSTM layers (default 3)")
+    g.add_argument("--hidden", type=int, default=256, help="LSTM units per layer (default 256)")
+    g.add_argument("--embed", type=int, default=64, help="embedding size (default 64)")
+    g.add_argument("--dropout", type=float, default=0.2, help="dropout between layers and before the head (default 0.2)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=32, help="pieces per batch (default 32)")
+    g.add_argument("--seq-len", type=int, default=128, help="steps of back-propagation through time (default 128)")
+    g.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    g.add_argument("--lr-final", type=float, default=0.05, help="final learning rate as a fraction of --lr, cosine decay (default 0.05)")
+    g.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
+    g = p.add_argument_group("length, validation, checkpoints")
+    g.add_argument("--epochs", type=int, help="stop after this many epochs")
+    g.add_argument("--steps", type=int, help="stop after this many steps")
+    g.add_argument("--minutes", type=float, help="stop after this many minutes of training")
+    g.add_argument("--valid-fraction", type=float, default=0.1, help="share of pieces held out for validation (default 0.1)")
+    g.add_argument("--eval-every", type=int, default=200, help="validate (and plot) every N steps (default 200)")
+    g.add_argument("--save-every", type=int, help="checkpoint every N steps (default: at every validation)")
+    g.add_argument("--preview-length", type=int, default=400, help="characters of the preview sampled after each epoch")
+    g.add_argument("--seed", type=int, default=1, help="random seed: same seed, same run (default 1)")
+    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="compose pieces with a trained model",
+                       description="Generate pieces in one batch; each is written as a complete .abc or .krn file.")
+    p.add_argument("model", help="model folder, or a run folder (its best checkpoint)")
+    p.add_argument("-n", type=int, default=1, help="number of pieces (default 1)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default 1.0)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens; 0 is off (default 0)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass; 1.0 is off (default 1.0)")
+    p.add_argument("--primer", default="", help=r"text every piece starts with, e.g. 'M:6/8\nK:D\n' (\n is a newline)")
+    p.add_argument("--max-length", type=int, default=3000, help="longest piece in characters, primer included (default 3000)")
+    p.add_argument("--seed", type=int, help="random seed (default: a new one each time)")
+    p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
+    p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet:
+        log.set_quiet(True)
+    func = getattr(args, "func", None)
+    if func is None:
+        if args.command == "corpus":
+            parser.parse_args(["corpus", "--help"])
+        parser.print_help()
+        return 0
+    try:
+        return func(args)
+    except TunesmithError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,193 @@
+"""ABC notation: split books into tunes, normalise headers, finish sampled tunes.
+
+Every tune is brought to one canonical shape before training, so the model sees
+one way to begin a tune and learns the header reliably:
+
+    X:1                 (reference number: always 1 in training text; the
+    T:title              writer numbers sampled tunes 1..n)
+    ...other fields      (in their original order; `%` comment lines dropped)
+    M:6/8
+    L:1/8               (added from the ABC standard's rule when missing)
+    K:G                 (always the last header line)
+    body...
+
+`X: 80` becomes `X:80` (no space after the field letter), trailing spaces and
+blank lines go, and text after the first blank line following the body is not
+part of the tune (ABC ends a tune at a blank line).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+FIELD = re.compile(r"^([A-Za-z]):\s*(.*?)\s*$")
+# File-header fields a tune inherits when it does not set them itself.
+INHERITED = set("MLRQCAOZNSG")
+
+
+class TuneError(ValueError):
+    """A tune that cannot be used, with a one-line reason."""
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 where it is valid, latin-1 otherwise (old ABC books are latin-1)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("%")
+
+
+def split_book(text: str) -> tuple[list[str], list[list[str]]]:
+    """Split a book into its file header lines and one list of lines per tune (at `X:`)."""
+    header: list[str] = []
+    tunes: list[list[str]] = []
+    for line in text.split("\n"):
+        if re.match(r"^X:", line):
+            tunes.append([line])
+        elif tunes:
+            tunes[-1].append(line)
+        else:
+            header.append(line)
+    return header, tunes
+
+
+def default_unit_length(meter: str | None) -> str:
+    """The ABC standard's default L: 1/16 when the meter is below 3/4, else 1/8."""
+    if meter:
+        m = re.match(r"^\s*(\d+)\s*/\s*(\d+)", meter)
+        if m and int(m.group(2)) > 0 and Fraction(int(m.group(1)), int(m.group(2))) < Fraction(3, 4):
+            return "1/16"
+    return "1/8"
+
+
+def _field(line: str) -> tuple[str, str] | None:
+    m = FIELD.match(line)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
+                   number: int = 1) -> str:
+    """One tune's lines (starting at `X:`) → canonical text ending in a newline.
+
+    Raises TuneError when the tune has no `K:` field or no music after it.
+    """
+    lines = [ln.rstrip() for ln in lines if not _is_comment(ln)]
+    header: list[tuple[str, str]] = []
+    body: list[str] = []
+    in_body = False
+    for line in lines:
+        if not in_body:
+            if not line.strip():
+                continue  # stray blank lines inside a header carry nothing
+            parsed = _field(line)
+            if parsed is None:
+                if any((_field(ln) or ("",))[0] == "K" for ln in lines):
+                    raise TuneError("music before the K: (key) field")
+                raise TuneError("no K: (key) field")
+            header.append(parsed)
+            if parsed[0] == "K":
+                in_body = True
+        else:
+            if not line.strip():
+                break  # a blank line ends the tune; anything after it is free text
+            parsed = _field(line)
+            body.append(f"{parsed[0]}:{parsed[1]}" if parsed else line)
+    if not in_body:
+        raise TuneError("no K: (key) field")
+    if not any(ln and _field(ln) is None for ln in body):
+        raise TuneError("no music after the header")
+
+    letters = {k for k, _ in header}
+    for k, v in (inherited or {}).items():
+        if k not in letters:
+            header.insert(-1, (k, v))
+    titles = [v for k, v in header if k == "T"]
+    meter = next((v for k, v in header if k == "M"), None)
+    unit = next((v for k, v in header if k == "L"), None) or default_unit_length(meter)
+    key = [v for k, v in header if k == "K"][-1]
+    others = [(k, v) for k, v in header if k not in "XTMLK"]
+    out = [f"X:{number}"]
+    out += [f"T:{t}" for t in titles]
+    out += [f"{k}:{v}" for k, v in others]
+    if meter is not None:
+        out.append(f"M:{meter}")
+    out.append(f"L:{unit}")
+    out.append(f"K:{key}")
+    out += body
+    return "\n".join(out) + "\n"
+
+
+def read_book(text: str, name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A book's text → ([(piece name, canonical tune text)], [(piece name, reason skipped)])."""
+    file_header, tunes = split_book(text)
+    inherited: dict[str, str] = {}
+    for line in file_header:
+        parsed = _field(line) if not _is_comment(line) else None
+        if parsed and parsed[0] in INHERITED:
+            inherited[parsed[0]] = parsed[1]
+    pieces, skipped = [], []
+    for lines in tunes:
+        number = lines[0][2:].strip() or "?"
+        title = next((f[1] for f in map(_field, lines) if f and f[0] == "T"), "")
+        piece_name = f"{name}#X{number}" + (f" {title}" if title else "")
+        try:
+            pieces.append((piece_name, normalise_tune(lines, inherited)))
+        except TuneError as exc:
+            skipped.append((piece_name, str(exc)))
+    return pieces, skipped
+
+
+def prepare_primer(primer: str) -> str:
+    """Bring a user's primer into the training text's shape.
+
+    Field lines lose the space after the letter and `X:` is numbered 1, so
+    `X: 80` primes exactly like the training data; a primer that starts with a
+    field other than `X:` gets `X:1` in front, because every training tune
+    begins with it.
+    """
+    if not primer:
+        return primer
+    lines = primer.split("\n")
+    out = []
+    for line in lines:
+        parsed = _field(line)
+        if parsed and parsed[0] == "X":
+            out.append("X:1")
+        elif parsed and line[:1].isalpha():
+            out.append(f"{parsed[0]}:{parsed[1]}")
+        else:
+            out.append(line)
+    text = "\n".join(out)
+    if _field(out[0]) and not text.startswith("X:"):
+        text = "X:1\n" + text
+    return text
+
+
+def finish(text: str, number: int, title: str) -> str:
+    """A sampled tune → a standalone ABC tune numbered `number`, with a title and
+    the M:/L:/K: header order of the training data. Falls back to the raw text
+    with an `X:` line when the sample has no K: field (the validity check says why)."""
+    lines = text.rstrip("\n").split("\n")
+    if not lines or not lines[0].startswith("X:"):
+        lines.insert(0, "X:1")
+    if not any(_field(ln) and _field(ln)[0] == "T" for ln in lines[: _header_end(lines)]):
+        lines.insert(1, f"T:{title}")
+    try:
+        return normalise_tune(lines, number=number)
+    except TuneError:
+        lines[0] = f"X:{number}"
+        return "\n".join(lines) + "\n"
+
+
+def _header_end(lines: list[str]) -> int:
+    for i, line in enumerate(lines):
+        parsed = _field(line)
+        if parsed and parsed[0] == "K":
+            return i + 1
+    return len(lines)

@@ -1,0 +1,121 @@
+"""Sampling: n pieces generated together in one batch, each stopping at its end-of-piece.
+
+Every piece starts where training pieces start: a zero LSTM state and the
+start-of-piece token, then the primer (brought into training shape by the
+codec). Temperature, top-k and top-p shape each step's distribution; a seeded
+generator makes a run repeatable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tunesmith import TunesmithError, atomic, log
+from tunesmith.codecs import Codec
+from tunesmith.model import LSTMModel
+
+
+@dataclass
+class Sampled:
+    ids: list[int]     # the piece's ids after BOS (primer included), without EOS
+    text: str          # decoded, training shape
+    ended: bool        # the model ended it (False: it hit the length cap)
+
+
+def check_options(n: int, temperature: float, top_k: int, top_p: float, max_length: int) -> None:
+    rules = [
+        (1 <= n <= 10000, f"-n must be between 1 and 10000, not {n}"),
+        (0 <= temperature <= 10, f"--temperature must be between 0 and 10, not {temperature}"),
+        (top_k >= 0, f"--top-k must be 0 (off) or more, not {top_k}"),
+        (0 < top_p <= 1, f"--top-p must be in (0, 1], not {top_p}"),
+        (1 <= max_length <= 1_000_000, f"--max-length must be between 1 and 1000000, not {max_length}"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise TunesmithError(message)
+
+
+def _pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
+          generator: torch.Generator) -> torch.Tensor:
+    """One token per row from (batch, vocab) logits."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # drop a token when the tokens before it already hold top_p of the mass
+        drop = (probs.cumsum(-1) - probs) >= top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.inference_mode()
+def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
+             top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
+             device: torch.device | str = "cpu") -> list[Sampled]:
+    """Generate n pieces in one batch. max_length counts the piece's characters, primer included."""
+    check_options(n, temperature, top_k, top_p, max_length)
+    prime = torch.as_tensor(codec.encode_primer(primer), dtype=torch.long, device=device)
+    if len(prime) - 1 >= max_length:
+        raise TunesmithError(f"the primer is {len(prime) - 1} tokens long, as long as --max-length {max_length}")
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    # The primer is the same for every piece: run it once and share the state.
+    logits, (h, c) = model(prime[None, :])
+    state = (h.expand(-1, n, -1).contiguous(), c.expand(-1, n, -1).contiguous())
+    logits = logits[:, -1, :].expand(n, -1).clone()
+    budget = max_length - (len(prime) - 1)
+    out = torch.empty((n, budget), dtype=torch.long, device=device)
+    finished = torch.zeros(n, dtype=torch.bool, device=device)
+    lengths = torch.full((n,), budget, dtype=torch.long, device=device)
+    for t in range(budget):
+        logits[:, codec.BOS] = float("-inf")  # a piece never starts again inside itself
+        token = _pick(logits, temperature, top_k, top_p, generator)
+        token = torch.where(finished, torch.full_like(token, codec.EOS), token)
+        out[:, t] = token
+        newly = (token == codec.EOS) & ~finished
+        lengths = torch.where(newly, torch.full_like(lengths, t), lengths)
+        finished |= newly
+        if bool(finished.all()):
+            break
+        logits, state = model(token[:, None], state)
+        logits = logits[:, -1, :]
+    model.train(was_training)
+    primer_ids = prime[1:].tolist()
+    results = []
+    rows = out.cpu().tolist()
+    for i in range(n):
+        body = rows[i][: int(lengths[i])]
+        ids = primer_ids + body
+        results.append(Sampled(ids, codec.decode(ids), bool(finished[i])))
+    return results
+
+
+def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = "piece") -> list[Path]:
+    """Write each piece as a complete file; numbering continues after files already there."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.stem.rsplit("-", 1)[1]) for p in out_dir.glob(f"{stem}-*{codec.extension}")
+             if p.stem.rsplit("-", 1)[1].isdigit()]
+    first = max(taken, default=0) + 1
+    paths = []
+    for k, piece in enumerate(pieces):
+        number = first + k
+        path = out_dir / f"{stem}-{number:03d}{codec.extension}"
+        atomic.write_text(path, codec.finish(piece.text, number))
+        paths.append(path)
+    capped = sum(not p.ended for p in pieces)
+    if capped:
+        log.warn(f"{capped} of {len(pieces)} pieces reached --max-length before the model ended them")
+    return paths

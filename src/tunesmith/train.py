@@ -1,0 +1,457 @@
+"""Training runs: loop, validation, checkpoints, metrics, plots, preview, resume.
+
+A run folder holds:
+
+    run.json            the settings, the corpus and the train/validation split
+    metrics.jsonl       one line per validation (and per logging interval)
+    metrics.png         training and validation bits per token and accuracy
+    checkpoints/step-N/ a model bundle per checkpoint (card: step, epoch, val loss)
+    best/               the bundle with the lowest validation loss
+    last/               the newest checkpoint plus the trainer state to resume from
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from tunesmith import TunesmithError, __version__, atomic, bundle, data, log
+from tunesmith import corpus as corpus_mod
+from tunesmith.codecs import CharCodec, Codec, codec_from_json
+from tunesmith.model import LSTMModel, ModelConfig
+
+LN2 = math.log(2)
+
+
+@dataclass
+class TrainConfig:
+    corpus: list[str]
+    out: str
+    format: str | None = None
+    layers: int = 3
+    hidden: int = 256
+    embed: int = 64
+    dropout: float = 0.2
+    batch_size: int = 32
+    seq_len: int = 128
+    lr: float = 3e-3
+    lr_final: float = 0.05          # fraction of lr reached at the end (cosine decay)
+    warmup: int = 50                # steps of linear warm-up
+    clip: float = 1.0
+    weight_decay: float = 0.0
+    epochs: int | None = None
+    steps: int | None = None
+    minutes: float | None = None
+    valid_fraction: float = 0.1
+    eval_every: int = 200
+    save_every: int | None = None   # default: every validation
+    seed: int = 1
+    device: str = "auto"
+    preview_length: int = 400
+
+    def check(self) -> None:
+        """Refuse bad settings before any work starts."""
+        rules = [
+            (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
+            (self.seq_len >= 2, f"--seq-len must be at least 2, not {self.seq_len}"),
+            (self.lr > 0, f"--lr must be positive, not {self.lr}"),
+            (0 <= self.lr_final <= 1, f"--lr-final must be in [0, 1], not {self.lr_final}"),
+            (self.clip > 0, f"--clip must be positive, not {self.clip}"),
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
+            (self.steps is None or self.steps >= 1, f"--steps must be at least 1, not {self.steps}"),
+            (self.minutes is None or self.minutes > 0, f"--minutes must be positive, not {self.minutes}"),
+            (0 <= self.valid_fraction < 1, f"--valid-fraction must be in [0, 1), not {self.valid_fraction}"),
+            (self.eval_every >= 1, f"--eval-every must be at least 1, not {self.eval_every}"),
+            (self.save_every is None or self.save_every >= 1, f"--save-every must be at least 1, not {self.save_every}"),
+            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+             f"--device must be auto, cpu or cuda[:N], not {self.device!r}"),
+        ]
+        for ok, message in rules:
+            if not ok:
+                raise TunesmithError(message)
+        ModelConfig(vocab_size=3, layers=self.layers, hidden=self.hidden, embed=self.embed, dropout=self.dropout)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TunesmithError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    return torch.device(name)
+
+
+# ---- evaluation --------------------------------------------------------------------------
+
+@torch.inference_mode()
+def evaluate_tokens(model: LSTMModel, tokens: data.TokenSet, device: torch.device,
+                    batch_size: int = 32, chunk: int = 512) -> dict:
+    """Negative log-likelihood of every piece from a zero state: bits per token, accuracy.
+
+    Pieces are evaluated independently, so the number does not depend on batching.
+    """
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(tokens)), key=tokens.length)
+    total_nll, correct, count = 0.0, 0, 0
+    for start in range(0, len(order), batch_size):
+        group = order[start:start + batch_size]
+        state = None
+        for c in data.chunks(tokens, group, chunk):
+            x = torch.from_numpy(c.inputs).to(device)
+            y = torch.from_numpy(c.targets).to(device)
+            logits, state = model(x, state)
+            mask = y != data.IGNORE
+            total_nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1),
+                                         ignore_index=data.IGNORE, reduction="sum").item()
+            correct += ((logits.argmax(-1) == y) & mask).sum().item()
+            count += mask.sum().item()
+    model.train(was_training)
+    if count == 0:
+        return {"bits": float("nan"), "accuracy": float("nan"), "tokens": 0}
+    return {"bits": total_nll / count / LN2, "accuracy": correct / count, "tokens": count}
+
+
+# ---- the run folder ----------------------------------------------------------------------
+
+def _save_trainer_state(folder: Path, optimizer: torch.optim.Optimizer, state: dict,
+                        hidden: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    if hidden is not None:
+        tensors["hidden.h"] = hidden[0].detach().cpu().contiguous()
+        tensors["hidden.c"] = hidden[1].detach().cpu().contiguous()
+    scalars: dict[str, dict] = {}
+    for pid, pstate in optimizer.state_dict()["state"].items():
+        for k, v in pstate.items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                tensors[f"opt.{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[k] = float(v)
+    save_file(tensors, str(folder / "trainer.safetensors"))
+    (folder / "trainer.json").write_text(json.dumps({**state, "optimizer_scalars": scalars}, indent=2))
+
+
+def _load_trainer_state(folder: Path, optimizer: torch.optim.Optimizer, device: torch.device):
+    try:
+        tensors = load_file(str(folder / "trainer.safetensors"))
+        state = json.loads((folder / "trainer.json").read_text())
+    except FileNotFoundError:
+        raise TunesmithError(f"{folder} has no trainer state to resume from") from None
+    except Exception as exc:
+        raise TunesmithError(f"the trainer state in {folder} is corrupt ({exc})") from None
+    opt_state = optimizer.state_dict()
+    restored = {}
+    for pid in range(len(opt_state["param_groups"][0]["params"])):
+        entry = {k[len(f"opt.{pid}."):]: v.to(device) for k, v in tensors.items() if k.startswith(f"opt.{pid}.")}
+        for k, v in state["optimizer_scalars"].get(str(pid), {}).items():
+            entry[k] = torch.tensor(v)
+        if entry:
+            restored[pid] = entry
+    opt_state["state"] = restored
+    optimizer.load_state_dict(opt_state)
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    hidden = None
+    if "hidden.h" in tensors:
+        hidden = (tensors["hidden.h"].to(device), tensors["hidden.c"].to(device))
+    return state, hidden
+
+
+def _lr_at(cfg: TrainConfig, step: int, total_steps: int | None, elapsed: float) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = 0.0
+    if total_steps:
+        progress = max(progress, step / total_steps)
+    if cfg.minutes:
+        progress = max(progress, elapsed / (cfg.minutes * 60))
+    progress = min(progress, 1.0)
+    floor = cfg.lr * cfg.lr_final
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _append_metrics(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---- the run -----------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    out: Path
+    steps: int
+    epochs_done: float
+    best_val_bits: float | None
+    last_val_bits: float | None
+    minutes: float
+    tokens_per_s: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _prepare(cfg: TrainConfig, resume: bool):
+    out = Path(cfg.out)
+    run_file = out / "run.json"
+    if resume:
+        if not run_file.exists():
+            raise TunesmithError(f"--resume: '{out}' is not a training run (no run.json)")
+        run = json.loads(run_file.read_text())
+    elif run_file.exists():
+        raise TunesmithError(f"'{out}' already holds a training run; pass --resume to continue it or choose another --out")
+    corpus = corpus_mod.load(run["settings"]["corpus"] if resume else cfg.corpus,
+                             run["settings"]["format"] if resume else cfg.format)
+    corpus_mod.report(corpus)
+    corpus_mod.require_pieces(corpus)
+    if resume:
+        codec = codec_from_json(run["codec"])
+        names = {p.name: i for i, p in enumerate(corpus.pieces)}
+        missing = [n for n in run["split"]["train"] + run["split"]["valid"] if n not in names]
+        if missing:
+            raise TunesmithError(f"--resume: the corpus changed since the run started ({len(missing)} pieces "
+                                 f"are gone, e.g. {missing[0]})")
+        train_idx = [names[n] for n in run["split"]["train"]]
+        valid_idx = [names[n] for n in run["split"]["valid"]]
+    else:
+        train_idx, valid_idx = data.split(len(corpus.pieces), cfg.valid_fraction, cfg.seed)
+        codec = CharCodec.fit([corpus.pieces[i] for i in train_idx + valid_idx])
+        run = {
+            "tunesmith_version": __version__,
+            "settings": asdict(cfg),
+            "corpus": {"name": corpus.name, "format": corpus.format, "pieces": len(corpus.pieces),
+                       "skipped": len(corpus.skipped), "duplicates": corpus.duplicates,
+                       "fingerprint": corpus.fingerprint()},
+            "codec": codec.to_json(),
+            "split": {"train": [corpus.pieces[i].name for i in train_idx],
+                      "valid": [corpus.pieces[i].name for i in valid_idx]},
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(run_file, json.dumps(run, indent=1, ensure_ascii=False) + "\n")
+    arrays = [codec.encode(p.text) for p in corpus.pieces]
+    tokens = data.TokenSet.from_arrays(arrays)
+    return out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx)
+
+
+def preview(model: LSTMModel, codec: Codec, length: int, device: torch.device, seed: int) -> str:
+    from tunesmith.sample import generate
+    pieces = generate(model, codec, n=1, temperature=0.8, max_length=length, seed=seed, device=device)
+    return pieces[0].text
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
+    cfg.check()
+    if resume:
+        # the stored settings rule; only the limits given now may extend the run
+        limits = {"epochs": cfg.epochs, "steps": cfg.steps, "minutes": cfg.minutes, "device": cfg.device}
+    out, run, corpus, codec, train_set, valid_set = _prepare(cfg, resume)
+    if resume:
+        stored = TrainConfig(**run["settings"])
+        for k, v in limits.items():
+            if v is not None and (k != "device" or v != "auto"):
+                setattr(stored, k, v)
+        cfg = stored
+    if cfg.epochs is None and cfg.steps is None and cfg.minutes is None:
+        cfg.epochs = 20
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model_cfg = ModelConfig(codec.vocab_size, cfg.layers, cfg.hidden, cfg.embed, cfg.dropout)
+    model = LSTMModel(model_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch_size = min(cfg.batch_size, len(train_set))
+    per_epoch = data.steps_per_epoch(train_set, batch_size, cfg.seq_len, cfg.seed)
+    totals = [x for x in (cfg.steps, cfg.epochs * per_epoch if cfg.epochs else None) if x]
+    total_steps = min(totals) if totals else None
+    save_every = cfg.save_every or cfg.eval_every
+    metrics_path = out / "metrics.jsonl"
+
+    step, epoch, chunk_in_epoch, elapsed_before, best = 0, 0, 0, 0.0, None
+    hidden = None
+    if resume:
+        last = out / "last"
+        if not (last / "config.json").exists():
+            raise TunesmithError(f"--resume: '{out}' has no checkpoint yet (no last/)")
+        loaded = bundle.load(last, device)
+        model.load_state_dict(loaded.model.state_dict())
+        state, hidden = _load_trainer_state(last, optimizer, device)
+        step, epoch, chunk_in_epoch = state["step"], state["epoch"], state["chunk_in_epoch"]
+        elapsed_before, best = state["elapsed"], state.get("best")
+        log.info(f"resuming {out} at step {step} (epoch {epoch}, {elapsed_before / 60:.1f} min trained)")
+
+    log.info(f"model: {cfg.layers}x{cfg.hidden} LSTM, {model.num_parameters():,} parameters, "
+             f"{codec.vocab_size} symbols; {len(train_set)} training / {len(valid_set)} validation pieces, "
+             f"{train_set.targets:,} training tokens, {per_epoch} steps per epoch on {device}")
+
+    def card(extra: dict) -> dict:
+        return {"corpus": run["corpus"]["name"], "format": codec.format if hasattr(codec, "format") else None,
+                "pieces": run["corpus"]["pieces"], "train_pieces": len(train_set), "valid_pieces": len(valid_set),
+                "step": step, "epoch": round(epoch + chunk_in_epoch / max(per_epoch, 1), 3),
+                "train_minutes": round((elapsed_before + time.monotonic() - started) / 60, 2),
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "run": str(out.resolve()), **extra}
+
+    def validate() -> dict:
+        result = evaluate_tokens(model, valid_set, device, batch_size) if len(valid_set) else {}
+        return result
+
+    def checkpoint(val: dict | None) -> None:
+        nonlocal best
+        bits = val.get("bits") if val else None
+        improved = bits is not None and (best is None or bits < best["val_bits"])
+        if improved:
+            best = {"val_bits": bits, "step": step}
+        info = card({"val_bits": bits, "val_accuracy": val.get("accuracy") if val else None})
+        bundle.save(out / "checkpoints" / f"step-{step:07d}", model, codec, info)
+        with atomic.folder(out / "last") as tmp:
+            bundle.write_files(tmp, model, codec, info)
+            _save_trainer_state(tmp, optimizer, {"step": step, "epoch": epoch, "chunk_in_epoch": chunk_in_epoch,
+                                                 "elapsed": elapsed_before + time.monotonic() - started,
+                                                 "best": best}, hidden)
+        if improved or not len(valid_set):
+            bundle.save(out / "best", model, codec, info)
+
+    started = time.monotonic()
+    model.train()
+    bar = log.progress(total_steps, "training", unit="step", initial=step)
+    window_loss, window_tokens, window_start = 0.0, 0, time.monotonic()
+    tokens_total, last_val = 0, None
+    history = read_metrics(out) if resume else []
+    deadline = cfg.minutes * 60 if cfg.minutes else None
+
+    def done() -> bool:
+        if cfg.steps is not None and step >= cfg.steps:
+            return True
+        if cfg.epochs is not None and epoch >= cfg.epochs:
+            return True
+        return deadline is not None and elapsed_before + time.monotonic() - started >= deadline
+
+    try:
+        while not done():
+            for c in data.epoch_chunks(train_set, batch_size, cfg.seq_len, cfg.seed, epoch, chunk_in_epoch):
+                if c.first:
+                    hidden = None
+                x = torch.from_numpy(c.inputs).to(device, non_blocking=True)
+                y = torch.from_numpy(c.targets).to(device, non_blocking=True)
+                lr = _lr_at(cfg, step, total_steps, elapsed_before + time.monotonic() - started)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                logits, hidden = model(x, hidden)
+                hidden = (hidden[0].detach(), hidden[1].detach())
+                loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=data.IGNORE)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                optimizer.step()
+                n = int((y != data.IGNORE).sum())
+                step += 1
+                chunk_in_epoch += 1
+                window_loss += loss.item() * n
+                window_tokens += n
+                tokens_total += n
+                bar.update(1)
+                if step % cfg.eval_every == 0 or done():
+                    now = time.monotonic()
+                    row = {"step": step, "epoch": round(epoch + chunk_in_epoch / max(per_epoch, 1), 3),
+                           "train_bits": window_loss / max(window_tokens, 1) / LN2,
+                           "lr": lr, "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
+                           "elapsed_s": round(elapsed_before + now - started, 1)}
+                    val = validate()
+                    if val:
+                        row.update(val_bits=val["bits"], val_accuracy=val["accuracy"])
+                        last_val = val["bits"]
+                    history.append(row)
+                    _append_metrics(metrics_path, row)
+                    plot_metrics(history, out / "metrics.png")
+                    if step % save_every == 0 or done():
+                        checkpoint(val)
+                    bar.set_postfix_str(_postfix(row, cfg, deadline, elapsed_before + now - started))
+                    window_loss, window_tokens, window_start = 0.0, 0, time.monotonic()
+                if done():
+                    break
+            else:
+                epoch += 1
+                chunk_in_epoch = 0
+                text = preview(model, codec, cfg.preview_length, device, seed=cfg.seed + epoch)
+                model.train()
+                log.info(f"--- preview after epoch {epoch} (step {step}) ---\n{_clip_lines(text)}")
+                continue
+            break
+    except KeyboardInterrupt:
+        log.warn("interrupted: saving a checkpoint to resume from")
+        checkpoint(validate() or None)
+        raise
+    finally:
+        bar.close()
+    if not history or history[-1]["step"] != step:
+        val = validate()
+        checkpoint(val or None)
+    minutes = (elapsed_before + time.monotonic() - started) / 60
+    tok_s = tokens_total / max(time.monotonic() - started, 1e-9)
+    best_bits = best["val_bits"] if best else None
+    log.info(f"done: {step} steps, {minutes:.1f} min, {tok_s:,.0f} tokens/s; "
+             f"best validation {best_bits:.3f} bits/token" if best_bits is not None else
+             f"done: {step} steps, {minutes:.1f} min (no validation pieces)")
+    return RunResult(out, step, epoch + chunk_in_epoch / max(per_epoch, 1), best_bits, last_val,
+                     minutes, tok_s, history)
+
+
+def _postfix(row: dict, cfg: TrainConfig, deadline: float | None, elapsed: float) -> str:
+    parts = [f"loss {row['train_bits']:.3f}"]
+    if "val_bits" in row:
+        parts.append(f"val {row['val_bits']:.3f}")
+    parts.append(f"{row['tokens_per_s']:,.0f} tok/s")
+    if deadline:
+        left = max(0, deadline - elapsed)
+        parts.append(f"{int(left // 60)}:{int(left % 60):02d} left")
+    return ", ".join(parts)
+
+
+def _clip_lines(text: str, lines: int = 12) -> str:
+    rows = text.split("\n")
+    return "\n".join(rows[:lines]) + (f"\n... ({len(rows) - lines} more lines)" if len(rows) > lines else "")
+
+
+def plot_metrics(history: list[dict], path: Path) -> None:
+    """Training and validation bits per token and accuracy over steps, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(steps, [r["train_bits"] for r in history], label="training", marker=".")
+    val_rows = [r for r in history if "val_bits" in r]
+    if val_rows:
+        ax1.plot([r["step"] for r in val_rows], [r["val_bits"] for r in val_rows], label="validation", marker=".")
+        ax2.plot([r["step"] for r in val_rows], [r["val_accuracy"] for r in val_rows], label="validation", marker=".",
+                 color="C1")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("bits per token")
+    ax1.set_title("loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("next-token accuracy")
+    ax2.set_title("accuracy")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)

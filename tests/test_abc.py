@@ -1,0 +1,51 @@
+from tunesmith import corpus
+from tunesmith.corpus import abc
+
+from conftest import TUNES
+
+
+def test_book_splits_into_normalised_tunes_and_skips_tunes_without_key():
+    pieces, skipped = abc.read_book(TUNES, "book.abc")
+    assert [name for name, _ in pieces] == ["book.abc#X1 First Tune", "book.abc#X2 No Length Field",
+                                            "book.abc#X4 First Tune"]
+    assert skipped == [("book.abc#X3 Missing Key", "no K: (key) field")]
+    first = pieces[0][1]
+    assert first == 'X:1\nT:First Tune\nS:someone\nM:6/8\nL:1/8\nK:G\n"G"GAB c2d|e3 d3:|\n'
+
+
+def test_default_unit_length_follows_the_standard_and_free_text_is_dropped():
+    pieces, _ = abc.read_book(TUNES, "book.abc")
+    second = pieces[1][1]
+    assert "L:1/16" in second  # 2/4 is below 3/4
+    assert "free text" not in second
+    assert second.endswith("A2 B2|c4|]\n")
+
+
+def test_file_header_fields_are_inherited():
+    pieces, _ = abc.read_book("M:3/4\nL:1/4\n\nX:7\nT:t\nK:C\nCDE|\n", "b")
+    assert pieces[0][1] == "X:1\nT:t\nM:3/4\nL:1/4\nK:C\nCDE|\n"
+
+
+def test_latin1_books_decode_and_duplicates_are_dropped(tmp_path):
+    (tmp_path / "latin.abc").write_bytes("X:1\nT:Caf\xe9 Reel\nM:4/4\nK:D\nABcd|\n".encode("latin-1"))
+    (tmp_path / "book.abc").write_text(TUNES, encoding="utf-8")
+    loaded = corpus.load(str(tmp_path))
+    titles = [p.text.split("\n")[1] for p in loaded.pieces]
+    assert "T:Café Reel" in titles
+    assert loaded.duplicates == 1
+    assert len(loaded.pieces) == 3
+    assert all("%" not in p.text for p in loaded.pieces)
+
+
+def test_primer_is_brought_into_training_shape():
+    assert abc.prepare_primer("X: 80\n") == "X:1\n"
+    assert abc.prepare_primer("M: 6/8\nK:D\n") == "X:1\nM:6/8\nK:D\n"
+    assert abc.prepare_primer("") == ""
+
+
+def test_finish_numbers_titles_and_orders_headers():
+    tune = abc.finish("X:1\nK:D\nM:6/8\nabc|\n", 7, "tunesmith 7")
+    assert tune.startswith("X:7\nT:tunesmith 7\n")
+    assert "L:1/8\nK:D\n" in tune
+    # without K: the raw text is kept (the validity check will say why), but numbered
+    assert abc.finish("X:1\nT:x\nabc", 3, "t").startswith("X:3\n")

@@ -1,0 +1,102 @@
+import pytest
+
+from tunesmith.corpus import kern
+
+from conftest import shared
+
+SCORE = """!!!COM: Somebody
+**kern\t**kern\t**dynam
+*staff2\t*staff1\t*staff1/2
+*clefF4\t*clefG2\t*
+*k[f#]\t*k[f#]\t*
+*M3/4\t*M3/4\t*
+8G\t8b\tp
+8A\t8cc\t.
+=1\t=1\t=1
+4G\t4d\t.
+*^\t*\t*
+4A\t4B\t4e\t.
+4B\t4c\t4f#\t.
+*v\t*v\t*\t*
+=2\t=2\t=2
+2.G\t2.g\t.
+==\t==\t==
+*-\t*-\t*-
+!!!ENC: someone
+"""
+
+
+def test_strip_drops_comments_preamble_and_marks_measures():
+    body, header = kern.strip(SCORE)
+    assert header.spines == ["**kern", "**kern", "**dynam"]
+    assert header.staff == ["*staff2", "*staff1", "*staff1/2"]
+    assert header.clef == ["*clefF4", "*clefG2", "*"]
+    lines = body.rstrip("\n").split("\n")
+    assert lines[0] == "8G\t8b\tp"  # the pickup stays
+    assert lines.count("@") == 3
+    assert not any(ln.startswith(("!", "**", "=")) for ln in lines)
+    assert "*^\t*\t*" in lines and "*v\t*v\t*\t*" in lines
+
+
+def test_restore_builds_a_complete_file_with_numbered_barlines():
+    body, header = kern.strip(SCORE)
+    restored, fixed = kern.restore(body, {3: header})
+    lines = restored.rstrip("\n").split("\n")
+    assert fixed == 0
+    assert lines[0] == "**kern\t**kern\t**dynam"
+    assert "*M3/4\t*M3/4\t*" in lines  # inferred from the bar lengths
+    assert "=1\t=1\t=1" in lines and "=2\t=2\t=2" in lines
+    assert lines[-2] == "==\t==\t=="
+    assert lines[-1] == "*-\t*-\t*-"
+
+
+def test_restore_repairs_data_lines_and_drops_impossible_interpretations():
+    body = "4c\t4e\n4d\n4e\t4g\t4b\n*v\t*\n*^\t*\n4f\t4a\t4cc\n@\n"
+    restored, fixed = kern.restore(body)
+    lines = restored.rstrip("\n").split("\n")
+    assert fixed == 3  # one short line padded, one long line cut, one lone merge dropped
+    assert "4d\t." in lines and "4e\t4g" in lines
+    assert "*v\t*" not in lines
+    for line in lines:
+        assert line.count("\t") in (1, 2)
+    assert lines[-1] == "*-\t*-\t*-"  # the split spine is still open at the end
+
+
+def test_restore_of_nothing_is_an_error():
+    with pytest.raises(kern.KernError):
+        kern.restore("@\n@\n*\t*\n")
+
+
+def test_strip_rejects_files_without_kern_spines():
+    with pytest.raises(kern.KernError):
+        kern.strip("**text\n=1\nhello\n*-\n")
+
+
+def test_meter_inference():
+    assert kern.infer_meter("4c\n4d\n4e\n@\n4c\n4d\n4e\n@\n") == "*M3/4"
+    assert kern.infer_meter("8c\n8d\n8e\n8f\n8g\n8a\n@\n8c\n8d\n8e\n8f\n8g\n8a\n@\n") == "*M3/4"
+    assert kern.infer_meter("4.c\n4.d\n4.e\n@\n4.c\n4.d\n4.e\n@\n") == "*M9/8"
+    assert kern.token_duration("8.cc") == pytest.approx(0.75)
+    assert kern.token_duration("3e") == pytest.approx(4 / 3)
+    assert kern.token_duration(".") is None
+
+
+def test_mozart_round_trip_keeps_every_measure():
+    """strip → restore → music21 parses every movement with the same number of measures."""
+    from music21 import converter
+
+    folder = shared("mozart-kern")
+    files = sorted(folder.glob("*.krn"))
+    assert len(files) == 69
+
+    def measures(score):
+        return sum(1 for m in score.parts[0].getElementsByClass("Measure") if m.recurse().notesAndRests)
+
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        body, header = kern.strip(text)
+        restored, fixed = kern.restore(body, {len(header.spines): header})
+        assert fixed == 0, path.name
+        original = converter.parse(text, format="humdrum")
+        again = converter.parse(restored, format="humdrum")
+        assert measures(again) == measures(original), path.name

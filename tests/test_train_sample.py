@@ -1,0 +1,144 @@
+"""End to end: train tiny models for a few seconds, sample, resume, and the CLI's errors."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tunesmith import TunesmithError, bundle, cli
+from tunesmith.sample import generate
+from tunesmith.train import TrainConfig, train
+
+TINY = dict(layers=2, hidden=32, embed=16, dropout=0.1, batch_size=4, seq_len=32, eval_every=10)
+
+
+def folk_corpus(folder):
+    tunes = []
+    keys = ["G", "D", "A", "Em", "C"]
+    for i in range(12):
+        body = "|".join(["GABc dedB", "A2FA dAFA", "d2fd cAGF", "GEFD E2D2"][(i + j) % 4] for j in range(4))
+        tunes.append(f"X: {i + 1}\nT:Tune {i}\nM:4/4\nK:{keys[i % 5]}\n{body}|]\n")
+    path = folder / "book.abc"
+    path.write_text("\n".join(tunes))
+    return path
+
+
+def test_train_writes_a_complete_run_and_samples(tmp_path):
+    corpus = folk_corpus(tmp_path)
+    result = train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "run"), steps=30, **TINY))
+    run = tmp_path / "run"
+    assert result.steps == 30
+    info = json.loads((run / "run.json").read_text())
+    assert len(info["split"]["train"]) + len(info["split"]["valid"]) == 12
+    assert set(info["split"]["train"]).isdisjoint(info["split"]["valid"])
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30]
+    assert all(r["val_bits"] > 0 and 0 <= r["val_accuracy"] <= 1 for r in rows)
+    assert rows[-1]["train_bits"] < rows[0]["train_bits"]
+    assert (run / "metrics.png").stat().st_size > 1000
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000010", "step-0000020", "step-0000030"]
+    card = json.loads((run / "best" / "card.json").read_text())
+    assert card["val_bits"] == min(r["val_bits"] for r in rows)
+    assert card["step"] in (10, 20, 30) and card["pieces"] == 12
+
+    out = tmp_path / "out"
+    assert cli.main(["-q", "sample", str(run), "-n", "3", "--seed", "1", "--max-length", "300",
+                     "--primer", r"M:4/4\nK:G\n", "-o", str(out)]) == 0
+    files = sorted(out.glob("*.abc"))
+    assert [f.name for f in files] == ["piece-001.abc", "piece-002.abc", "piece-003.abc"]
+    for number, f in enumerate(files, 1):
+        text = f.read_text()
+        assert text.startswith(f"X:{number}\nT:")
+        assert "M:4/4\n" in text and "K:G\n" in text
+
+
+def test_sampling_is_batched_seeded_and_stops_each_piece(tmp_path):
+    corpus = folk_corpus(tmp_path)
+    train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "run"), steps=20, **TINY))
+    loaded = bundle.load(tmp_path / "run")
+    a = generate(loaded.model, loaded.codec, n=5, temperature=1.0, max_length=200, seed=3)
+    b = generate(loaded.model, loaded.codec, n=5, temperature=1.0, max_length=200, seed=3)
+    assert [p.text for p in a] == [p.text for p in b]
+    assert len({p.text for p in a}) > 1
+    assert all(len(p.ids) <= 200 for p in a)
+    greedy = generate(loaded.model, loaded.codec, n=2, temperature=0, max_length=100, seed=1)
+    top1 = generate(loaded.model, loaded.codec, n=2, temperature=1.0, top_k=1, max_length=100, seed=9)
+    assert greedy[0].text == greedy[1].text == top1[0].text
+    nucleus = generate(loaded.model, loaded.codec, n=2, temperature=1.0, top_p=1e-6, max_length=100, seed=9)
+    assert nucleus[0].text == greedy[0].text
+    primed = generate(loaded.model, loaded.codec, n=2, primer="X: 5\nT:Mine\n", max_length=100, seed=1)
+    assert all(p.text.startswith("X:1\nT:Mine\n") for p in primed)
+
+
+def test_resume_continues_exactly(tmp_path):
+    corpus = folk_corpus(tmp_path)
+    settings = dict(TINY, eval_every=5, seed=7)
+    train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "straight"), steps=20, **settings))
+    train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "halves"), steps=10, **settings))
+    with pytest.raises(TunesmithError, match="already holds a training run"):
+        train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "halves"), steps=20, **settings))
+    result = train(TrainConfig(corpus=[], out=str(tmp_path / "halves"), steps=20), resume=True)
+    assert result.steps == 20
+    a = load_file(str(tmp_path / "straight" / "last" / "weights.safetensors"))
+    b = load_file(str(tmp_path / "halves" / "last" / "weights.safetensors"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+KERN = """**kern\t**kern
+*staff2\t*staff1
+*clefF4\t*clefG2
+*M4/4\t*M4/4
+=1\t=1
+{notes}
+==\t==
+*-\t*-
+"""
+
+
+def test_kern_models_restore_complete_files(tmp_path):
+    pitches = ["c", "d", "e", "f", "g", "a", "b"]
+    for i in range(6):
+        notes = "\n=2\t=2\n".join("\n".join(f"4{pitches[(i + j + k) % 7].upper()}\t4{pitches[(i + 2 * j + k) % 7]}"
+                                             for k in range(4)) for j in range(3))
+        (tmp_path / f"p{i}.krn").write_text(KERN.format(notes=notes))
+    train(TrainConfig(corpus=[str(tmp_path / "*.krn")], out=str(tmp_path / "run"), steps=20,
+                      **dict(TINY, batch_size=2)))
+    out = tmp_path / "out"
+    assert cli.main(["-q", "sample", str(tmp_path / "run"), "-n", "2", "--seed", "2", "--max-length", "400",
+                     "-o", str(out)]) == 0
+    for f in sorted(out.glob("*.krn")):
+        lines = f.read_text().rstrip("\n").split("\n")
+        assert lines[0] == "**kern\t**kern" or lines[0].startswith("!!")
+        if not lines[0].startswith("!!"):
+            assert lines[-1].startswith("*-")
+            assert all(line.count("\t") == lines[0].count("\t") or line.startswith("*") or "\t" in line
+                       for line in lines)
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err[-1] if err else ""
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    code, err = run_cli(capsys, "train", "--corpus", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "r"))
+    assert code == 2 and err.startswith("error: corpus") and "neither a named corpus" in err
+    (tmp_path / "broken.abc").write_text("X:1\nT:no key\nabc\n")
+    code, err = run_cli(capsys, "-q", "train", "--corpus", str(tmp_path / "broken.abc"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "no usable pieces" in err
+    assert not (tmp_path / "r" / "last").exists()
+    code, err = run_cli(capsys, "train", "--corpus", "oneills", "--out", str(tmp_path / "r2"), "--hidden", "0")
+    assert code == 2 and err == "error: --hidden must be between 1 and 8192, not 0"
+    corpus = folk_corpus(tmp_path)
+    train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "run"), steps=5, **TINY))
+    code, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--primer", "X:1\nT:\u00e9", "-o", str(tmp_path))
+    assert code == 2 and "never saw" in err and "'é'" in err
+    code, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--temperature", "-1")
+    assert code == 2 and err == "error: --temperature must be between 0 and 10, not -1.0"
+    weights = tmp_path / "run" / "best" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 2])
+    code, err = run_cli(capsys, "sample", str(tmp_path / "run"))
+    assert code == 2 and "truncated or corrupt" in err
