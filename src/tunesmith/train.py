@@ -329,7 +329,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
     started = time.monotonic()
     model.train()
     bar = log.progress(total_steps, "training", unit="step", initial=step)
-    window_loss, window_tokens, window_start = 0.0, 0, time.monotonic()
+    window_loss, window_correct, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
     tokens_total, last_val = 0, None
     history = read_metrics(out) if resume else []
     deadline = cfg.minutes * 60 if cfg.minutes else None
@@ -358,7 +358,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 optimizer.step()
-                n = int((y != data.IGNORE).sum())
+                mask = y != data.IGNORE
+                n = int(mask.sum())
+                window_correct += int(((logits.detach().argmax(-1) == y) & mask).sum())
                 step += 1
                 chunk_in_epoch += 1
                 window_loss += loss.item() * n
@@ -369,6 +371,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
                     now = time.monotonic()
                     row = {"step": step, "epoch": round(epoch + chunk_in_epoch / max(per_epoch, 1), 3),
                            "train_bits": window_loss / max(window_tokens, 1) / LN2,
+                           "train_accuracy": window_correct / max(window_tokens, 1),
                            "lr": lr, "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
                            "elapsed_s": round(elapsed_before + now - started, 1)}
                     val = validate()
@@ -381,7 +384,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
                     if step % save_every == 0 or done():
                         checkpoint(val)
                     bar.set_postfix_str(_postfix(row, cfg, deadline, elapsed_before + now - started))
-                    window_loss, window_tokens, window_start = 0.0, 0, time.monotonic()
+                    window_loss, window_correct, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
                 if done():
                     break
             else:
@@ -436,6 +439,8 @@ def plot_metrics(history: list[dict], path: Path) -> None:
     steps = [r["step"] for r in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(steps, [r["train_bits"] for r in history], label="training", marker=".")
+    if all("train_accuracy" in r for r in history):
+        ax2.plot(steps, [r["train_accuracy"] for r in history], label="training", marker=".")
     val_rows = [r for r in history if "val_bits" in r]
     if val_rows:
         ax1.plot([r["step"] for r in val_rows], [r["val_bits"] for r in val_rows], label="validation", marker=".")
@@ -449,6 +454,7 @@ def plot_metrics(history: list[dict], path: Path) -> None:
     ax2.set_xlabel("step")
     ax2.set_ylabel("next-token accuracy")
     ax2.set_title("accuracy")
+    ax2.legend()
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
