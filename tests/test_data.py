@@ -38,8 +38,27 @@ def test_every_target_is_seen_once_per_epoch_and_padding_is_ignored():
             assert (chunk.inputs[mask] >= 0).all()
         assert count == ts.targets
         seen += count
-    groups0 = data.groups(ts, 3, 1, 0)
-    assert sorted(i for g in groups0 for i in g) == list(range(len(lengths)))
+    rows = data.pack(ts, 3, 16, 1, 0)
+    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+    assert data.pack(ts, 3, 16, 1, 1) != rows  # a new order every epoch
+
+
+def test_rows_restart_where_pieces_begin():
+    ts = token_set([20, 9, 33])
+    chunks = list(data.epoch_chunks(ts, batch_size=2, seq_len=8, seed=0, epoch=0))
+    rows = data.pack(ts, 2, 8, 0, 0)
+    for r, row in enumerate(rows):
+        starts = []
+        step = 0
+        for i in row:
+            starts.append(step)
+            step += -(-(ts.length(i) - 1) // 8)
+        for s, chunk in enumerate(chunks):
+            if s < step:
+                assert chunk.reset[r] == (s in starts)
+        # the first input of each piece is its first token
+        for s, i in zip(starts, row):
+            assert chunks[s].inputs[r, 0] == ts.piece(i)[0]
 
 
 def test_resuming_mid_epoch_skips_exactly():
@@ -48,4 +67,4 @@ def test_resuming_mid_epoch_skips_exactly():
     rest = list(data.epoch_chunks(ts, 2, 8, seed=5, epoch=1, start=4))
     assert len(rest) == len(full) - 4
     for a, b in zip(full[4:], rest):
-        assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.targets, b.targets) and a.first == b.first
+        assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.targets, b.targets) and (a.reset == b.reset).all()

@@ -2,11 +2,14 @@
 
 Every piece is `BOS ... EOS` and starts from a zero LSTM state, in training,
 validation and sampling alike: no state leaks from one piece into the next, so
-a model learns to begin a piece exactly as the sampler will ask it to. Pieces of
-similar length share a batch (length-sorted with jitter) so padding stays small;
-each batch is cut into chunks of `seq_len` steps and the state is carried from
-chunk to chunk (truncated back-propagation through time). Padded positions have
-target -100 and do not count.
+a model learns to begin a piece exactly as the sampler will ask it to.
+
+Training packs pieces into `batch_size` rows: each row is a queue of whole
+pieces in a shuffled order, and each piece begins at a chunk boundary, so only
+the tail of its last chunk is padding. Chunks of `seq_len` steps go through
+the LSTM one after another, the state carried from chunk to chunk (truncated
+back-propagation through time) and zeroed in the rows where a new piece
+begins. Padded positions have target -100 and do not count.
 
 The ids of the whole corpus live in one compact numpy array plus offsets.
 """
@@ -67,21 +70,15 @@ def split(n: int, valid_fraction: float, seed: int) -> tuple[list[int], list[int
 class Chunk:
     inputs: np.ndarray   # (batch, time) int64
     targets: np.ndarray  # (batch, time) int64, IGNORE where padded
-    first: bool          # the first chunk of its batch: the state starts from zero
+    reset: np.ndarray    # (batch,) bool: a new piece starts in this row, its state starts from zero
 
 
-def groups(tokens: TokenSet, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """This epoch's batches of piece indices: similar lengths together, order shuffled."""
-    rng = np.random.default_rng([seed, epoch])
-    lengths = np.array([tokens.length(i) for i in range(len(tokens))], dtype=np.float64)
-    jittered = lengths * rng.uniform(0.85, 1.15, size=len(lengths))
-    order = np.argsort(jittered, kind="stable")
-    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    rng.shuffle(batches)
-    return batches
+def _pieces_chunks(tokens: TokenSet, i: int, seq_len: int) -> int:
+    return max(1, math.ceil((tokens.length(i) - 1) / seq_len))
 
 
 def chunks(tokens: TokenSet, group: list[int], seq_len: int) -> list[Chunk]:
+    """Pieces side by side, one per row, padded to the longest (used for evaluation)."""
     longest = max(tokens.length(i) for i in group)
     steps = max(1, math.ceil((longest - 1) / seq_len))
     width = steps * seq_len + 1
@@ -93,21 +90,54 @@ def chunks(tokens: TokenSet, group: list[int], seq_len: int) -> list[Chunk]:
     for s in range(steps):
         window = grid[:, s * seq_len:(s + 1) * seq_len + 1]
         inputs = np.where(window[:, :-1] == IGNORE, 0, window[:, :-1])
-        out.append(Chunk(inputs, window[:, 1:].copy(), s == 0))
+        out.append(Chunk(inputs, window[:, 1:].copy(), np.full(len(group), s == 0)))
     return out
 
 
+def pack(tokens: TokenSet, batch_size: int, seq_len: int, seed: int, epoch: int) -> list[list[int]]:
+    """This epoch's rows: pieces in a seeded random order, each row a queue of pieces.
+
+    Each piece goes to the row with the fewest chunks so far, so rows end together
+    and padding is at most the tail of each piece's last chunk.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(len(tokens))
+    rows: list[list[int]] = [[] for _ in range(min(batch_size, len(tokens)))]
+    load = [0] * len(rows)
+    for i in order.tolist():
+        r = min(range(len(rows)), key=load.__getitem__)
+        rows[r].append(i)
+        load[r] += _pieces_chunks(tokens, i, seq_len)
+    return rows
+
+
 def steps_per_epoch(tokens: TokenSet, batch_size: int, seq_len: int, seed: int = 0) -> int:
-    return sum(max(1, math.ceil((max(tokens.length(i) for i in g) - 1) / seq_len))
-               for g in groups(tokens, batch_size, seed, 0))
+    rows = pack(tokens, batch_size, seq_len, seed, 0)
+    return max(sum(_pieces_chunks(tokens, i, seq_len) for i in row) for row in rows)
 
 
 def epoch_chunks(tokens: TokenSet, batch_size: int, seq_len: int, seed: int, epoch: int,
                  start: int = 0) -> Iterator[Chunk]:
-    """The chunks of one epoch in order, skipping the first `start` (for resuming)."""
-    n = 0
-    for group in groups(tokens, batch_size, seed, epoch):
-        for chunk in chunks(tokens, group, seq_len):
-            if n >= start:
-                yield chunk
-            n += 1
+    """The chunks of one epoch in order, skipping the first `start` (for resuming).
+
+    Row r of every chunk continues row r of the chunk before; where a new piece
+    begins, `reset` says so and the trainer zeroes that row's state.
+    """
+    rows = pack(tokens, batch_size, seq_len, seed, epoch)
+    # per row: (piece, chunk index within the piece) for every step
+    schedule = [[(i, k) for i in row for k in range(_pieces_chunks(tokens, i, seq_len))] for row in rows]
+    steps = max(len(s) for s in schedule)
+    for step in range(start, steps):
+        inputs = np.zeros((len(rows), seq_len), dtype=np.int64)
+        targets = np.full((len(rows), seq_len), IGNORE, dtype=np.int64)
+        reset = np.zeros(len(rows), dtype=bool)
+        for r, plan in enumerate(schedule):
+            if step >= len(plan):
+                reset[r] = True
+                continue
+            i, k = plan[step]
+            piece = tokens.piece(i)
+            window = piece[k * seq_len:(k + 1) * seq_len + 1]
+            inputs[r, :len(window) - 1] = window[:-1]
+            targets[r, :len(window) - 1] = window[1:]
+            reset[r] = k == 0
+        yield Chunk(inputs, targets, reset)

@@ -344,8 +344,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
     try:
         while not done():
             for c in data.epoch_chunks(train_set, batch_size, cfg.seq_len, cfg.seed, epoch, chunk_in_epoch):
-                if c.first:
-                    hidden = None
+                if hidden is not None and c.reset.any():
+                    keep = torch.from_numpy(~c.reset).to(device, hidden[0].dtype)[None, :, None]
+                    hidden = (hidden[0] * keep, hidden[1] * keep)
                 x = torch.from_numpy(c.inputs).to(device, non_blocking=True)
                 y = torch.from_numpy(c.targets).to(device, non_blocking=True)
                 lr = _lr_at(cfg, step, total_steps, elapsed_before + time.monotonic() - started)
