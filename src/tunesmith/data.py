@@ -95,18 +95,24 @@ def chunks(tokens: TokenSet, group: list[int], seq_len: int) -> list[Chunk]:
 
 
 def pack(tokens: TokenSet, batch_size: int, seq_len: int, seed: int, epoch: int) -> list[list[int]]:
-    """This epoch's rows: pieces in a seeded random order, each row a queue of pieces.
+    """This epoch's rows, each a queue of whole pieces.
 
-    Each piece goes to the row with the fewest chunks so far, so rows end together
-    and padding is at most the tail of each piece's last chunk.
+    Longest first (lengths jittered by the epoch's seed), each piece goes to the
+    row with the fewest chunks so far, so rows end together and padding is only
+    the tail of each piece's last chunk; then each row's order is shuffled, so
+    which pieces share a step changes from epoch to epoch.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(len(tokens))
+    rng = np.random.default_rng([seed, epoch])
+    n_chunks = np.array([_pieces_chunks(tokens, i, seq_len) for i in range(len(tokens))], dtype=np.float64)
+    order = np.argsort(-n_chunks * rng.uniform(0.8, 1.2, size=len(n_chunks)), kind="stable")
     rows: list[list[int]] = [[] for _ in range(min(batch_size, len(tokens)))]
     load = [0] * len(rows)
     for i in order.tolist():
         r = min(range(len(rows)), key=load.__getitem__)
         rows[r].append(i)
-        load[r] += _pieces_chunks(tokens, i, seq_len)
+        load[r] += int(n_chunks[i])
+    for row in rows:
+        rng.shuffle(row)
     return rows
 
 

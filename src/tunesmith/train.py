@@ -39,8 +39,8 @@ class TrainConfig:
     layers: int = 3
     hidden: int = 256
     embed: int = 64
-    dropout: float = 0.2
-    batch_size: int = 32
+    dropout: float = 0.3
+    batch_size: int = 16
     seq_len: int = 128
     lr: float = 3e-3
     lr_final: float = 0.05          # fraction of lr reached at the end (cosine decay)
@@ -51,7 +51,7 @@ class TrainConfig:
     steps: int | None = None
     minutes: float | None = None
     valid_fraction: float = 0.1
-    eval_every: int = 200
+    eval_every: int = 500
     save_every: int | None = None   # default: every validation
     seed: int = 1
     device: str = "auto"
