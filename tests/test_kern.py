@@ -100,3 +100,36 @@ def test_mozart_round_trip_keeps_every_measure():
         original = converter.parse(text, format="humdrum")
         again = converter.parse(restored, format="humdrum")
         assert measures(again) == measures(original), path.name
+
+
+VEROVIO_CHECK = r"""
+import sys, verovio
+from pathlib import Path
+verovio.enableLog(verovio.LOG_OFF)
+tk = verovio.toolkit()
+tk.setOptions({"inputFrom": "humdrum"})
+for path in sys.argv[1:]:
+    ok = tk.loadData(Path(path).read_text()) and tk.getPageCount() > 0 and "<svg" in tk.renderToSVG(1)
+    print(path, "ok" if ok else "failed")
+"""
+
+
+def test_restored_movements_render_in_verovio(tmp_path):
+    """Verovio reads the restored files (in a child process: Verovio can take a process down)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("verovio")
+    folder = shared("mozart-kern")
+    paths = []
+    for path in sorted(folder.glob("*.krn"))[::7]:
+        body, header = kern.strip(path.read_text(encoding="utf-8"))
+        restored, _ = kern.restore(body, {len(header.spines): header})
+        out = tmp_path / path.name
+        out.write_text(restored)
+        paths.append(str(out))
+    result = subprocess.run([sys.executable, "-c", VEROVIO_CHECK, *paths], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-500:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(paths) and all(line.endswith(" ok") for line in lines), lines

@@ -70,13 +70,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     sample.check_options(args.n, args.temperature, args.top_k, args.top_p, args.max_length)
     loaded = bundle.load(args.model, device)
+    seed = args.seed if args.seed is not None else sample.new_seed()
     pieces = sample.generate(loaded.model, loaded.codec, n=args.n, temperature=args.temperature,
                              top_k=args.top_k, top_p=args.top_p, primer=_unescape(args.primer),
-                             max_length=args.max_length, seed=args.seed, device=device)
+                             max_length=args.max_length, seed=seed, device=device)
     paths = sample.write(pieces, loaded.codec, args.out, stem=args.name)
     for p in paths:
         print(p)
-    log.info(f"wrote {len(paths)} pieces with {loaded.path}")
+    log.info(f"wrote {len(paths)} pieces with {loaded.path} (seed {seed}: --seed {seed} repeats them)")
     return 0
 
 

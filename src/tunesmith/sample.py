@@ -8,6 +8,7 @@ generator makes a run repeatable.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,11 @@ import torch
 from tunesmith import TunesmithError, atomic, log
 from tunesmith.codecs import Codec
 from tunesmith.model import LSTMModel
+
+
+def new_seed() -> int:
+    """A fresh random seed, drawn without touching torch's global random state."""
+    return random.SystemRandom().randrange(2**31)
 
 
 @dataclass
@@ -70,7 +76,7 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    generator.manual_seed(seed if seed is not None else new_seed())
     # The primer is the same for every piece: run it once and share the state.
     logits, (h, c) = model(prime[None, :])
     state = (h.expand(-1, n, -1).contiguous(), c.expand(-1, n, -1).contiguous())

@@ -261,6 +261,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
     if resume:
         # the stored settings rule; only the limits given now may extend the run
         limits = {"epochs": cfg.epochs, "steps": cfg.steps, "minutes": cfg.minutes, "device": cfg.device}
+    else:
+        # paths are recorded absolute, so --resume works from any folder
+        cfg.corpus = [s if s in corpus_mod.NAMED else str(Path(s).expanduser().absolute()) for s in cfg.corpus]
     out, run, corpus, codec, train_set, valid_set = _prepare(cfg, resume)
     if resume:
         stored = TrainConfig(**run["settings"])
