@@ -34,6 +34,8 @@ def test_broken_files_are_skipped_with_a_reason(tmp_path):
 def test_bad_specs_are_clear_errors(tmp_path):
     with pytest.raises(TunesmithError, match="neither a named corpus"):
         corpus.resolve("no-such-corpus")
+    with pytest.raises(TunesmithError, match="'oneills' is abc, not kern"):
+        corpus.resolve("oneills", "kern")
     (tmp_path / "a.abc").write_text("X:1\nK:C\nC|\n")
     (tmp_path / "b.krn").write_text("**kern\n4c\n*-\n")
     with pytest.raises(TunesmithError, match="mixes formats"):

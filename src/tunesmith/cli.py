@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", nargs="+", help="named corpus (see 'tunesmith corpus list'), file, folder or glob")
     p.add_argument("--format", choices=["abc", "kern"], help="format of the files (default: from extensions)")
     p.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint with its stored settings; "
+                        "--epochs/--steps/--minutes given now replace its limits")
     g = p.add_argument_group("model")
     g.add_argument("--layers", type=int, default=3, help="LSTM layers (default 3)")
     g.add_argument("--hidden", type=int, default=256, help="LSTM units per layer (default 256)")
@@ -118,9 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-final", type=float, default=0.05, help="final learning rate as a fraction of --lr, cosine decay (default 0.05)")
     g.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     g = p.add_argument_group("length, validation, checkpoints")
-    g.add_argument("--epochs", type=int, help="stop after this many epochs")
-    g.add_argument("--steps", type=int, help="stop after this many steps")
-    g.add_argument("--minutes", type=float, help="stop after this many minutes of training")
+    g.add_argument("--epochs", type=int, help="stop after this many epochs in all")
+    g.add_argument("--steps", type=int, help="stop after this many steps in all")
+    g.add_argument("--minutes", type=float,
+                   help="stop after this many minutes of training in all (a resumed run counts its earlier minutes)")
     g.add_argument("--valid-fraction", type=float, default=0.1, help="share of pieces held out for validation (default 0.1)")
     g.add_argument("--eval-every", type=int, default=500, help="validate, plot and checkpoint every N steps (default 500)")
     g.add_argument("--save-every", type=int, help="checkpoint every N steps (default: at every validation)")

@@ -85,6 +85,8 @@ def resolve(spec: str | list[str], fmt: str | None = None) -> tuple[str, str, li
     for s in specs:
         if s in NAMED:
             named = NAMED[s]
+            if fmt is not None and fmt != named.format:
+                raise TunesmithError(f"corpus '{s}' is {named.format}, not {fmt}: drop --format or pick another corpus")
             folder = music21_corpus_root() / named.folder
             found = sorted(p for p in folder.rglob("*") if format_of(p) == named.format)
             if not found:
