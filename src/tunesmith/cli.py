@@ -81,6 +81,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from tunesmith import render
+
+    formats = render.parse_formats(args.to)
+    if not 1 <= args.timeout <= 3600:
+        raise TunesmithError(f"--timeout must be between 1 and 3600 seconds, not {args.timeout}")
+    results = render.render(args.files, formats, args.out, timeout=args.timeout)
+    failed = 0
+    for r in results:
+        for fmt, paths in r.outputs.items():
+            for p in paths:
+                print(p)
+        for fmt, reason in r.errors.items():
+            failed += 1
+            log.warn(f"{r.piece}: {fmt}: {reason}")
+    done = sum(len(r.outputs) for r in results)
+    log.info(f"rendered {done} of {done + failed} piece/format pairs into {args.out}"
+             + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunesmith",
@@ -146,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("render", help="render pieces to MIDI, MusicXML and sheet music (SVG)",
+                       description="Render ABC (books or single tunes), **kern, MusicXML or MIDI files. Each piece "
+                                   "is rendered in a worker process: a renderer that crashes or hangs gives an "
+                                   "error for that piece and the rest goes on. Exit status 1 if any failed.")
+    p.add_argument("files", nargs="+", help=".abc, .krn, .musicxml/.xml/.mxl or .mid files")
+    p.add_argument("--to", default="midi,musicxml,svg", help="comma-separated: midi, musicxml, svg (default all)")
+    p.add_argument("-o", "--out", default="out", help="folder for the rendered files (default ./out)")
+    p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take per format (default 60)")
+    p.set_defaults(func=cmd_render)
     return parser
 
 

@@ -1,0 +1,265 @@
+"""Pieces → files a person can open: MIDI, MusicXML and sheet music (SVG, one file per page).
+
+Renderers are fragile: Verovio kills its whole process on some malformed ABC
+(a segmentation fault), and music21 can spend minutes on garbage. So every
+piece is rendered in a worker process. A crash, a hang past the timeout or an
+exception becomes an error for that piece and format, the worker is replaced,
+and the rest goes on.
+
+MIDI and MusicXML come from music21 for every input format (one reader, one
+notion of what a piece is, the same one `check` and the event codecs use);
+sheet music comes from Verovio, which reads Humdrum and MusicXML itself. ABC
+and MIDI reach Verovio as MusicXML written by music21: Verovio's own ABC reader
+aborts on ordinary tunes (a Nottingham jig with first/second endings), music21's
+is lenient and is the reader behind the MIDI and MusicXML outputs anyway.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunesmith import TunesmithError, log
+from tunesmith.corpus import abc as abc_text
+
+OUTPUTS = ("midi", "musicxml", "svg")
+INPUTS = {".abc": "abc", ".krn": "kern", ".kern": "kern", ".xml": "musicxml", ".musicxml": "musicxml",
+          ".mxl": "musicxml", ".mid": "midi", ".midi": "midi"}
+SUFFIX = {"midi": ".mid", "musicxml": ".musicxml"}
+
+
+@dataclass
+class Piece:
+    """One piece to render: a tune of a book, or a whole file."""
+
+    name: str                 # file stem for its outputs
+    kind: str                 # abc, kern, musicxml, midi
+    text: str | None = None   # ABC, kern or MusicXML text
+    path: str | None = None   # for binary inputs (MIDI, .mxl)
+
+
+@dataclass
+class Result:
+    piece: str
+    outputs: dict[str, list[Path]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def pieces_of(path: str | Path) -> list[Piece]:
+    """A file → its pieces (an ABC book gives one per tune). Raises TunesmithError for unknown kinds."""
+    path = Path(path)
+    kind = INPUTS.get(path.suffix.lower())
+    if kind is None:
+        raise TunesmithError(f"{path}: cannot tell the format from '{path.suffix}' "
+                             f"(known: {', '.join(sorted(INPUTS))})")
+    if kind in ("midi",) or path.suffix.lower() == ".mxl":
+        return [Piece(path.stem, kind, path=str(path))]
+    text = abc_text.decode(path.read_bytes())
+    if kind != "abc":
+        return [Piece(path.stem, kind, text=text)]
+    _, tunes = abc_text.split_book(text)
+    if len(tunes) <= 1:
+        return [Piece(path.stem, kind, text=text)]
+    out = []
+    for lines in tunes:
+        number = "".join(ch for ch in lines[0][2:].strip() if ch.isalnum()) or str(len(out) + 1)
+        out.append(Piece(f"{path.stem}-{number}", kind, text="\n".join(lines).strip() + "\n"))
+    return out
+
+
+# ---- inside the worker process -----------------------------------------------------------
+
+def _score(piece: Piece):
+    import warnings
+
+    from music21 import converter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if piece.path is not None:
+            return converter.parse(piece.path)
+        fmt = {"abc": "abc", "kern": "humdrum", "musicxml": "musicxml"}[piece.kind]
+        return converter.parse(piece.text, format=fmt)
+
+
+def _svg(piece: Piece, out_dir: Path) -> list[Path]:
+    import verovio
+
+    verovio.enableLog(verovio.LOG_OFF)
+    tk = verovio.toolkit()
+    if piece.text is not None and piece.kind in ("kern", "musicxml"):
+        tk.setOptions({"inputFrom": "humdrum" if piece.kind == "kern" else "musicxml"})
+        data = piece.text
+    else:  # ABC, MIDI or compressed MusicXML: music21 writes MusicXML for Verovio
+        from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+        tk.setOptions({"inputFrom": "musicxml"})
+        data = GeneralObjectExporter(_score(piece)).parse().decode("utf-8")
+    if not tk.loadData(data) or tk.getPageCount() < 1:
+        raise ValueError("Verovio could not read it")
+    paths = []
+    pages = tk.getPageCount()
+    for page in range(1, pages + 1):
+        path = out_dir / (f"{piece.name}.svg" if pages == 1 else f"{piece.name}-{page}.svg")
+        path.write_text(tk.renderToSVG(page), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def _render_one(piece: Piece, fmt: str, out_dir: Path) -> list[Path]:
+    if fmt == "svg":
+        return _svg(piece, out_dir)
+    score = _score(piece)
+    if not score.recurse().notes:
+        raise ValueError("no notes")
+    path = out_dir / f"{piece.name}{SUFFIX[fmt]}"
+    try:
+        score.write("midi" if fmt == "midi" else "musicxml", fp=str(path))
+    except Exception as exc:
+        if type(exc).__name__ != "ExpanderException":
+            raise
+        # MIDI plays repeats out; repeats music21 cannot expand are played once instead
+        _drop_repeats(score)
+        score.write("midi" if fmt == "midi" else "musicxml", fp=str(path))
+    return [path]
+
+
+def _drop_repeats(score) -> None:
+    from music21 import bar, spanner
+
+    for barline in list(score.recurse().getElementsByClass(bar.Repeat)):
+        site = barline.activeSite
+        if site is not None:
+            if site.leftBarline is barline:
+                site.leftBarline = None
+            if site.rightBarline is barline:
+                site.rightBarline = bar.Barline("regular")
+    for bracket in list(score.recurse().getElementsByClass(spanner.RepeatBracket)):
+        for site in bracket.getSites():
+            if hasattr(site, "remove"):
+                try:
+                    site.remove(bracket)
+                except Exception:
+                    pass
+
+
+def _serve(conn, job) -> None:
+    """The worker's loop: one job in, one answer out, until told to stop."""
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        piece, fmt, out_dir = request
+        try:
+            conn.send(("ok", [str(p) for p in job(piece, fmt, Path(out_dir))]))
+        except Exception as exc:  # any renderer failure is this piece's error, not the worker's
+            last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+            where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+            conn.send(("error", f"{type(exc).__name__}: {str(exc).strip()[:200]}{where}"))
+
+
+# ---- the parent's side -------------------------------------------------------------------
+
+class Worker:
+    """A render worker process, replaced whenever it crashes or hangs.
+
+    `job(piece, fmt, out_dir) -> paths` runs in the worker; it must be a
+    module-level function (it is sent to a spawned process)."""
+
+    def __init__(self, timeout: float = 60.0, job=_render_one):
+        self.timeout = timeout
+        self.job = job
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_serve, args=(child, self.job), daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join(5)
+        self._proc, self._conn = None, None
+
+    def run(self, piece: Piece, fmt: str, out_dir: Path) -> tuple[bool, list[Path] | str]:
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        try:
+            self._conn.send((piece, fmt, str(out_dir)))
+            # the first job also waits for the worker to import music21 and Verovio
+            if self._conn.poll(self.timeout):
+                status, value = self._conn.recv()
+                return (True, [Path(p) for p in value]) if status == "ok" else (False, value)
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            pass
+        self._proc.join(1)  # a crashed worker needs a moment to be reaped
+        code = self._proc.exitcode
+        self._kill()
+        if code is None:
+            return False, f"the renderer did not finish within {self.timeout:g} s"
+        signal = f"signal {-code}" if code < 0 else f"exit status {code}"
+        return False, f"the renderer crashed ({signal})"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        if self._proc is not None:
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+        self._proc, self._conn = None, None
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def parse_formats(spec: str) -> list[str]:
+    formats = [f.strip().lower() for f in spec.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in OUTPUTS]
+    if unknown or not formats:
+        raise TunesmithError(f"--to takes a comma-separated list of {', '.join(OUTPUTS)}, not {spec!r}")
+    return formats
+
+
+def render(files: list[str | Path], formats: list[str], out_dir: str | Path, timeout: float = 60.0,
+           show_progress: bool = True) -> list[Result]:
+    """Render every piece of every file to every format; failures are per piece and format."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    jobs: list[tuple[Result, Piece]] = []
+    for f in files:
+        try:
+            for piece in pieces_of(f):
+                result = Result(piece.name)
+                results.append(result)
+                jobs.append((result, piece))
+        except (OSError, TunesmithError) as exc:
+            results.append(Result(str(f), errors={"read": str(exc)}))
+    bar = log.progress(len(jobs) * len(formats), "rendering", unit="file") if show_progress else None
+    with Worker(timeout) as worker:
+        for result, piece in jobs:
+            for fmt in formats:
+                ok, value = worker.run(piece, fmt, out_dir)
+                if ok:
+                    result.outputs[fmt] = value
+                else:
+                    result.errors[fmt] = value
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results
