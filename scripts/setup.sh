@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# System tools from Debian: abc2midi cross-checks ABC in `tunesmith check`.
+# Without root or apt-get this is skipped, and tunesmith says what is missing.
+missing=()
+command -v abc2midi >/dev/null || missing+=(abcmidi)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+            || echo "setup: could not install ${missing[*]} with apt-get; continuing without" >&2
+    else
+        echo "setup: please install the Debian packages: ${missing[*]}" >&2
+    fi
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv

@@ -5,6 +5,7 @@ import os
 import random
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_a_crash_or_a_hang_is_an_error_and_the_worker_comes_back(tmp_path):
         assert not ok and reason == "the renderer did not finish within 3 s"
     with render.Worker(timeout=60) as worker:  # a fresh worker renders again
         ok, paths = worker.run(piece, "midi", tmp_path)
-        assert ok and paths[0].stat().st_size > 0
+        assert ok and Path(paths[0]).stat().st_size > 0
 
 
 def test_malformed_and_mutated_tunes_give_per_file_errors(tmp_path):

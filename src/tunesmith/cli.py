@@ -102,6 +102,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith import check
+
+    reports = check.check(args.files, timeout=args.timeout)
+    if args.json:
+        for r in reports:
+            print(json.dumps(r.to_json(), ensure_ascii=False))
+    else:
+        for r in reports:
+            figures = (f"{r.notes} notes, {r.lowest}-{r.highest}, {r.bars} bars, {r.seconds:g} s"
+                       if r.notes else "")
+            verdict = "valid" if r.valid else "INVALID: " + "; ".join(r.reasons)
+            print(f"{r.piece}: {verdict}" + (f" ({figures})" if figures else ""))
+    bad = sum(not r.valid for r in reports)
+    log.info(f"{len(reports) - bad} of {len(reports)} pieces valid")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunesmith",
@@ -176,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="out", help="folder for the rendered files (default ./out)")
     p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take per format (default 60)")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("check", help="judge pieces: parse, bar lengths, abc2midi, figures",
+                       description="Valid means: music21 parses it into at least one note, no bar is longer or "
+                                   "shorter than its time signature (pickups, repeats and first/second endings "
+                                   "read as musicians read them) and, for ABC, abc2midi reports no error. "
+                                   "Exit status 1 if any piece is invalid.")
+    p.add_argument("files", nargs="+", help=".abc (every tune of a book), .krn, .musicxml/.xml/.mxl or .mid files")
+    p.add_argument("--json", action="store_true", help="one JSON object per piece on stdout")
+    p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take (default 60)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -108,9 +108,9 @@ def _svg(piece: Piece, out_dir: Path) -> list[Path]:
     return paths
 
 
-def _render_one(piece: Piece, fmt: str, out_dir: Path) -> list[Path]:
+def _render_one(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
     if fmt == "svg":
-        return _svg(piece, out_dir)
+        return [str(p) for p in _svg(piece, out_dir)]
     score = _score(piece)
     if not score.recurse().notes:
         raise ValueError("no notes")
@@ -123,7 +123,7 @@ def _render_one(piece: Piece, fmt: str, out_dir: Path) -> list[Path]:
         # MIDI plays repeats out; repeats music21 cannot expand are played once instead
         _drop_repeats(score)
         score.write("midi" if fmt == "midi" else "musicxml", fp=str(path))
-    return [path]
+    return [str(path)]
 
 
 def _drop_repeats(score) -> None:
@@ -153,7 +153,7 @@ def _serve(conn, job) -> None:
             return
         piece, fmt, out_dir = request
         try:
-            conn.send(("ok", [str(p) for p in job(piece, fmt, Path(out_dir))]))
+            conn.send(("ok", job(piece, fmt, Path(out_dir))))
         except Exception as exc:  # any renderer failure is this piece's error, not the worker's
             last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
             where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
@@ -165,8 +165,9 @@ def _serve(conn, job) -> None:
 class Worker:
     """A render worker process, replaced whenever it crashes or hangs.
 
-    `job(piece, fmt, out_dir) -> paths` runs in the worker; it must be a
-    module-level function (it is sent to a spawned process)."""
+    `job(piece, fmt, out_dir) -> result` runs in the worker; it must be a
+    module-level function (it is sent to a spawned process, so a script that
+    renders needs the usual `if __name__ == "__main__":` guard)."""
 
     def __init__(self, timeout: float = 60.0, job=_render_one):
         self.timeout = timeout
@@ -188,7 +189,8 @@ class Worker:
             self._proc.join(5)
         self._proc, self._conn = None, None
 
-    def run(self, piece: Piece, fmt: str, out_dir: Path) -> tuple[bool, list[Path] | str]:
+    def run(self, piece: Piece, fmt: str, out_dir: Path) -> tuple[bool, object]:
+        """(True, what the job returned) or (False, a one-line reason)."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
         try:
@@ -196,7 +198,7 @@ class Worker:
             # the first job also waits for the worker to import music21 and Verovio
             if self._conn.poll(self.timeout):
                 status, value = self._conn.recv()
-                return (True, [Path(p) for p in value]) if status == "ok" else (False, value)
+                return status == "ok", value
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass
         self._proc.join(1)  # a crashed worker needs a moment to be reaped
@@ -213,7 +215,7 @@ class Worker:
                 self._conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-        if self._proc is not None:
+        if self._proc is not None and self._proc.pid is not None:
             self._proc.join(5)
             if self._proc.is_alive():
                 self._proc.kill()
@@ -255,7 +257,7 @@ def render(files: list[str | Path], formats: list[str], out_dir: str | Path, tim
             for fmt in formats:
                 ok, value = worker.run(piece, fmt, out_dir)
                 if ok:
-                    result.outputs[fmt] = value
+                    result.outputs[fmt] = [Path(p) for p in value]
                 else:
                     result.errors[fmt] = value
                 if bar is not None:

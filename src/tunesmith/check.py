@@ -1,0 +1,155 @@
+"""Is a piece valid? Parse, bar lengths, abc2midi's opinion, and the piece's vital figures.
+
+A piece is valid when music21 parses it into at least one note, no bar is
+longer or shorter than its time signature allows, and (for ABC, where
+abc2midi is installed) abc2midi reports no error. Bars are read as musicians
+read them: a short first bar is a pickup, a short last bar completes it, and
+short bars at repeat signs, double bars and first/second endings are the two
+halves of one bar split by the repeat.
+
+The music21 parse runs in the render worker process, so a piece that hangs or
+crashes the parser is one invalid piece, not a dead command.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tunesmith import log, render
+
+
+@dataclass
+class Report:
+    piece: str
+    valid: bool
+    reasons: list[str] = field(default_factory=list)
+    notes: int = 0
+    lowest: str | None = None
+    highest: str | None = None
+    bars: int = 0
+    bars_too_long: int = 0
+    bars_too_short: int = 0
+    seconds: float = 0.0
+    abc2midi_errors: int | None = None     # None: not ABC, or abc2midi not installed
+    abc2midi_warnings: int | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _split_bar(measure) -> bool:
+    """A bar that may be short: it touches a repeat sign, a double or final bar, or an ending bracket."""
+    from music21 import bar
+
+    for line in (measure.leftBarline, measure.rightBarline):
+        if isinstance(line, bar.Repeat):
+            return True
+        if line is not None and getattr(line, "type", None) in ("double", "final", "light-light", "light-heavy",
+                                                                  "heavy-light"):
+            return True
+    return any(type(s).__name__ == "RepeatBracket" for s in measure.getSpannerSites())
+
+
+def bar_figures(score) -> tuple[int, int, int]:
+    """(bars, too long, too short) over all parts, with pickups and split bars allowed."""
+    total = long = short = 0
+    for part in score.parts or [score]:
+        measures = list(part.getElementsByClass("Measure"))
+        for i, m in enumerate(measures):
+            ts = m.getContextByClass("TimeSignature")
+            if ts is None:
+                continue
+            total += 1
+            expected = ts.barDuration.quarterLength
+            actual = m.duration.quarterLength
+            if actual > expected + 1e-6:
+                long += 1
+            elif actual < expected - 1e-6:
+                neighbours = [measures[j] for j in (i - 1, i + 1) if 0 <= j < len(measures)]
+                allowed = i == 0 or i == len(measures) - 1 or _split_bar(m) or any(_split_bar(n) for n in neighbours)
+                short += not allowed
+    return total // max(len(score.parts) or 1, 1), long, short
+
+
+def _check_job(piece: render.Piece, fmt: str, out_dir: Path) -> dict:
+    """Runs in the worker: parse and measure."""
+    from music21 import harmony, tempo
+
+    score = render._score(piece)
+    # chord symbols ("Am" over a folk tune) are accompaniment names, not notes of the piece
+    notes = [n for n in score.recurse().notes if not isinstance(n, harmony.ChordSymbol)]
+    pitches = [p for n in notes for p in n.pitches]
+    bars, long, short = bar_figures(score)
+    marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
+    qpm = marks[0].getQuarterBPM() if marks and marks[0].number else 120.0
+    low = min(pitches, key=lambda p: p.ps) if pitches else None
+    high = max(pitches, key=lambda p: p.ps) if pitches else None
+    return {"notes": len(notes), "lowest": low.nameWithOctave if low else None,
+            "highest": high.nameWithOctave if high else None, "bars": bars, "bars_too_long": long,
+            "bars_too_short": short, "seconds": round(float(score.highestTime) * 60.0 / qpm, 2)}
+
+
+def abc2midi(text: str, timeout: float = 30) -> tuple[int, int, list[str]] | None:
+    """(errors, warnings, messages) from abc2midi, or None when it is not installed."""
+    exe = shutil.which("abc2midi")
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "tune.abc"
+        src.write_text(text, encoding="utf-8")
+        try:
+            run = subprocess.run([exe, str(src), "-o", str(Path(tmp) / "tune.mid")], capture_output=True,
+                                 text=True, errors="replace", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return 1, 0, [f"abc2midi did not finish within {timeout:g} s"]
+    lines = [ln.strip() for ln in (run.stdout + run.stderr).splitlines()]
+    errors = [ln for ln in lines if re.match(r"^Error", ln)]
+    warnings = [ln for ln in lines if re.match(r"^Warning", ln)]
+    return len(errors), len(warnings), errors + warnings
+
+
+def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = True) -> list[Report]:
+    reports: list[Report] = []
+    jobs = []
+    for f in files:
+        try:
+            jobs += render.pieces_of(f)
+        except Exception as exc:  # unreadable or unknown file: one invalid entry, the rest go on
+            reports.append(Report(str(f), False, [str(exc)]))
+    if any(p.kind == "abc" for p in jobs) and shutil.which("abc2midi") is None:
+        log.warn("abc2midi is not installed (Debian package abcmidi): ABC pieces are checked without it")
+    bar = log.progress(len(jobs), "checking", unit="piece") if show_progress and len(jobs) > 1 else None
+    with render.Worker(timeout, job=_check_job) as worker:
+        for piece in jobs:
+            ok, value = worker.run(piece, "check", Path("."))
+            report = Report(piece.name, True)
+            if not ok:
+                report.valid = False
+                report.reasons.append(f"music21 cannot read it: {value}")
+            else:
+                for k, v in value.items():
+                    setattr(report, k, v)
+                if report.notes == 0:
+                    report.reasons.append("no notes")
+                if report.bars_too_long:
+                    report.reasons.append(f"{report.bars_too_long} bars longer than the time signature")
+                if report.bars_too_short:
+                    report.reasons.append(f"{report.bars_too_short} bars shorter than the time signature")
+            if piece.kind == "abc" and piece.text is not None:
+                found = abc2midi(piece.text)
+                if found is not None:
+                    report.abc2midi_errors, report.abc2midi_warnings, messages = found
+                    if report.abc2midi_errors:
+                        report.reasons.append(f"abc2midi: {messages[0]}")
+            report.valid = not report.reasons
+            reports.append(report)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return reports

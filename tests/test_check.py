@@ -1,0 +1,64 @@
+import json
+
+from tunesmith import check, cli
+
+from conftest import shared
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_bars_are_read_as_musicians_read_them(tmp_path):
+    files = [
+        write(tmp_path, "five.abc", "X:1\nT:five\nM:4/4\nL:1/4\nK:C\nCDEF|CDEFG|CDEF|]\n"),
+        write(tmp_path, "pickup.abc", "X:1\nT:pickup\nM:6/8\nL:1/8\nK:G\nD|GAB c2d|e3 d2:|\n"),
+        write(tmp_path, "endings.abc", "X:1\nT:e\nM:6/8\nL:1/8\nK:G\nD|:GAB c2d|[1 e3 d2:|[2 e3 d3|]\n"),
+        write(tmp_path, "short.abc", "X:1\nT:s\nM:3/4\nL:1/4\nK:D\nDEF|DE|DEF|DEF|]\n"),
+    ]
+    reports = {r.piece: r for r in check.check(files, show_progress=False)}
+    five = reports["five"]
+    assert not five.valid and five.bars_too_long == 1 and five.bars == 3
+    assert five.reasons == ["1 bars longer than the time signature"]
+    assert five.notes == 13 and five.lowest == "C4" and five.highest == "G4"
+    assert reports["pickup"].valid and reports["pickup"].bars_too_short == 0
+    assert reports["endings"].valid
+    assert not reports["short"].valid and reports["short"].bars_too_short == 1
+
+
+def test_figures_and_chord_symbols(tmp_path):
+    path = write(tmp_path, "t.abc", 'X:1\nT:t\nM:4/4\nL:1/4\nQ:1/4=60\nK:C\n"Am"CDEF|"G"GABc|]\n')
+    (r,) = check.check([path], show_progress=False)
+    assert r.valid and r.notes == 8 and r.lowest == "C4" and r.highest == "C5"
+    assert r.seconds == 8.0  # 8 quarter notes at 60 per minute
+
+
+def test_broken_pieces_are_invalid_with_a_reason(tmp_path):
+    files = [write(tmp_path, "bad.abc", 'X:1\nT:bad\nK:C\nzz]]][[[ |||| c4/0/0 "\n'),
+             write(tmp_path, "empty.krn", "**kern\n*-\n"),
+             write(tmp_path, "what.doc", "hello")]
+    reports = check.check(files, show_progress=False)
+    assert len(reports) == 3
+    assert all(not r.valid and r.reasons for r in reports)
+
+
+def test_check_cli_json_and_exit_status(tmp_path, capsys):
+    good = write(tmp_path, "good.abc", "X:1\nT:g\nM:2/4\nL:1/8\nK:G\nGABc|d2B2|]\n")
+    bad = write(tmp_path, "five.abc", "X:1\nT:five\nM:4/4\nL:1/4\nK:C\nCDEF|CDEFG|CDEF|]\n")
+    assert cli.main(["-q", "check", str(good)]) == 0
+    capsys.readouterr()
+    assert cli.main(["-q", "check", "--json", str(good), str(bad)]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["piece"], r["valid"]) for r in rows] == [("good", True), ("five", False)]
+
+
+def test_nottingham_and_mozart_pieces_check(tmp_path):
+    reports = check.check([shared("nottingham-abc") / "xmas.abc", shared("mozart-kern") / "sonata01-1.krn"],
+                          show_progress=False)
+    assert len(reports) == 14
+    assert all(r.notes > 0 for r in reports)
+    assert sum(r.valid for r in reports) >= 10
+    mozart = reports[-1]
+    assert mozart.bars >= 100 and mozart.seconds > 60
