@@ -64,13 +64,18 @@ def test_malformed_and_mutated_tunes_give_per_file_errors(tmp_path):
 def test_a_book_renders_tune_by_tune_and_a_mozart_movement_renders(tmp_path):
     book = shared("nottingham-abc") / "xmas.abc"
     movement = shared("mozart-kern") / "sonata01-2.krn"
-    results = render.render([book, movement], ["midi", "musicxml", "svg"], tmp_path, show_progress=False)
+    audio = [] if render.wav_missing() else ["wav"]
+    results = render.render([book, movement], ["midi", "musicxml", "svg"] + audio, tmp_path, show_progress=False)
     tunes = [r for r in results if r.piece.startswith("xmas-")]
     assert len(tunes) == 13
     assert all(not r.errors for r in tunes), [r.errors for r in tunes if r.errors]
     mozart = next(r for r in results if r.piece == "sonata01-2")
     assert not mozart.errors
     assert len(mozart.outputs["svg"]) >= 2  # one SVG per page
+    if audio:
+        for r in (tunes[0], mozart):
+            seconds, rms = _wav_stats(r.outputs["wav"][0])
+            assert seconds > 5 and rms > 100, r.piece
 
     from music21 import converter
 
@@ -99,3 +104,34 @@ def test_render_cli(tmp_path, capsys):
     assert "--to takes" in capsys.readouterr().err
     with pytest.raises(TunesmithError, match="cannot tell the format"):
         render.pieces_of(tmp_path / "x.doc")
+
+
+def _wav_stats(path):
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path)) as w:
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(float)
+        return w.getnframes() / w.getframerate(), float(np.sqrt((frames ** 2).mean()))
+
+
+def test_wav_is_audible_and_as_long_as_the_music(tmp_path):
+    if render.wav_missing():
+        pytest.skip(render.wav_missing())
+    tune = tmp_path / "eight.abc"
+    tune.write_text("X:1\nT:eight\nM:4/4\nL:1/4\nQ:1/4=120\nK:C\nCDEF|GABc|]\n")  # 8 beats at 120: 4 s
+    (result,) = render.render([tune], ["wav"], tmp_path / "out", show_progress=False)
+    assert not result.errors, result.errors
+    seconds, rms = _wav_stats(result.outputs["wav"][0])
+    assert 4.0 <= seconds <= 8.0
+    assert rms > 100  # not silence
+
+
+def test_without_a_soundfont_wav_is_a_clear_error_and_the_rest_renders(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_SOUNDFONT", str(tmp_path / "missing.sf2"))
+    tune = tmp_path / "t.abc"
+    tune.write_text("X:1\nT:t\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|]\n")
+    (result,) = render.render([tune], ["midi", "wav"], tmp_path / "out", show_progress=False)
+    assert "midi" in result.outputs
+    assert "soundfont" in result.errors["wav"] or "FluidSynth" in result.errors["wav"]

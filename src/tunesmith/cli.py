@@ -187,12 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_sample)
-    p = sub.add_parser("render", help="render pieces to MIDI, MusicXML and sheet music (SVG)",
+    p = sub.add_parser("render", help="render pieces to MIDI, MusicXML, sheet music (SVG) and audio (WAV)",
                        description="Render ABC (books or single tunes), **kern, MusicXML or MIDI files. Each piece "
                                    "is rendered in a worker process: a renderer that crashes or hangs gives an "
                                    "error for that piece and the rest goes on. Exit status 1 if any failed.")
     p.add_argument("files", nargs="+", help=".abc, .krn, .musicxml/.xml/.mxl or .mid files")
-    p.add_argument("--to", default="midi,musicxml,svg", help="comma-separated: midi, musicxml, svg (default all)")
+    p.add_argument("--to", default="midi,musicxml,svg,wav",
+                   help="comma-separated: midi, musicxml, svg, wav (default all; wav needs FluidSynth)")
     p.add_argument("-o", "--out", default="out", help="folder for the rendered files (default ./out)")
     p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take per format (default 60)")
     p.set_defaults(func=cmd_render)

@@ -1,4 +1,4 @@
-"""Pieces → files a person can open: MIDI, MusicXML and sheet music (SVG, one file per page).
+"""Pieces → files a person can open: MIDI, MusicXML, sheet music (SVG, one file per page), WAV.
 
 Renderers are fragile: Verovio kills its whole process on some malformed ABC
 (a segmentation fault), and music21 can spend minutes on garbage. So every
@@ -12,11 +12,17 @@ sheet music comes from Verovio, which reads Humdrum and MusicXML itself. ABC
 and MIDI reach Verovio as MusicXML written by music21: Verovio's own ABC reader
 aborts on ordinary tunes (a Nottingham jig with first/second endings), music21's
 is lenient and is the reader behind the MIDI and MusicXML outputs anyway.
+Audio is the MIDI played by FluidSynth with a General MIDI soundfont, in its
+own process.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +30,9 @@ from pathlib import Path
 from tunesmith import TunesmithError, log
 from tunesmith.corpus import abc as abc_text
 
-OUTPUTS = ("midi", "musicxml", "svg")
+OUTPUTS = ("midi", "musicxml", "svg", "wav")
+SOUNDFONTS = ("/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+              "/usr/share/soundfonts/default.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 INPUTS = {".abc": "abc", ".krn": "kern", ".kern": "kern", ".xml": "musicxml", ".musicxml": "musicxml",
           ".mxl": "musicxml", ".mid": "midi", ".midi": "midi"}
 SUFFIX = {"midi": ".mid", "musicxml": ".musicxml"}
@@ -228,6 +236,39 @@ class Worker:
         self.close()
 
 
+def soundfont() -> str | None:
+    """The General MIDI soundfont: $TUNESMITH_SOUNDFONT, else the Debian locations."""
+    chosen = os.environ.get("TUNESMITH_SOUNDFONT")
+    if chosen:
+        return chosen if Path(chosen).is_file() else None
+    return next((p for p in SOUNDFONTS if Path(p).is_file()), None)
+
+
+def wav_missing() -> str | None:
+    """Why WAV cannot be rendered here, or None when it can."""
+    if shutil.which("fluidsynth") is None:
+        return "WAV needs FluidSynth (Debian package fluidsynth), which is not installed"
+    if soundfont() is None:
+        return ("WAV needs a General MIDI soundfont (Debian package fluid-soundfont-gm, "
+                "or set TUNESMITH_SOUNDFONT to an .sf2 file); none was found")
+    return None
+
+
+def midi_to_wav(midi: Path, wav: Path, timeout: float = 120.0, rate: int = 44100) -> None:
+    """Synthesize a MIDI file with FluidSynth (its own process: a crash there is an error here)."""
+    why = wav_missing()
+    if why:
+        raise TunesmithError(why)
+    try:
+        run = subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.7", "-r", str(rate), "-F", str(wav),
+                              soundfont(), str(midi)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TunesmithError(f"FluidSynth did not finish within {timeout:g} s") from None
+    if run.returncode != 0 or not wav.exists() or wav.stat().st_size <= 44:
+        detail = (run.stderr or run.stdout).strip().splitlines()
+        raise TunesmithError(f"FluidSynth failed ({detail[-1] if detail else f'exit status {run.returncode}'})")
+
+
 def parse_formats(spec: str) -> list[str]:
     formats = [f.strip().lower() for f in spec.split(",") if f.strip()]
     unknown = [f for f in formats if f not in OUTPUTS]
@@ -251,17 +292,44 @@ def render(files: list[str | Path], formats: list[str], out_dir: str | Path, tim
                 jobs.append((result, piece))
         except (OSError, TunesmithError) as exc:
             results.append(Result(str(f), errors={"read": str(exc)}))
+    no_wav = wav_missing() if "wav" in formats else None
+    if no_wav:
+        log.warn(f"{no_wav}; the other formats still render")
     bar = log.progress(len(jobs) * len(formats), "rendering", unit="file") if show_progress else None
-    with Worker(timeout) as worker:
+    with Worker(timeout) as worker, tempfile.TemporaryDirectory() as scratch:
         for result, piece in jobs:
             for fmt in formats:
-                ok, value = worker.run(piece, fmt, out_dir)
-                if ok:
-                    result.outputs[fmt] = [Path(p) for p in value]
+                if fmt == "wav":
+                    _wav(worker, piece, result, out_dir, Path(scratch), no_wav, timeout)
                 else:
-                    result.errors[fmt] = value
+                    ok, value = worker.run(piece, fmt, out_dir)
+                    if ok:
+                        result.outputs[fmt] = [Path(p) for p in value]
+                    else:
+                        result.errors[fmt] = value
                 if bar is not None:
                     bar.update(1)
     if bar is not None:
         bar.close()
     return results
+
+
+def _wav(worker: Worker, piece: Piece, result: Result, out_dir: Path, scratch: Path, no_wav: str | None,
+         timeout: float) -> None:
+    """WAV from the piece's MIDI (the one just written, or one made in a scratch folder)."""
+    if no_wav:
+        result.errors["wav"] = no_wav
+        return
+    midi = result.outputs.get("midi", [None])[0]
+    if midi is None:
+        ok, value = worker.run(piece, "midi", scratch)
+        if not ok:
+            result.errors["wav"] = value
+            return
+        midi = Path(value[0])
+    wav = out_dir / f"{piece.name}.wav"
+    try:
+        midi_to_wav(midi, wav, timeout=max(timeout, 120.0))
+        result.outputs["wav"] = [wav]
+    except TunesmithError as exc:
+        result.errors["wav"] = str(exc)
