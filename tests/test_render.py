@@ -61,7 +61,23 @@ def test_malformed_and_mutated_tunes_give_per_file_errors(tmp_path):
         assert all(reason for reason in r.errors.values())
 
 
+def attacks(score):
+    """Notes as MIDI plays them: tied notes once, grace notes too, chord symbols not at all."""
+    from music21 import harmony
+
+    total = 0
+    for n in score.recurse().notes:
+        if isinstance(n, harmony.ChordSymbol):
+            continue
+        for sub in (n.notes if n.isChord else [n]):
+            tie = sub.tie or n.tie
+            total += not (tie and tie.type in ("stop", "continue"))
+    return total
+
+
 def test_a_book_renders_tune_by_tune_and_a_mozart_movement_renders(tmp_path):
+    from music21 import converter
+
     book = shared("nottingham-abc") / "xmas.abc"
     movement = shared("mozart-kern") / "sonata01-2.krn"
     audio = [] if render.wav_missing() else ["wav"]
@@ -72,26 +88,25 @@ def test_a_book_renders_tune_by_tune_and_a_mozart_movement_renders(tmp_path):
     mozart = next(r for r in results if r.piece == "sonata01-2")
     assert not mozart.errors
     assert len(mozart.outputs["svg"]) >= 2  # one SVG per page
+
+    # the MIDI plays every note once (the movement's repeat cannot be expanded, so it is played
+    # once; quantising the MIDI may merge a grace note or two)
+    written = converter.parse(str(mozart.outputs["midi"][0]))
+    original = converter.parse(str(movement), format="humdrum")
+    assert abs(attacks(written) - attacks(original)) <= 2
+    # a tune's MIDI plays its repeats out: at least every note of the tune, at most twice over
+    tune_notes = attacks(render._score(render.pieces_of(book)[0]))
+    tune_midi = attacks(converter.parse(str(tunes[0].outputs["midi"][0])))
+    assert tune_notes <= tune_midi <= 2 * tune_notes
+
+    # MusicXML and MIDI inputs render too
+    again = render.render([tunes[0].outputs["musicxml"][0], tunes[0].outputs["midi"][0]], ["svg", "musicxml"],
+                          tmp_path / "again", show_progress=False)
+    assert all(not r.errors and r.outputs["svg"] for r in again), [r.errors for r in again]
     if audio:
         for r in (tunes[0], mozart):
             seconds, rms = _wav_stats(r.outputs["wav"][0])
             assert seconds > 5 and rms > 100, r.piece
-
-    from music21 import converter
-
-    written = converter.parse(str(mozart.outputs["midi"][0]))
-    original = converter.parse(str(movement), format="humdrum")
-    # the MIDI plays every note of the score once (its repeat cannot be expanded), grace notes
-    # included; tied notes are one MIDI note. Quantising the MIDI may merge a grace note or two.
-    def attacks(score):
-        total = 0
-        for n in score.recurse().notes:
-            for sub in (n.notes if n.isChord else [n]):
-                tie = sub.tie or n.tie
-                total += not (tie and tie.type in ("stop", "continue"))
-        return total
-
-    assert abs(attacks(written) - attacks(original)) <= 2
 
 
 def test_render_cli(tmp_path, capsys):

@@ -146,3 +146,40 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 2])
     code, err = run_cli(capsys, "sample", str(tmp_path / "run"))
     assert code == 2 and "truncated or corrupt" in err
+
+
+def test_valid_only_resamples_and_render_writes_the_formats(tmp_path, capsys):
+    from tunesmith import check, sample
+
+    corpus = folk_corpus(tmp_path)
+    train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "run"), steps=20, **TINY))
+    loaded = bundle.load(tmp_path / "run")
+    calls = []
+
+    def every_other(texts):
+        calls.append(len(texts))
+        return [i % 2 == 0 for i in range(len(texts))]
+
+    pieces, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 4, every_other, rounds=5,
+                                                    seed=1, max_length=120)
+    assert len(pieces) == 4 and calls == [4, 2, 1] and sampled == 7 and rounds == 3
+    never, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 3, lambda t: [False] * len(t),
+                                                   rounds=2, seed=1, max_length=60)
+    assert never == [] and sampled == 6 and rounds == 2
+    # the real check as the judge: what is kept passes it
+    good, _, _ = sample.generate_valid(loaded.model, loaded.codec, 2,
+                                       lambda texts: check.valid_texts(texts, ".abc"), rounds=3, seed=2,
+                                       primer="X:1\nT:Tune 1\nM:4/4\nL:1/8\nK:G\n", max_length=200)
+    assert all(check.valid_texts([loaded.codec.finish(p.text, 1)], ".abc")[0] for p in good)
+
+    out = tmp_path / "out"
+    code = cli.main(["-q", "sample", str(tmp_path / "run"), "-n", "2", "--seed", "1", "--max-length", "200",
+                     "--primer", r"X:1\nT:Tune 1\nM:4/4\nL:1/8\nK:G\n", "--render", "midi,svg", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.glob("*.abc")) == ["piece-001.abc", "piece-002.abc"]
+    for stem in ("piece-001", "piece-002"):
+        for fmt, suffix in (("midi", ".mid"), ("svg", ".svg")):
+            made = list(out.glob(f"{stem}*{suffix}"))
+            # every piece and format is either rendered or named in a warning, and then the exit status is 1
+            assert made or (f"{stem}: {fmt}:" in err and code == 1)
+    assert code in (0, 1)

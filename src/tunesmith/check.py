@@ -153,3 +153,15 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     if bar is not None:
         bar.close()
     return reports
+
+
+def valid_texts(texts: list[str], extension: str, timeout: float = 60.0) -> list[bool]:
+    """Whether each piece of text (a complete .abc or .krn file) passes the check."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, text in enumerate(texts):
+            path = Path(tmp) / f"piece-{i:05d}{extension}"
+            path.write_text(text, encoding="utf-8")
+            paths.append(path)
+        reports = check(paths, timeout=timeout, show_progress=False)
+    return [r.valid for r in reports]

@@ -64,20 +64,42 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from tunesmith import bundle, sample
+    from tunesmith import bundle, render, sample
     from tunesmith.train import pick_device
 
     device = pick_device(args.device)
     sample.check_options(args.n, args.temperature, args.top_k, args.top_p, args.max_length)
+    formats = render.parse_formats(args.render) if args.render else []
     loaded = bundle.load(args.model, device)
     seed = args.seed if args.seed is not None else sample.new_seed()
-    pieces = sample.generate(loaded.model, loaded.codec, n=args.n, temperature=args.temperature,
-                             top_k=args.top_k, top_p=args.top_p, primer=_unescape(args.primer),
-                             max_length=args.max_length, seed=seed, device=device)
+    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   primer=_unescape(args.primer), max_length=args.max_length, device=device)
+    if args.valid_only:
+        from tunesmith import check
+
+        pieces, sampled, rounds = sample.generate_valid(
+            loaded.model, loaded.codec, args.n, lambda texts: check.valid_texts(texts, loaded.codec.extension),
+            rounds=args.tries, seed=seed, **options)
+        log.info(f"--valid-only: {len(pieces)} valid of {sampled} sampled in {rounds} "
+                 f"{'try' if rounds == 1 else 'tries'}")
+        if len(pieces) < args.n:
+            log.warn(f"only {len(pieces)} of {args.n} pieces passed the check within --tries {args.tries}")
+    else:
+        pieces = sample.generate(loaded.model, loaded.codec, n=args.n, seed=seed, **options)
     paths = sample.write(pieces, loaded.codec, args.out, stem=args.name)
     for p in paths:
         print(p)
     log.info(f"wrote {len(paths)} pieces with {loaded.path} (seed {seed}: --seed {seed} repeats them)")
+    if formats:
+        failed = 0
+        for r in render.render(paths, formats, args.out, show_progress=len(paths) > 1):
+            for fmt, out in r.outputs.items():
+                for p in out:
+                    print(p)
+            for fmt, reason in r.errors.items():
+                failed += 1
+                log.warn(f"{r.piece}: {fmt}: {reason}")
+        return 1 if failed else 0
     return 0
 
 
@@ -186,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav")
+    p.add_argument("--valid-only", action="store_true",
+                   help="re-sample pieces that fail 'tunesmith check' (up to --tries rounds)")
+    p.add_argument("--tries", type=int, default=5, help="rounds of sampling for --valid-only (default 5)")
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("render", help="render pieces to MIDI, MusicXML, sheet music (SVG) and audio (WAV)",
                        description="Render ABC (books or single tunes), **kern, MusicXML or MIDI files. Each piece "

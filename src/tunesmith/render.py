@@ -128,30 +128,30 @@ def _render_one(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
     except Exception as exc:
         if type(exc).__name__ != "ExpanderException":
             raise
-        # MIDI plays repeats out; repeats music21 cannot expand are played once instead
-        _drop_repeats(score)
-        score.write("midi" if fmt == "midi" else "musicxml", fp=str(path))
+        # MIDI plays repeats out; where music21 cannot expand them, the notes are played once
+        _without_measures(_score(piece)).write("midi" if fmt == "midi" else "musicxml", fp=str(path))
     return [str(path)]
 
 
-def _drop_repeats(score) -> None:
-    from music21 import bar, spanner
+def _without_measures(score):
+    """The score's notes, rests and tempo/meter/key marks at their offsets, with no measures or repeats."""
+    import copy
 
-    for barline in list(score.recurse().getElementsByClass(bar.Repeat)):
-        site = barline.activeSite
-        if site is not None:
-            if site.leftBarline is barline:
-                site.leftBarline = None
-            if site.rightBarline is barline:
-                site.rightBarline = bar.Barline("regular")
-    for bracket in list(score.recurse().getElementsByClass(spanner.RepeatBracket)):
-        for site in bracket.getSites():
-            if hasattr(site, "remove"):
-                try:
-                    site.remove(bracket)
-                except Exception:
-                    pass
+    from music21 import harmony, stream
 
+    kinds = ["Note", "Chord", "Rest", "MetronomeMark", "TimeSignature", "KeySignature", "Instrument"]
+    flat_score = stream.Score()
+    for part in score.parts or [score]:
+        flat = part.flatten()
+        new = stream.Part()
+        for el in flat.getElementsByClass(kinds):
+            if not isinstance(el, harmony.ChordSymbol):
+                new.insert(el.getOffsetBySite(flat), copy.deepcopy(el))
+        flat_score.insert(0, new)
+    return flat_score
+
+
+# ---- the worker loop ---------------------------------------------------------------------
 
 def _serve(conn, job) -> None:
     """The worker's loop: one job in, one answer out, until told to stop."""

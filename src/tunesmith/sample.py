@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -106,6 +107,28 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
         ids = primer_ids + body
         results.append(Sampled(ids, codec.decode(ids), bool(finished[i])))
     return results
+
+
+def generate_valid(model: LSTMModel, codec: Codec, n: int, is_valid: Callable[[list[str]], list[bool]],
+                   rounds: int = 5, seed: int | None = None, **options) -> tuple[list[Sampled], int, int]:
+    """Generate until n pieces pass `is_valid` (given finished file texts) or `rounds` batches are spent.
+
+    Each round samples, in one batch, as many pieces as are still missing.
+    Returns (valid pieces, at most n; pieces sampled in all; rounds used).
+    """
+    if rounds < 1:
+        raise TunesmithError(f"--tries must be at least 1, not {rounds}")
+    seed = seed if seed is not None else new_seed()
+    kept: list[Sampled] = []
+    sampled = 0
+    for round_ in range(1, rounds + 1):
+        batch = generate(model, codec, n=n - len(kept), seed=seed + round_ - 1, **options)
+        sampled += len(batch)
+        verdicts = is_valid([codec.finish(p.text, i + 1) for i, p in enumerate(batch)])
+        kept += [p for p, ok in zip(batch, verdicts) if ok]
+        if len(kept) >= n:
+            return kept[:n], sampled, round_
+    return kept, sampled, rounds
 
 
 def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = "piece") -> list[Path]:
