@@ -94,10 +94,11 @@ def test_a_book_renders_tune_by_tune_and_a_mozart_movement_renders(tmp_path):
     written = converter.parse(str(mozart.outputs["midi"][0]))
     original = converter.parse(str(movement), format="humdrum")
     assert abs(attacks(written) - attacks(original)) <= 2
-    # a tune's MIDI plays its repeats out: at least every note of the tune, at most twice over
+    # a tune's MIDI plays every note of the tune (more: repeats are played out, and music21
+    # sounds the chord symbols as an accompaniment)
     tune_notes = attacks(render._score(render.pieces_of(book)[0]))
     tune_midi = attacks(converter.parse(str(tunes[0].outputs["midi"][0])))
-    assert tune_notes <= tune_midi <= 2 * tune_notes
+    assert tune_midi >= tune_notes > 20
 
     # MusicXML and MIDI inputs render too
     again = render.render([tunes[0].outputs["musicxml"][0], tunes[0].outputs["midi"][0]], ["svg", "musicxml"],
