@@ -91,16 +91,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(p)
     log.info(f"wrote {len(paths)} pieces with {loaded.path} (seed {seed}: --seed {seed} repeats them)")
     if formats:
-        failed = 0
-        for r in render.render(paths, formats, args.out, show_progress=len(paths) > 1):
-            for fmt, out in r.outputs.items():
-                for p in out:
-                    print(p)
-            for fmt, reason in r.errors.items():
-                failed += 1
-                log.warn(f"{r.piece}: {fmt}: {reason}")
-        return 1 if failed else 0
+        return _report_render(render.render(paths, formats, args.out, show_progress=len(paths) > 1), args.out)
     return 0
+
+
+def _report_render(results: list, out: str) -> int:
+    """Print what was written, warn about what failed; exit status 1 if anything failed."""
+    failed = 0
+    for r in results:
+        for paths in r.outputs.values():
+            for p in paths:
+                print(p)
+        for fmt, reason in r.errors.items():
+            failed += 1
+            log.warn(f"{r.piece}: {fmt}: {reason}")
+    done = sum(len(r.outputs) for r in results)
+    log.info(f"rendered {done} of {done + failed} piece/format pairs into {out}"
+             + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -109,19 +117,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     formats = render.parse_formats(args.to)
     if not 1 <= args.timeout <= 3600:
         raise TunesmithError(f"--timeout must be between 1 and 3600 seconds, not {args.timeout}")
-    results = render.render(args.files, formats, args.out, timeout=args.timeout)
-    failed = 0
-    for r in results:
-        for fmt, paths in r.outputs.items():
-            for p in paths:
-                print(p)
-        for fmt, reason in r.errors.items():
-            failed += 1
-            log.warn(f"{r.piece}: {fmt}: {reason}")
-    done = sum(len(r.outputs) for r in results)
-    log.info(f"rendered {done} of {done + failed} piece/format pairs into {args.out}"
-             + (f"; {failed} failed" if failed else ""))
-    return 1 if failed else 0
+    return _report_render(render.render(args.files, formats, args.out, timeout=args.timeout), args.out)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
