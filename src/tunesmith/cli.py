@@ -77,13 +77,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.valid_only:
         from tunesmith import check
 
-        pieces, sampled, rounds = sample.generate_valid(
+        pieces, rejected, sampled, rounds = sample.generate_valid(
             loaded.model, loaded.codec, args.n, lambda texts: check.valid_texts(texts, loaded.codec.extension),
             rounds=args.tries, seed=seed, **options)
         log.info(f"--valid-only: {len(pieces)} valid of {sampled} sampled in {rounds} "
                  f"{'try' if rounds == 1 else 'tries'}")
         if len(pieces) < args.n:
-            log.warn(f"only {len(pieces)} of {args.n} pieces passed the check within --tries {args.tries}")
+            short = args.n - len(pieces)
+            log.warn(f"only {len(pieces)} of {args.n} pieces passed the check within --tries {args.tries}; "
+                     f"the last {short} written did not ('tunesmith check' says why)")
+            pieces += rejected[:short]
     else:
         pieces = sample.generate(loaded.model, loaded.codec, n=args.n, seed=seed, **options)
     paths = sample.write(pieces, loaded.codec, args.out, stem=args.name)

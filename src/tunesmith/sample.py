@@ -110,25 +110,29 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
 
 
 def generate_valid(model: LSTMModel, codec: Codec, n: int, is_valid: Callable[[list[str]], list[bool]],
-                   rounds: int = 5, seed: int | None = None, **options) -> tuple[list[Sampled], int, int]:
+                   rounds: int = 5, seed: int | None = None, **options
+                   ) -> tuple[list[Sampled], list[Sampled], int, int]:
     """Generate until n pieces pass `is_valid` (given finished file texts) or `rounds` batches are spent.
 
-    Each round samples, in one batch, as many pieces as are still missing.
-    Returns (valid pieces, at most n; pieces sampled in all; rounds used).
+    Each round samples, in one batch, twice as many pieces as are still missing
+    (at least 8: a batch costs little more than one piece). Returns (valid
+    pieces, at most n; rejected pieces; pieces sampled in all; rounds used).
     """
     if rounds < 1:
         raise TunesmithError(f"--tries must be at least 1, not {rounds}")
     seed = seed if seed is not None else new_seed()
     kept: list[Sampled] = []
+    rejected: list[Sampled] = []
     sampled = 0
     for round_ in range(1, rounds + 1):
-        batch = generate(model, codec, n=n - len(kept), seed=seed + round_ - 1, **options)
+        batch = generate(model, codec, n=max(2 * (n - len(kept)), 8), seed=seed + round_ - 1, **options)
         sampled += len(batch)
         verdicts = is_valid([codec.finish(p.text, i + 1) for i, p in enumerate(batch)])
         kept += [p for p, ok in zip(batch, verdicts) if ok]
+        rejected += [p for p, ok in zip(batch, verdicts) if not ok]
         if len(kept) >= n:
-            return kept[:n], sampled, round_
-    return kept, sampled, rounds
+            return kept[:n], rejected, sampled, round_
+    return kept, rejected, sampled, rounds
 
 
 def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = "piece") -> list[Path]:
