@@ -120,6 +120,8 @@ def test_render_cli(tmp_path, capsys):
     assert "--to takes" in capsys.readouterr().err
     with pytest.raises(TunesmithError, match="cannot tell the format"):
         render.pieces_of(tmp_path / "x.doc")
+    (tmp_path / "book.abc").write_text("X:1\nT:a\nK:C\nC|\n\nX:1\nT:b\nK:C\nD|\n")
+    assert [p.name for p in render.pieces_of(tmp_path / "book.abc")] == ["book-1", "book-1b"]
 
 
 def _wav_stats(path):

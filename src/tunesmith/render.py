@@ -70,10 +70,15 @@ def pieces_of(path: str | Path) -> list[Piece]:
     _, tunes = abc_text.split_book(text)
     if len(tunes) <= 1:
         return [Piece(path.stem, kind, text=text)]
-    out = []
+    out: list[Piece] = []
+    taken: set[str] = set()
     for lines in tunes:
         number = "".join(ch for ch in lines[0][2:].strip() if ch.isalnum()) or str(len(out) + 1)
-        out.append(Piece(f"{path.stem}-{number}", kind, text="\n".join(lines).strip() + "\n"))
+        name = f"{path.stem}-{number}"
+        while name in taken:  # books repeat X: numbers now and then; outputs must not overwrite
+            name += "b"
+        taken.add(name)
+        out.append(Piece(name, kind, text="\n".join(lines).strip() + "\n"))
     return out
 
 
