@@ -19,12 +19,12 @@ def make_codec():
 
 def test_codec_round_trip_and_json():
     codec = make_codec()
-    ids = codec.encode(PIECES[0].text)
+    ids = codec.encode(PIECES[0])
     assert ids[0] == codec.BOS and ids[-1] == codec.EOS
     assert codec.decode(ids) == PIECES[0].text
     again = codec_from_json(json.loads(json.dumps(codec.to_json())))
     assert again.symbols == codec.symbols
-    assert np.array_equal(again.encode(PIECES[1].text), codec.encode(PIECES[1].text))
+    assert np.array_equal(again.encode(PIECES[1]), codec.encode(PIECES[1]))
 
 
 def test_unknown_primer_character_is_named():

@@ -7,8 +7,8 @@ from conftest import shared
 
 def test_named_corpora_resolve_in_music21():
     for name, fmt in [("oneills", "abc"), ("ryans", "abc"), ("essen", "abc"), ("airds", "abc"),
-                      ("palestrina", "kern")]:
-        _, found_fmt, files = corpus.resolve(name)
+                      ("palestrina", "kern"), ("chorales", "events")]:
+        _, found_fmt, files, styles = corpus.resolve(name)
         assert found_fmt == fmt and files, name
     loaded = corpus.load("oneills", show_progress=False)
     assert len(loaded.pieces) > 1000
@@ -40,7 +40,7 @@ def test_bad_specs_are_clear_errors(tmp_path):
     (tmp_path / "b.krn").write_text("**kern\n4c\n*-\n")
     with pytest.raises(TunesmithError, match="mixes formats"):
         corpus.resolve(str(tmp_path))
-    with pytest.raises(TunesmithError, match="no ABC or"):
+    with pytest.raises(TunesmithError, match="no music files"):
         corpus.resolve(str(tmp_path / "*.xyz"))
 
 

@@ -36,14 +36,19 @@ def cmd_corpus_list(args: argparse.Namespace) -> int:
 def cmd_corpus_show(args: argparse.Namespace) -> int:
     from tunesmith import corpus
 
-    loaded = corpus.load(args.corpus, args.format)
+    loaded = corpus.load(args.corpus, args.format, codec=args.codec, parts=args.parts, transpose=args.transpose)
     corpus.report(loaded)
-    lengths = sorted(len(p.text) for p in loaded.pieces)
+    if loaded.format == "events":
+        lengths = sorted(len(p.meta["events"]["events"]) for p in loaded.pieces)
+        unit = "events"
+    else:
+        lengths = sorted(len(p.text) for p in loaded.pieces)
+        unit = "characters"
     if lengths:
-        print(f"{len(lengths)} pieces, {sum(lengths):,} characters; median {lengths[len(lengths) // 2]:,}, "
+        print(f"{len(lengths)} pieces, {sum(lengths):,} {unit}; median {lengths[len(lengths) // 2]:,}, "
               f"longest {lengths[-1]:,}")
     for piece in loaded.pieces[: args.head]:
-        print(f"\n=== {piece.name}\n{piece.text}", end="")
+        print(f"\n=== {piece.name}\n{piece.text}", end="" if piece.text.endswith("\n") else "\n")
     return 0
 
 
@@ -53,7 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and not args.corpus:
         raise TunesmithError("--corpus is needed to start a run (or --resume to continue one)")
     cfg = TrainConfig(
-        corpus=args.corpus or [], out=args.out, format=args.format, layers=args.layers, hidden=args.hidden,
+        corpus=args.corpus or [], out=args.out, format=args.format, codec=args.codec, parts=args.parts,
+        chords=args.chords, transpose=args.transpose, augment=args.augment, layers=args.layers, hidden=args.hidden,
         embed=args.embed, dropout=args.dropout, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
         lr_final=args.lr_final, clip=args.clip, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
         valid_fraction=args.valid_fraction, eval_every=args.eval_every, save_every=args.save_every,
@@ -65,21 +71,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from tunesmith import bundle, render, sample
+    from tunesmith.corpus.scores import parse_key
     from tunesmith.train import pick_device
 
     device = pick_device(args.device)
     sample.check_options(args.n, args.temperature, args.top_k, args.top_p, args.max_length)
     formats = render.parse_formats(args.render) if args.render else []
     loaded = bundle.load(args.model, device)
+    codec = loaded.codec
+    if args.style is not None:
+        codec.style_id(args.style)
+    if args.key is not None:
+        if codec.kind != "events":
+            raise TunesmithError(f"--key moves note-event models' pieces; this model writes {codec.format} text")
+        parse_key(args.key)
+    if codec.kind == "events" and not formats:
+        formats = ["midi"]   # an event model's piece is a score: hear it without another command
     seed = args.seed if args.seed is not None else sample.new_seed()
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   primer=_unescape(args.primer), max_length=args.max_length, device=device)
+                   primer=_unescape(args.primer), max_length=args.max_length, device=device, style=args.style)
     if args.valid_only:
         from tunesmith import check
 
         pieces, rejected, sampled, rounds = sample.generate_valid(
-            loaded.model, loaded.codec, args.n, lambda texts: check.valid_texts(texts, loaded.codec.extension),
-            rounds=args.tries, seed=seed, **options)
+            loaded.model, codec, args.n, lambda texts: check.valid_texts(texts, codec.extension),
+            rounds=args.tries, seed=seed, key=args.key, **options)
         log.info(f"--valid-only: {len(pieces)} valid of {sampled} sampled in {rounds} "
                  f"{'try' if rounds == 1 else 'tries'}")
         if len(pieces) < args.n:
@@ -88,10 +104,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
                      f"the last {short} written did not ('tunesmith check' says why)")
             pieces += rejected[:short]
     else:
-        pieces = sample.generate(loaded.model, loaded.codec, n=args.n, seed=seed, **options)
-    paths = sample.write(pieces, loaded.codec, args.out, stem=args.name)
-    for p in paths:
-        print(p)
+        pieces = sample.generate(loaded.model, codec, n=args.n, seed=seed, **options)
+    paths = sample.write(pieces, codec, args.out, stem=args.name, key=args.key)
+    for p, piece in zip(paths, pieces):
+        print(p if piece.style is None or args.style else f"{p} (style {piece.style})")
     log.info(f"wrote {len(paths)} pieces with {loaded.path} (seed {seed}: --seed {seed} repeats them)")
     if formats:
         return _report_render(render.render(paths, formats, args.out, show_progress=len(paths) > 1), args.out)
@@ -143,10 +159,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _reading_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["abc", "kern", "midi", "musicxml"],
+                   help="only files of this format (default: every music file, format from its extension)")
+    p.add_argument("--codec", choices=["auto", "chars", "events"], default="auto",
+                   help="chars: ABC/kern text one character per token; events: notes of any score; auto: chars "
+                        "for ABC or **kern files, events otherwise (default auto)")
+    p.add_argument("--parts", default="melody",
+                   help="events: melody (the part named Soprano/Melody/Voice, else the top part), all (each "
+                        "part its own sequence) or a part number N (1 = top)")
+    p.add_argument("--transpose", metavar="KEY",
+                   help="events: move every piece to KEY, e.g. C (C major, A minor for minor pieces)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunesmith",
-        description="Learn a musical style from symbolic music (ABC, **kern) with an LSTM and compose new pieces.")
+        description="Learn a musical style from symbolic music (ABC, **kern, MIDI, MusicXML) with an LSTM "
+                    "and compose new pieces.")
     parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -156,16 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("list", help="named corpora from music21's bundled corpus, with piece counts")
     c.set_defaults(func=cmd_corpus_list)
     c = csub.add_parser("show", help="read a corpus and show its first pieces in training shape")
-    c.add_argument("corpus", nargs="+", help="named corpus, file, folder or glob")
-    c.add_argument("--format", choices=["abc", "kern"], help="format of the files (default: from extensions)")
+    c.add_argument("corpus", nargs="+", help="named corpus, file, folder or glob; STYLE=CORPUS names a style")
+    _reading_flags(c)
     c.add_argument("--head", type=int, default=2, help="how many pieces to print (default 2)")
     c.set_defaults(func=cmd_corpus_show)
 
     p = sub.add_parser("train", help="train an LSTM on a corpus",
-                       description="Train a character-level LSTM on ABC tunes or **kern scores. Stops at the first "
-                                   "of --epochs, --steps, --minutes (default: 20 epochs).")
-    p.add_argument("--corpus", nargs="+", help="named corpus (see 'tunesmith corpus list'), file, folder or glob")
-    p.add_argument("--format", choices=["abc", "kern"], help="format of the files (default: from extensions)")
+                       description="Train an LSTM on ABC tunes or **kern scores as text (character codec), or on "
+                                   "the notes of MIDI, MusicXML, **kern or ABC scores as (pitch, beat strength, "
+                                   "duration) events (event codec). A folder whose subfolders hold the music, or "
+                                   "corpora given as STYLE=CORPUS, train one model with a token per style. Stops "
+                                   "at the first of --epochs, --steps, --minutes (default: 20 epochs).")
+    p.add_argument("--corpus", nargs="+",
+                   help="named corpus (see 'tunesmith corpus list'), file, folder or glob; STYLE=CORPUS names a style")
+    _reading_flags(p)
+    p.add_argument("--chords", choices=["reduce", "keep"], default="reduce",
+                   help="events: reduce keeps the chord tone nearest the previous melody note, keep makes one "
+                        "token of all its pitches (default reduce)")
+    p.add_argument("--augment", type=int, default=0,
+                   help="events: add N transposed copies (+1, -1, +2, ... semitones) of every training piece")
     p.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint with its stored settings; "
@@ -195,14 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="compose pieces with a trained model",
-                       description="Generate pieces in one batch; each is written as a complete .abc or .krn file.")
+                       description="Generate pieces in one batch; each is written as a complete .abc, .krn or "
+                                   ".musicxml file (note-event models also write MIDI).")
     p.add_argument("model", help="model folder, or a run folder (its best checkpoint)")
     p.add_argument("-n", type=int, default=1, help="number of pieces (default 1)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default 1.0)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens; 0 is off (default 0)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass; 1.0 is off (default 1.0)")
     p.add_argument("--primer", default="", help=r"text every piece starts with, e.g. 'M:6/8\nK:D\n' (\n is a newline)")
-    p.add_argument("--max-length", type=int, default=3000, help="longest piece in characters, primer included (default 3000)")
+    p.add_argument("--max-length", type=int, default=3000,
+                   help="longest piece in tokens (characters for text models), primer included (default 3000)")
+    p.add_argument("--style", help="the style to compose in, for a model trained on several (default: the model picks)")
+    p.add_argument("--key", help="note-event models: write the pieces in this key (G, Bb major; e, f# minor)")
     p.add_argument("--seed", type=int, help="random seed (default: a new one each time)")
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")

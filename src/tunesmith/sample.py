@@ -27,9 +27,10 @@ def new_seed() -> int:
 
 @dataclass
 class Sampled:
-    ids: list[int]     # the piece's ids after BOS (primer included), without EOS
+    ids: list[int]     # the piece's ids after BOS (style and primer included), without EOS
     text: str          # decoded, training shape
     ended: bool        # the model ended it (False: it hit the length cap)
+    style: str | None = None   # the style it was asked for, or took itself
 
 
 def check_options(n: int, temperature: float, top_k: int, top_p: float, max_length: int) -> None:
@@ -68,10 +69,11 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
 @torch.inference_mode()
 def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
-             device: torch.device | str = "cpu") -> list[Sampled]:
-    """Generate n pieces in one batch. max_length counts the piece's characters, primer included."""
+             device: torch.device | str = "cpu", style: str | None = None) -> list[Sampled]:
+    """Generate n pieces in one batch. max_length counts the piece's tokens (characters for text
+    models), primer included. A model with styles takes `style`, or picks one itself."""
     check_options(n, temperature, top_k, top_p, max_length)
-    prime = torch.as_tensor(codec.encode_primer(primer), dtype=torch.long, device=device)
+    prime = torch.as_tensor(codec.encode_primer(primer, style), dtype=torch.long, device=device)
     if len(prime) - 1 >= max_length:
         raise TunesmithError(f"the primer is {len(prime) - 1} tokens long, as long as --max-length {max_length}")
     was_training = model.training
@@ -86,8 +88,11 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     out = torch.empty((n, budget), dtype=torch.long, device=device)
     finished = torch.zeros(n, dtype=torch.bool, device=device)
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
+    start_only = torch.as_tensor(codec.start_only_ids, dtype=torch.long, device=device)
     for t in range(budget):
         logits[:, codec.BOS] = float("-inf")  # a piece never starts again inside itself
+        if len(start_only) and (t > 0 or len(prime) > 1):
+            logits[:, start_only] = float("-inf")  # a style comes first or not at all
         token = _pick(logits, temperature, top_k, top_p, generator)
         token = torch.where(finished, torch.full_like(token, codec.EOS), token)
         out[:, t] = token
@@ -105,12 +110,12 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     for i in range(n):
         body = rows[i][: int(lengths[i])]
         ids = primer_ids + body
-        results.append(Sampled(ids, codec.decode(ids), bool(finished[i])))
+        results.append(Sampled(ids, codec.decode(ids), bool(finished[i]), codec.style_of(ids)))
     return results
 
 
 def generate_valid(model: LSTMModel, codec: Codec, n: int, is_valid: Callable[[list[str]], list[bool]],
-                   rounds: int = 5, seed: int | None = None, **options
+                   rounds: int = 5, seed: int | None = None, key: str | None = None, **options
                    ) -> tuple[list[Sampled], list[Sampled], int, int]:
     """Generate until n pieces pass `is_valid` (given finished file texts) or `rounds` batches are spent.
 
@@ -127,7 +132,7 @@ def generate_valid(model: LSTMModel, codec: Codec, n: int, is_valid: Callable[[l
     for round_ in range(1, rounds + 1):
         batch = generate(model, codec, n=max(2 * (n - len(kept)), 8), seed=seed + round_ - 1, **options)
         sampled += len(batch)
-        verdicts = is_valid([codec.finish(p.text, i + 1) for i, p in enumerate(batch)])
+        verdicts = is_valid([codec.finish(p.text, i + 1, key) for i, p in enumerate(batch)])
         kept += [p for p, ok in zip(batch, verdicts) if ok]
         rejected += [p for p, ok in zip(batch, verdicts) if not ok]
         if len(kept) >= n:
@@ -135,8 +140,10 @@ def generate_valid(model: LSTMModel, codec: Codec, n: int, is_valid: Callable[[l
     return kept, rejected, sampled, rounds
 
 
-def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = "piece") -> list[Path]:
-    """Write each piece as a complete file; numbering continues after files already there."""
+def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = "piece",
+          key: str | None = None) -> list[Path]:
+    """Write each piece as a complete file (in `key`, where the codec can move it); numbering
+    continues after files already there."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     taken = [int(p.stem.rsplit("-", 1)[1]) for p in out_dir.glob(f"{stem}-*{codec.extension}")
@@ -146,7 +153,7 @@ def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = 
     for k, piece in enumerate(pieces):
         number = first + k
         path = out_dir / f"{stem}-{number:03d}{codec.extension}"
-        atomic.write_text(path, codec.finish(piece.text, number))
+        atomic.write_text(path, codec.finish(piece.text, number, key))
         paths.append(path)
     capped = sum(not p.ended for p in pieces)
     if capped:

@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 
 from tunesmith import TunesmithError, __version__, atomic, bundle, data, log
 from tunesmith import corpus as corpus_mod
-from tunesmith.codecs import CharCodec, Codec, codec_from_json
+from tunesmith.codecs import CharCodec, Codec, EventCodec, codec_from_json
+from tunesmith.corpus import scores
 from tunesmith.model import LSTMModel, ModelConfig
 
 LN2 = math.log(2)
@@ -35,6 +36,11 @@ class TrainConfig:
     corpus: list[str]
     out: str
     format: str | None = None
+    codec: str = "auto"             # chars (ABC/kern text), events (notes of any score), auto: by the files
+    parts: str = "melody"           # events: melody (top part), all, or a part number
+    chords: str = "reduce"          # events: reduce (one tone) or keep (chord tokens)
+    transpose: str | None = None    # events: move every piece to this key (C: C major / A minor)
+    augment: int = 0                # events: transposed copies of each training piece
     layers: int = 3
     hidden: int = 256
     embed: int = 64
@@ -72,11 +78,18 @@ class TrainConfig:
             (self.save_every is None or self.save_every >= 1, f"--save-every must be at least 1, not {self.save_every}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"--device must be auto, cpu or cuda[:N], not {self.device!r}"),
+            (self.codec in corpus_mod.CODECS, f"--codec must be one of {', '.join(corpus_mod.CODECS)}, not {self.codec!r}"),
+            (self.chords in ("reduce", "keep"), f"--chords must be reduce or keep, not {self.chords!r}"),
+            (0 <= self.augment <= len(corpus_mod.SHIFTS),
+             f"--augment must be between 0 and {len(corpus_mod.SHIFTS)}, not {self.augment}"),
         ]
         for ok, message in rules:
             if not ok:
                 raise TunesmithError(message)
         ModelConfig(vocab_size=3, layers=self.layers, hidden=self.hidden, embed=self.embed, dropout=self.dropout)
+        scores.ReaderSettings(self.parts).check()
+        if self.transpose:
+            scores.parse_key(self.transpose)
 
 
 def pick_device(name: str) -> torch.device:
@@ -216,10 +229,12 @@ def _prepare(cfg: TrainConfig, resume: bool):
         run = json.loads(run_file.read_text())
     elif run_file.exists():
         raise TunesmithError(f"'{out}' already holds a training run; pass --resume to continue it or choose another --out")
-    corpus = corpus_mod.load(run["settings"]["corpus"] if resume else cfg.corpus,
-                             run["settings"]["format"] if resume else cfg.format)
+    settings = TrainConfig(**run["settings"]) if resume else cfg
+    corpus = corpus_mod.load(settings.corpus, settings.format, codec=settings.codec, parts=settings.parts,
+                             transpose=settings.transpose)
     corpus_mod.report(corpus)
     corpus_mod.require_pieces(corpus)
+    pieces = list(corpus.pieces)
     if resume:
         codec = codec_from_json(run["codec"])
         names = {p.name: i for i, p in enumerate(corpus.pieces)}
@@ -231,7 +246,17 @@ def _prepare(cfg: TrainConfig, resume: bool):
         valid_idx = [names[n] for n in run["split"]["valid"]]
     else:
         train_idx, valid_idx = data.split(len(corpus.pieces), cfg.valid_fraction, cfg.seed)
-        codec = CharCodec.fit([corpus.pieces[i] for i in train_idx + valid_idx])
+    if settings.augment:
+        # transposed copies train; validation stays the pieces as they are
+        copies = corpus_mod.augment([corpus.pieces[i] for i in train_idx], settings.augment)
+        train_idx = train_idx + list(range(len(pieces), len(pieces) + len(copies)))
+        pieces += copies
+        log.info(f"--augment {settings.augment}: {len(copies)} transposed copies of the training pieces")
+    if not resume:
+        if corpus.format == "events":
+            codec = EventCodec.fit(pieces, chords=cfg.chords, styles=corpus.styles, transposed=bool(cfg.transpose))
+        else:
+            codec = CharCodec.fit(pieces, styles=corpus.styles)
         run = {
             "tunesmith_version": __version__,
             "settings": asdict(cfg),
@@ -239,12 +264,12 @@ def _prepare(cfg: TrainConfig, resume: bool):
                        "skipped": len(corpus.skipped), "duplicates": corpus.duplicates,
                        "fingerprint": corpus.fingerprint()},
             "codec": codec.to_json(),
-            "split": {"train": [corpus.pieces[i].name for i in train_idx],
+            "split": {"train": [corpus.pieces[i].name for i in train_idx if i < len(corpus.pieces)],
                       "valid": [corpus.pieces[i].name for i in valid_idx]},
         }
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_text(run_file, json.dumps(run, indent=1, ensure_ascii=False) + "\n")
-    arrays = [codec.encode(p.text) for p in corpus.pieces]
+    arrays = [codec.encode(p) for p in pieces]
     tokens = data.TokenSet.from_arrays(arrays)
     return out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx)
 
@@ -302,7 +327,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
              f"{train_set.targets:,} training tokens, {per_epoch} steps per epoch on {device}")
 
     def card(extra: dict) -> dict:
-        return {"corpus": run["corpus"]["name"], "format": codec.format if hasattr(codec, "format") else None,
+        return {"corpus": run["corpus"]["name"], "format": codec.format, "codec": codec.kind,
+                "styles": codec.styles, "transpose": cfg.transpose,
                 "pieces": run["corpus"]["pieces"], "train_pieces": len(train_set), "valid_pieces": len(valid_set),
                 "step": step, "epoch": round(epoch + chunk_in_epoch / max(per_epoch, 1), 3),
                 "train_minutes": round((elapsed_before + time.monotonic() - started) / 60, 2),

@@ -9,8 +9,9 @@ from __future__ import annotations
 from tunesmith import TunesmithError
 from tunesmith.codecs.base import Codec
 from tunesmith.codecs.chars import CharCodec
+from tunesmith.codecs.events import EventCodec
 
-CODECS: dict[str, type[Codec]] = {CharCodec.kind: CharCodec}
+CODECS: dict[str, type[Codec]] = {CharCodec.kind: CharCodec, EventCodec.kind: EventCodec}
 
 
 def codec_from_json(data: dict) -> Codec:
@@ -20,4 +21,4 @@ def codec_from_json(data: dict) -> Codec:
     return CODECS[kind].from_json(data)
 
 
-__all__ = ["Codec", "CharCodec", "CODECS", "codec_from_json"]
+__all__ = ["Codec", "CharCodec", "EventCodec", "CODECS", "codec_from_json"]

@@ -9,34 +9,28 @@ from typing import Sequence
 import numpy as np
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.base import Codec
+from tunesmith.codecs.base import SPECIALS, Codec
 from tunesmith.corpus import abc, kern
-
-SPECIALS = ["<s>", "</s>"]
 
 
 class CharCodec(Codec):
     kind = "chars"
 
-    def __init__(self, fmt: str, chars: Sequence[str], kern_headers: dict | None = None):
+    def __init__(self, fmt: str, chars: Sequence[str], kern_headers: dict | None = None,
+                 styles: Sequence[str] = ()):
         if fmt not in ("abc", "kern"):
             raise TunesmithError(f"the character codec reads ABC or **kern, not '{fmt}'")
         self.format = fmt
         self.chars = list(chars)
-        self.symbols = SPECIALS + self.chars
-        self.index = {ch: i for i, ch in enumerate(self.symbols)}
+        self._init_symbols(styles, self.chars)
         self.kern_headers = {int(w): kern.KernHeader.from_json(h) for w, h in (kern_headers or {}).items()}
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.symbols)
 
     @property
     def extension(self) -> str:
         return ".abc" if self.format == "abc" else ".krn"
 
     @classmethod
-    def fit(cls, pieces: Sequence, **options) -> "CharCodec":
+    def fit(cls, pieces: Sequence, styles: Sequence[str] = (), **options) -> "CharCodec":
         if not pieces:
             raise TunesmithError("cannot learn a vocabulary from no pieces")
         fmt = pieces[0].format
@@ -48,7 +42,7 @@ class CharCodec(Codec):
             common = kern.common_headers([kern.KernHeader.from_json(p.meta["header"])
                                           for p in pieces if "header" in p.meta])
             headers = {w: h.to_json() for w, h in common.items()}
-        return cls(fmt, sorted(counts), headers)
+        return cls(fmt, sorted(counts), headers, styles)
 
     def _ids(self, text: str, what: str) -> np.ndarray:
         try:
@@ -61,21 +55,19 @@ class CharCodec(Codec):
                 f"at character {pos + 1}; the model knows {len(self.chars)} characters: "
                 f"{''.join(c for c in self.chars if c.isprintable())!r}") from None
 
-    def encode(self, piece_text: str) -> np.ndarray:
-        ids = self._ids(piece_text, "the piece")
-        return np.concatenate([[self.BOS], ids, [self.EOS]]).astype(np.int32)
+    def encode(self, piece) -> np.ndarray:
+        return self._frame(self._ids(piece.text, f"piece {piece.name}"), piece.meta.get("style"), end=True)
 
     def prepare_primer(self, primer: str) -> str:
         return abc.prepare_primer(primer) if self.format == "abc" else kern.prepare_primer(primer)
 
-    def encode_primer(self, primer: str) -> np.ndarray:
-        ids = self._ids(self.prepare_primer(primer), "the primer")
-        return np.concatenate([[self.BOS], ids]).astype(np.int32)
+    def encode_primer(self, primer: str, style: str | None = None) -> np.ndarray:
+        return self._frame(self._ids(self.prepare_primer(primer), "the primer"), style, end=False)
 
     def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.symbols[i] for i in ids if i >= len(SPECIALS))
+        return "".join(self.symbols[i] for i in ids if i >= self.first_word)
 
-    def finish(self, text: str, number: int) -> str:
+    def finish(self, text: str, number: int, key: str | None = None) -> str:
         if self.format == "abc":
             return abc.finish(text, number, title=f"tunesmith {number}")
         try:
@@ -85,12 +77,12 @@ class CharCodec(Codec):
             return f"!! tunesmith could not restore this sample: {exc}\n{text}"
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "format": self.format, "chars": self.chars,
+        return {"kind": self.kind, "format": self.format, "chars": self.chars, "styles": self.styles,
                 "kern_headers": {str(w): h.to_json() for w, h in self.kern_headers.items()}}
 
     @classmethod
     def from_json(cls, data: dict) -> "CharCodec":
         try:
-            return cls(data["format"], data["chars"], data.get("kern_headers"))
+            return cls(data["format"], data["chars"], data.get("kern_headers"), data.get("styles", []))
         except (KeyError, TypeError) as exc:
             raise TunesmithError(f"the codec file is missing its '{exc}' entry") from None

@@ -1,0 +1,249 @@
+"""Note-event codec: one token per (pitch or rest, beat strength, duration) event.
+
+A piece is a line of events (see `corpus/scores.py`). Its tokens are
+
+    <s> [<style:NAME>] M:3/4 K:g O:2 62_1/4_1 67_1_2 r_1/2_1 ... </s>
+
+a header (metre, key — a capital tonic is major, lower case minor — and where
+in the bar the first event falls, so a pickup stays a pickup), then one token
+per event: MIDI pitch(es) or `r`, the beat strength music21's metre gives its
+onset (rounded to a power of two, 1 down to 1/16), and its duration in quarter
+lengths on a fixed grid; a duration off the grid falls into the fallback
+bucket `x`, decoded as the typical off-grid duration of the corpus.
+
+Chords: `reduce` keeps the tone nearest the previous melody note (the top tone
+for the first), `keep` writes all pitches with their octaves (`60.64.67`).
+
+Decoding builds a music21 score — onsets are the running sum of durations,
+rests included — written as MusicXML; the render path turns it into MIDI, SVG
+and WAV.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from tunesmith import TunesmithError
+from tunesmith.codecs.base import SPECIALS, Codec
+from tunesmith.corpus.scores import TONICS, PartEvents, parse_key, shift_between
+
+DURATIONS = [Fraction(x) for x in ("1/12", "1/8", "1/6", "1/4", "1/3", "3/8", "1/2", "2/3", "3/4", "1", "5/4",
+                                   "4/3", "3/2", "7/4", "2", "5/2", "3", "7/2", "4", "5", "6", "7", "8", "10",
+                                   "12", "16")]
+FALLBACK = "x"
+CHORDS = ("reduce", "keep")
+
+
+def _frac(x: float | Fraction) -> str:
+    f = Fraction(x).limit_denominator(48)
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def quantize_duration(ql: float) -> str:
+    """Quarter length → a grid value, or the fallback bucket when none is within 10%."""
+    if ql <= 0:
+        return FALLBACK
+    best = min(DURATIONS, key=lambda d: abs(math.log(ql / float(d))))
+    return _frac(best) if abs(ql - float(best)) <= 0.1 * float(best) + 1e-9 else FALLBACK
+
+
+@lru_cache(maxsize=64)
+def _time_signature(ratio: str):
+    from music21 import meter
+    try:
+        return meter.TimeSignature(ratio)
+    except Exception:  # noqa: BLE001 - an unreadable metre reads as 4/4
+        return meter.TimeSignature("4/4")
+
+
+@lru_cache(maxsize=4096)
+def beat_strength(ratio: str, position: float) -> str:
+    """music21's beat strength of a position in the bar, as a power of two from 1 to 1/16."""
+    ts = _time_signature(ratio)
+    bar = float(ts.barDuration.quarterLength)
+    try:
+        weight = ts.getAccentWeight(position % bar, forcePositionMatch=True)
+    except Exception:  # noqa: BLE001 - positions music21 cannot place are the weakest
+        weight = 0.0
+    exponent = min(4, max(0, round(-math.log2(weight)))) if weight > 0 else 4
+    return _frac(Fraction(1, 2 ** exponent))
+
+
+class EventCodec(Codec):
+    kind = "events"
+    extension = ".musicxml"
+
+    def __init__(self, words: Sequence[str], chords: str = "reduce", styles: Sequence[str] = (),
+                 fallback_duration: float = 1.0, transposed: bool = False):
+        if chords not in CHORDS:
+            raise TunesmithError(f"--chords must be reduce or keep, not {chords!r}")
+        self.chords = chords
+        self.words = list(words)
+        self.fallback_duration = float(fallback_duration)
+        self.transposed = transposed
+        self._init_symbols(styles, self.words)
+
+    @property
+    def format(self) -> str:
+        return "events"
+
+    # ---- events → words ----------------------------------------------------------------
+
+    def words_of(self, part: PartEvents) -> list[str]:
+        words = [f"M:{part.time_signature}", f"K:{part.key_name()}", f"O:{_frac(part.start)}"]
+        previous = None
+        for pitches, onset, duration in part.events:
+            if not pitches:
+                pitch = "r"
+            elif self.chords == "keep" or len(pitches) == 1:
+                pitch = ".".join(str(p) for p in pitches)
+                previous = pitches[-1]
+            else:
+                reference = previous if previous is not None else max(pitches)
+                chosen = min(pitches, key=lambda p: (abs(p - reference), -p))
+                pitch, previous = str(chosen), chosen
+            strength = beat_strength(part.time_signature, part.start + onset)
+            words.append(f"{pitch}_{strength}_{quantize_duration(duration)}")
+        return words
+
+    @classmethod
+    def fit(cls, pieces: Sequence, chords: str = "reduce", styles: Sequence[str] = (),
+            transposed: bool = False, **options) -> "EventCodec":
+        if not pieces:
+            raise TunesmithError("cannot learn a vocabulary from no pieces")
+        probe = cls([], chords)
+        words: set[str] = set()
+        off_grid: list[float] = []
+        for piece in pieces:
+            part = PartEvents.from_json(piece.meta["events"])
+            words.update(probe.words_of(part))
+            off_grid += [d for _, _, d in part.events if quantize_duration(d) == FALLBACK]
+        fallback = float(np.median(off_grid)) if off_grid else 1.0
+        return cls(sorted(words), chords, styles, fallback, transposed)
+
+    def _ids(self, words: list[str], what: str) -> list[int]:
+        unknown = [w for w in words if w not in self.index]
+        if unknown:
+            raise TunesmithError(f"{what} has {len(unknown)} events this model never saw, e.g. "
+                                 f"{', '.join(sorted(set(unknown))[:5])} (pitch_beatstrength_duration); "
+                                 f"it knows {len(self.words)} events and header words")
+        return [self.index[w] for w in words]
+
+    def encode(self, piece) -> np.ndarray:
+        words = self.words_of(PartEvents.from_json(piece.meta["events"]))
+        ids = self._ids(words, f"piece {piece.name}")
+        return self._frame(ids, piece.meta.get("style"), end=True)
+
+    def encode_primer(self, primer: str, style: str | None = None) -> np.ndarray:
+        """A primer is text in training shape: header and event words separated by spaces."""
+        return self._frame(self._ids(primer.split(), "the primer"), style, end=False)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return " ".join(self.symbols[i] for i in ids if i >= self.first_word)
+
+    # ---- words → score -----------------------------------------------------------------
+
+    def score(self, text: str, number: int = 1, key: str | None = None):
+        """Decoded words → a music21 score (malformed or misplaced words are left out)."""
+        from music21 import chord, instrument, key as m21key, metadata, note, pitch, stream
+
+        ratio, (tonic, mode), start = "4/4", (0, "major"), Fraction(0)
+        events = []
+        for word in text.split():
+            if word.startswith("M:") and not events:
+                ratio = word[2:]
+            elif word.startswith("K:") and not events:
+                try:
+                    tonic, mode = parse_key(word[2:])
+                except TunesmithError:
+                    pass
+            elif word.startswith("O:") and not events:
+                start = _parse_fraction(word[2:], Fraction(0))
+            elif word.count("_") == 2:
+                events.append(word.split("_"))
+        shift = shift_between(tonic, mode, parse_key(key)) if key is not None else 0
+        tonic = (tonic + shift) % 12
+        ts = _time_signature(ratio)
+        bar = Fraction(ts.barDuration.quarterLength).limit_denominator(48)
+        start = start % bar if bar > 0 else Fraction(0)
+        k = m21key.Key(TONICS[tonic] if mode == "major" else TONICS[tonic].lower(), mode)
+        flats = k.sharps < 0
+
+        def spelled(midi: int):
+            p = pitch.Pitch(midi=midi + shift)
+            if flats and p.accidental is not None and p.accidental.name == "sharp":
+                p = p.getEnharmonic()
+            return p
+
+        part = stream.Part()
+        part.insert(0, instrument.Piano())
+        part.insert(0, _time_signature(ratio).__deepcopy__())
+        part.insert(0, k)
+        onset = start
+        for pitch_word, _, duration_word in events:
+            duration = (Fraction(self.fallback_duration).limit_denominator(48) if duration_word == FALLBACK
+                        else _parse_fraction(duration_word, None))
+            if duration is None or duration <= 0:
+                continue
+            try:
+                if pitch_word == "r":
+                    element = note.Rest()
+                elif "." in pitch_word:
+                    element = chord.Chord([spelled(int(x)) for x in pitch_word.split(".")])
+                else:
+                    element = note.Note(spelled(int(pitch_word)))
+            except ValueError:
+                continue
+            element.duration.quarterLength = duration
+            part.insert(float(onset), element)
+            onset += duration
+        part.makeNotation(inPlace=True)
+        measures = list(part.getElementsByClass(stream.Measure))
+        if start > 0 and measures:
+            # a pickup: the first bar holds only what comes after the start position
+            first = measures[0]
+            for element in list(first.notesAndRests):
+                if element.offset < float(start):
+                    first.remove(element)
+                else:
+                    first.setElementOffset(element, element.offset - float(start))
+            first.paddingLeft = float(start)
+            for m in measures[1:]:
+                part.setElementOffset(m, m.offset - float(start))
+        score = stream.Score()
+        score.insert(0, metadata.Metadata(title=f"tunesmith {number}"))
+        score.insert(0, part)
+        return score
+
+    def finish(self, text: str, number: int, key: str | None = None) -> str:
+        from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+        return GeneralObjectExporter(self.score(text, number, key)).parse().decode("utf-8")
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "chords": self.chords, "styles": self.styles, "transposed": self.transposed,
+                "fallback_duration": self.fallback_duration, "words": self.words}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EventCodec":
+        try:
+            return cls(data["words"], data.get("chords", "reduce"), data.get("styles", []),
+                       data.get("fallback_duration", 1.0), data.get("transposed", False))
+        except (KeyError, TypeError) as exc:
+            raise TunesmithError(f"the codec file is missing its '{exc}' entry") from None
+
+
+def _parse_fraction(text: str, default):
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return default
+    return value if 0 <= value <= 64 else default
+
+
+__all__ = ["EventCodec", "quantize_duration", "beat_strength"]
