@@ -158,7 +158,7 @@ def test_valid_only_resamples_and_render_writes_the_formats(tmp_path, capsys):
 
     def every_other(texts):
         calls.append(len(texts))
-        return [i % 2 == 0 for i in range(len(texts))]
+        return [None if i % 2 == 0 else "odd" for i in range(len(texts))]
 
     pieces, rejected, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 6, every_other,
                                                               rounds=5, seed=1, max_length=120)
@@ -166,15 +166,15 @@ def test_valid_only_resamples_and_render_writes_the_formats(tmp_path, capsys):
     assert len(pieces) == 6 and calls == [12] and sampled == 12 and rounds == 1 and len(rejected) == 6
     calls.clear()
     pieces, rejected, sampled, rounds = sample.generate_valid(
-        loaded.model, loaded.codec, 6, lambda t: [False] * (len(t) - 1) + [True], rounds=5, seed=1, max_length=60)
+        loaded.model, loaded.codec, 6, lambda t: ["no"] * (len(t) - 1) + [None], rounds=5, seed=1, max_length=60)
     assert len(pieces) == 5 and rounds == 5 and sampled == 12 + 10 + 8 + 8 + 8 and len(rejected) == sampled - 5
     never, rejected, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 3,
-                                                             lambda t: [False] * len(t), rounds=2, seed=1,
+                                                             lambda t: ["no"] * len(t), rounds=2, seed=1,
                                                              max_length=60)
     assert never == [] and sampled == 16 and rounds == 2 and len(rejected) == 16
     # the real check as the judge: what is kept passes it
     good, _, _, _ = sample.generate_valid(loaded.model, loaded.codec, 2,
-                                       lambda texts: check.valid_texts(texts, ".abc"), rounds=3, seed=2,
+                                       lambda texts: [None if ok else "invalid" for ok in check.valid_texts(texts, ".abc")], rounds=3, seed=2,
                                        primer="X:1\nT:Tune 1\nM:4/4\nL:1/8\nK:G\n", max_length=200)
     assert all(check.valid_texts([loaded.codec.finish(p.text, 1)], ".abc")[0] for p in good)
 

@@ -48,3 +48,15 @@ def folder(path: str | Path) -> Iterator[Path]:
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def temporary_files(texts: list[str], extension: str) -> Iterator[list[Path]]:
+    """Pieces of text as files piece-00000.EXT, ... in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, text in enumerate(texts):
+            path = Path(tmp) / f"piece-{i:05d}{extension}"
+            path.write_text(text, encoding="utf-8")
+            paths.append(path)
+        yield paths

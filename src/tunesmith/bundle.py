@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -30,8 +31,10 @@ class Bundle:
     path: Path | None = None
 
 
-def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None) -> None:
-    """Write the bundle's files into an existing folder (use `save` for an atomic bundle)."""
+def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None,
+                extra: Callable[[Path], object] | None = None) -> None:
+    """Write the bundle's files into an existing folder (use `save` for an atomic bundle).
+    `extra(folder)` writes more files beside them (the index of the training corpus)."""
     state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
     card = {"tunesmith_version": __version__, **card}
     (folder / "config.json").write_text(json.dumps(
@@ -39,22 +42,34 @@ def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype:
     (folder / "codec.json").write_text(json.dumps(codec.to_json(), ensure_ascii=False, indent=1) + "\n")
     save_file(state, str(folder / "weights.safetensors"), metadata={"format": "pt"})
     (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    if extra is not None:
+        extra(folder)
 
 
-def save(path: str | Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None) -> Path:
+def save(path: str | Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None,
+         extra: Callable[[Path], object] | None = None) -> Path:
     """Write a bundle folder atomically (a half-written bundle never appears)."""
     with atomic.folder(path) as tmp:
-        write_files(tmp, model, codec, card, dtype)
+        write_files(tmp, model, codec, card, dtype, extra)
     return Path(path)
 
 
+SELECT_FILE = "select.json"   # written by `tunesmith select` into a run folder
+
+
 def resolve(path: str | Path) -> Path:
-    """A bundle folder, or a run folder (its best checkpoint, else its last)."""
+    """A bundle folder, or a run folder: the checkpoint `select` recommended, else its best, else its last."""
     path = Path(path).expanduser()
     if not path.exists():
         raise TunesmithError(f"no model at '{path}'")
     if (path / "config.json").exists() or not path.is_dir():
         return path
+    try:
+        chosen = path / json.loads((path / SELECT_FILE).read_text())["recommended"]
+        if (chosen / "config.json").exists():
+            return chosen
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     for name in ("best", "last"):
         if (path / name / "config.json").exists():
             return path / name

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tunesmith import log, render
+from tunesmith import atomic, log, render
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Report:
     seconds: float = 0.0
     abc2midi_errors: int | None = None     # None: not ABC, or abc2midi not installed
     abc2midi_warnings: int | None = None
+    path: str | None = None                # the file it came from
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -118,16 +119,16 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     jobs = []
     for f in files:
         try:
-            jobs += render.pieces_of(f)
+            jobs += [(str(f), piece) for piece in render.pieces_of(f)]
         except Exception as exc:  # unreadable or unknown file: one invalid entry, the rest go on
-            reports.append(Report(str(f), False, [str(exc)]))
-    if any(p.kind == "abc" for p in jobs) and shutil.which("abc2midi") is None:
+            reports.append(Report(str(f), False, [str(exc)], path=str(f)))
+    if any(p.kind == "abc" for _, p in jobs) and shutil.which("abc2midi") is None:
         log.warn("abc2midi is not installed (Debian package abcmidi): ABC pieces are checked without it")
     bar = log.progress(len(jobs), "checking", unit="piece") if show_progress and len(jobs) > 1 else None
     with render.Worker(timeout, job=_check_job) as worker:
-        for piece in jobs:
+        for path, piece in jobs:
             ok, value = worker.run(piece, "check", Path("."))
-            report = Report(piece.name, True)
+            report = Report(piece.name, True, path=path)
             if not ok:
                 report.valid = False
                 report.reasons.append(f"music21 cannot read it: {value}")
@@ -157,11 +158,6 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
 
 def valid_texts(texts: list[str], extension: str, timeout: float = 60.0) -> list[bool]:
     """Whether each piece of text (a complete .abc or .krn file) passes the check."""
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, text in enumerate(texts):
-            path = Path(tmp) / f"piece-{i:05d}{extension}"
-            path.write_text(text, encoding="utf-8")
-            paths.append(path)
+    with atomic.temporary_files(texts, extension) as paths:
         reports = check(paths, timeout=timeout, show_progress=False)
     return [r.valid for r in reports]

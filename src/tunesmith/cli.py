@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import codecs as text_codecs
 import sys
+from collections import Counter
 
 from tunesmith import TunesmithError, __version__, log
+from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
 
 
 def _unescape(text: str) -> str:
@@ -63,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         embed=args.embed, dropout=args.dropout, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
         lr_final=args.lr_final, clip=args.clip, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
         valid_fraction=args.valid_fraction, eval_every=args.eval_every, save_every=args.save_every,
-        seed=args.seed, device=args.device, preview_length=args.preview_length)
+        seed=args.seed, device=args.device, preview_length=args.preview_length, copy_index=not args.no_copy_index)
     result = train(cfg, resume=args.resume)
     print(f"run folder: {result.out} (best model: {result.out / 'best'}; plot: {result.out / 'metrics.png'})")
     return 0
@@ -90,19 +92,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else sample.new_seed()
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    primer=_unescape(args.primer), max_length=args.max_length, device=device, style=args.style)
-    if args.valid_only:
-        from tunesmith import check
-
+    judge = _sample_judge(args, loaded)
+    if judge is not None:
         pieces, rejected, sampled, rounds = sample.generate_valid(
-            loaded.model, codec, args.n, lambda texts: check.valid_texts(texts, codec.extension),
-            rounds=args.tries, seed=seed, key=args.key, **options)
-        log.info(f"--valid-only: {len(pieces)} valid of {sampled} sampled in {rounds} "
-                 f"{'try' if rounds == 1 else 'tries'}")
+            loaded.model, codec, args.n, judge, rounds=args.tries, seed=seed, key=args.key, **options)
+        reasons = Counter(why for _, why in rejected)
+        log.info(f"kept {len(pieces)} of {sampled} sampled in {rounds} {'try' if rounds == 1 else 'tries'}"
+                 + "".join(f"; {count} discarded: {why}" for why, count in reasons.items()))
         if len(pieces) < args.n:
             short = args.n - len(pieces)
-            log.warn(f"only {len(pieces)} of {args.n} pieces passed the check within --tries {args.tries}; "
-                     f"the last {short} written did not ('tunesmith check' says why)")
-            pieces += rejected[:short]
+            log.warn(f"only {len(pieces)} of {args.n} pieces passed within --tries {args.tries}; "
+                     f"the last {short} written did not ({', '.join(sorted(reasons))})")
+            pieces += [p for p, _ in rejected[:short]]
     else:
         pieces = sample.generate(loaded.model, codec, n=args.n, seed=seed, **options)
     paths = sample.write(pieces, codec, args.out, stem=args.name, key=args.key)
@@ -112,6 +113,55 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if formats:
         return _report_render(render.render(paths, formats, args.out, show_progress=len(paths) > 1), args.out)
     return 0
+
+
+def _sample_judge(args: argparse.Namespace, loaded):
+    """What `sample` re-samples for: failing `check` (--valid-only), copying the corpus (--max-copy)."""
+    from tunesmith.evaluate.novelty import INDEX_FILE, NoveltyIndex, melodies_of_texts
+
+    max_copy = _max_copy(args.max_copy)
+    index = None
+    if max_copy is not None:
+        if (loaded.path / INDEX_FILE).exists():
+            index = NoveltyIndex.load(loaded.path)
+        elif args.max_copy != "auto":
+            raise TunesmithError(f"--max-copy needs the index of the training corpus, which {loaded.path} lacks "
+                                 f"(trained with --no-copy-index or by an older tunesmith)")
+    if not args.valid_only and index is None:
+        return None
+    extension = loaded.codec.extension
+
+    def judge(texts: list[str]) -> list[str | None]:
+        verdicts: list[str | None] = [None] * len(texts)
+        if args.valid_only:
+            from tunesmith import check
+
+            verdicts = [None if ok else "failed the check" for ok in check.valid_texts(texts, extension)]
+        if index is not None:
+            for i, melody in enumerate(melodies_of_texts(texts, extension)):
+                if verdicts[i] is None and melody is not None:
+                    match = index.longest_match(melody)
+                    if match.length > max_copy:
+                        verdicts[i] = f"more than {max_copy} notes in a row from the corpus"
+        return verdicts
+
+    return judge
+
+
+def _max_copy(value: str) -> int | None:
+    from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
+
+    if value == "off":
+        return None
+    if value == "auto":
+        return DEFAULT_MAX_COPY
+    try:
+        n = int(value)
+    except ValueError:
+        raise TunesmithError(f"--max-copy must be a number of notes, auto or off, not {value!r}") from None
+    if not 1 <= n <= 10000:
+        raise TunesmithError(f"--max-copy must be between 1 and 10000 notes, not {n}")
+    return n
 
 
 def _report_render(results: list, out: str) -> int:
@@ -170,6 +220,77 @@ def _reading_flags(p: argparse.ArgumentParser) -> None:
                         "part its own sequence) or a part number N (1 = top)")
     p.add_argument("--transpose", metavar="KEY",
                    help="events: move every piece to KEY, e.g. C (C major, A minor for minor pieces)")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.evaluate.likelihood import evaluate
+    from tunesmith.train import pick_device
+
+    result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)))
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    line = (f"{result.pieces} pieces, {result.tokens:,} tokens: {result.bits_per_token:.4f} bits per token, "
+            f"next-token accuracy {result.accuracy:.1%}")
+    if result.bits_per_character is not None:
+        line += f"; {result.bits_per_character:.4f} bits per character"
+    print(line)
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.evaluate.judge import judge
+
+    result = judge(args.samples, args.corpus, max_copy=_max_copy(args.max_copy) or DEFAULT_MAX_COPY,
+                   intervals=args.transposed, timeout=args.timeout)
+    s = result.summary
+    if args.json:
+        print(json.dumps({"summary": s, "pieces": result.rows, "likeness": result.comparison}, ensure_ascii=False))
+    else:
+        for r in result.rows:
+            flag = "COPY " if r["copy"] else ""
+            source = f" (from {r['copied_from']})" if r["copied_from"] else ""
+            validity = "valid" if r["valid"] else f"INVALID ({r['reasons']})"
+            print(f"{r['piece']}: {flag}{validity}; {r['notes']} notes, longest run shared with the corpus "
+                  f"{r['longest_copy']}{source}; top pitch {r['top_pitch_share']:.0%}")
+        print(f"\n{s['pieces']} pieces: {s['valid']} valid ({s['valid_share']:.0%}), {s['copies']} copies "
+              f"(more than {s['max_copy']} notes in a row from one of {s['corpus_melodies']} corpus melodies"
+              f"{', any transposition' if s['transposition_invariant'] else ''}); longest shared run median "
+              f"{s['median_longest_copy']}, max {s['max_longest_copy']}; {s['collapsed']} collapsed "
+              f"(one pitch > half the notes), {s['capped_share']:.0%} cut at the length cap")
+        for name, entry in result.comparison["histograms"].items():
+            overlap = "-" if entry["overlap"] is None else f"{entry['overlap']:.2f}"
+            print(f"  {entry['label']}: overlap with the corpus {overlap}")
+        log.info(f"index {s['index_seconds']} s, judging {s['judge_seconds']} s")
+    if args.report:
+        from tunesmith.evaluate.report import write_report
+
+        written = write_report(args.report, result.comparison, {"summary": s, "pieces": result.rows},
+                               title=f"tunesmith judge: {len(result.rows)} pieces vs {' '.join(args.corpus)}")
+        log.info(f"report: {', '.join(str(p) for p in written.values() if p.suffix in ('.html', '.md', '.json'))}")
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from tunesmith.evaluate.select import select
+
+    rows = select(args.run, n=args.n, seed=args.seed, max_copy=_max_copy(args.max_copy) or DEFAULT_MAX_COPY,
+                  limit=args.limit, max_length=args.max_length)
+    print(f"{'checkpoint':<18} {'step':>7} {'val bits':>9} {'valid':>6} {'copies':>6} {'longest':>7}")
+    for r in rows:
+        bits = f"{r.val_bits:.4f}" if r.val_bits is not None else "-"
+        mark = "  <- recommended" if r.recommended else ""
+        print(f"{r.checkpoint:<18} {r.step:>7} {bits:>9} {r.valid:>3}/{r.pieces:<2} {r.copies:>6} "
+              f"{r.longest_copy:>7}{mark}")
+    chosen = next(r for r in rows if r.recommended)
+    print(f"recommended: {args.run}/checkpoints/{chosen.checkpoint} (lowest validation loss among checkpoints "
+          f"whose samples copy at most {_max_copy(args.max_copy) or DEFAULT_MAX_COPY} notes in a row); "
+          f"'tunesmith sample {args.run}' uses it now. Plot: {args.run}/select.png")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preview-length", type=int, default=400, help="characters of the preview sampled after each epoch")
     g.add_argument("--seed", type=int, default=1, help="random seed: same seed, same run (default 1)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    g.add_argument("--no-copy-index", action="store_true",
+                   help="do not store an index of the corpus's melodies in the bundles (no copy guard at sampling)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="compose pieces with a trained model",
@@ -253,7 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav")
     p.add_argument("--valid-only", action="store_true",
                    help="re-sample pieces that fail 'tunesmith check' (up to --tries rounds)")
-    p.add_argument("--tries", type=int, default=5, help="rounds of sampling for --valid-only (default 5)")
+    p.add_argument("--max-copy", default="auto", metavar="N",
+                   help="copy guard: re-sample pieces that share more than N consecutive notes with the training "
+                        f"corpus; auto (default): N = {DEFAULT_MAX_COPY} where the model has the corpus index "
+                        "(see README); off switches it off")
+    p.add_argument("--tries", type=int, default=5,
+                   help="rounds of sampling for --valid-only and the copy guard (default 5)")
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("render", help="render pieces to MIDI, MusicXML, sheet music (SVG) and audio (WAV)",
                        description="Render ABC (books or single tunes), **kern, MusicXML or MIDI files. Each piece "
@@ -275,6 +403,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per piece on stdout")
     p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take (default 60)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("evaluate", help="held-out loss of a model on any files its codec reads",
+                       description="Negative log-likelihood in bits per token (and per character for text "
+                                   "models) and next-token accuracy, every piece from the start: the same "
+                                   "computation as training's validation, so a model's own validation pieces "
+                                   "give its validation figure.")
+    p.add_argument("model", help="model folder, or a run folder (its best checkpoint)")
+    p.add_argument("--data", nargs="+", required=True, help="files, folders, globs or a named corpus")
+    p.add_argument("--style", help="score the pieces as this style (models trained on several)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("judge", help="judge composed pieces against a corpus: valid, new, alike, collapsed",
+                       description="For each piece: the check (validity), the longest run of consecutive notes "
+                                   "it shares with a corpus melody and which (more than --max-copy: a copy), "
+                                   "and collapse figures; for all: pitch-class, interval, note-length and "
+                                   "onset histograms and more against the corpus (Yang & Lerch 2018).")
+    p.add_argument("samples", nargs="+", help="the pieces: .abc, .krn, .musicxml, .mid files")
+    p.add_argument("--corpus", nargs="+", required=True, help="the training corpus: named, files, folders, globs")
+    p.add_argument("--max-copy", default=str(DEFAULT_MAX_COPY), metavar="N",
+                   help=f"flag pieces sharing more than N consecutive notes with one corpus melody "
+                        f"(default {DEFAULT_MAX_COPY})")
+    p.add_argument("--transposed", action="store_true",
+                   help="compare by intervals, so a transposed copy counts as a copy")
+    p.add_argument("--report", metavar="DIR", help="write report.md, report.html (with plots) and report.json")
+    p.add_argument("--json", action="store_true", help="everything as one JSON object on stdout")
+    p.add_argument("--timeout", type=float, default=60, help="seconds the check may take per piece (default 60)")
+    p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("select", help="pick a run's checkpoint: validation loss and judged samples per checkpoint",
+                       description="For every checkpoint of a run (at most --limit, evenly spaced): its "
+                                   "validation loss and -n sampled pieces checked for validity and copying. The "
+                                   "recommended checkpoint has the lowest validation loss among those whose "
+                                   "samples copy nothing; it goes into RUN/select.json and 'sample RUN' uses it.")
+    p.add_argument("run", help="a training run folder")
+    p.add_argument("-n", type=int, default=8, help="pieces sampled per checkpoint (default 8)")
+    p.add_argument("--seed", type=int, default=1, help="sampling seed, the same for every checkpoint (default 1)")
+    p.add_argument("--max-copy", default=str(DEFAULT_MAX_COPY), metavar="N",
+                   help=f"a sample sharing more than N notes in a row with the corpus is a copy (default {DEFAULT_MAX_COPY})")
+    p.add_argument("--limit", type=int, default=20, help="judge at most this many checkpoints (default 20)")
+    p.add_argument("--max-length", type=int, default=3000, help="longest sample in tokens (default 3000)")
+    p.set_defaults(func=cmd_select)
     return parser
 
 

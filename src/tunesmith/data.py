@@ -116,22 +116,27 @@ def pack(tokens: TokenSet, batch_size: int, seq_len: int, seed: int, epoch: int)
     return rows
 
 
-def steps_per_epoch(tokens: TokenSet, batch_size: int, seq_len: int, seed: int = 0) -> int:
-    rows = pack(tokens, batch_size, seq_len, seed, 0)
+def steps_per_epoch(tokens: TokenSet, batch_size: int, seq_len: int, seed: int = 0, world: int = 1) -> int:
+    rows = pack(tokens, batch_size * world, seq_len, seed, 0)
     return max(sum(_pieces_chunks(tokens, i, seq_len) for i in row) for row in rows)
 
 
 def epoch_chunks(tokens: TokenSet, batch_size: int, seq_len: int, seed: int, epoch: int,
-                 start: int = 0) -> Iterator[Chunk]:
+                 start: int = 0, rank: int = 0, world: int = 1) -> Iterator[Chunk]:
     """The chunks of one epoch in order, skipping the first `start` (for resuming).
 
     Row r of every chunk continues row r of the chunk before; where a new piece
-    begins, `reset` says so and the trainer zeroes that row's state.
+    begins, `reset` says so and the trainer zeroes that row's state. With
+    several processes (`world`), the epoch is packed into batch_size × world
+    rows and process `rank` takes every world-th row: each sees its own pieces,
+    and all take the same number of steps.
     """
-    rows = pack(tokens, batch_size, seq_len, seed, epoch)
+    every = pack(tokens, batch_size * world, seq_len, seed, epoch)
     # per row: (piece, chunk index within the piece) for every step
-    schedule = [[(i, k) for i in row for k in range(_pieces_chunks(tokens, i, seq_len))] for row in rows]
-    steps = max(len(s) for s in schedule)
+    schedules = [[(i, k) for i in row for k in range(_pieces_chunks(tokens, i, seq_len))] for row in every]
+    steps = max(len(s) for s in schedules)
+    rows = every[rank::world]
+    schedule = schedules[rank::world]
     for step in range(start, steps):
         inputs = np.zeros((len(rows), seq_len), dtype=np.int64)
         targets = np.full((len(rows), seq_len), IGNORE, dtype=np.int64)

@@ -114,27 +114,29 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     return results
 
 
-def generate_valid(model: LSTMModel, codec: Codec, n: int, is_valid: Callable[[list[str]], list[bool]],
+def generate_valid(model: LSTMModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]],
                    rounds: int = 5, seed: int | None = None, key: str | None = None, **options
-                   ) -> tuple[list[Sampled], list[Sampled], int, int]:
-    """Generate until n pieces pass `is_valid` (given finished file texts) or `rounds` batches are spent.
+                   ) -> tuple[list[Sampled], list[tuple[Sampled, str]], int, int]:
+    """Generate until n pieces pass `judge` or `rounds` batches are spent.
 
-    Each round samples, in one batch, twice as many pieces as are still missing
-    (at least 8: a batch costs little more than one piece). Returns (valid
-    pieces, at most n; rejected pieces; pieces sampled in all; rounds used).
+    `judge` gets the finished file texts and says, for each, None (keep it) or
+    why it is rejected. Each round samples, in one batch, twice as many pieces
+    as are still missing (at least 8: a batch costs little more than one
+    piece). Returns (kept pieces, at most n; rejected pieces with the reason;
+    pieces sampled in all; rounds used).
     """
     if rounds < 1:
         raise TunesmithError(f"--tries must be at least 1, not {rounds}")
     seed = seed if seed is not None else new_seed()
     kept: list[Sampled] = []
-    rejected: list[Sampled] = []
+    rejected: list[tuple[Sampled, str]] = []
     sampled = 0
     for round_ in range(1, rounds + 1):
         batch = generate(model, codec, n=max(2 * (n - len(kept)), 8), seed=seed + round_ - 1, **options)
         sampled += len(batch)
-        verdicts = is_valid([codec.finish(p.text, i + 1, key) for i, p in enumerate(batch)])
-        kept += [p for p, ok in zip(batch, verdicts) if ok]
-        rejected += [p for p, ok in zip(batch, verdicts) if not ok]
+        verdicts = judge([codec.finish(p.text, i + 1, key) for i, p in enumerate(batch)])
+        kept += [p for p, why in zip(batch, verdicts) if why is None]
+        rejected += [(p, why) for p, why in zip(batch, verdicts) if why is not None]
         if len(kept) >= n:
             return kept[:n], rejected, sampled, round_
     return kept, rejected, sampled, rounds
@@ -153,9 +155,25 @@ def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = 
     for k, piece in enumerate(pieces):
         number = first + k
         path = out_dir / f"{stem}-{number:03d}{codec.extension}"
-        atomic.write_text(path, codec.finish(piece.text, number, key))
+        atomic.write_text(path, _mark_capped(codec.finish(piece.text, number, key), codec.extension)
+                          if not piece.ended else codec.finish(piece.text, number, key))
         paths.append(path)
     capped = sum(not p.ended for p in pieces)
     if capped:
         log.warn(f"{capped} of {len(pieces)} pieces reached --max-length before the model ended them")
     return paths
+
+
+CAPPED = "tunesmith: cut at --max-length"
+
+
+def _mark_capped(text: str, extension: str) -> str:
+    """Say in the file (as a comment its readers skip) that the model did not end the piece."""
+    if extension == ".abc":
+        return text.rstrip("\n") + f"\n% {CAPPED}\n"
+    if extension == ".krn":
+        return text.rstrip("\n") + f"\n!! {CAPPED}\n"
+    if extension == ".musicxml" and text.startswith("<?xml"):
+        head, _, rest = text.partition("?>")
+        return f"{head}?>\n<!-- {CAPPED} -->{rest}"
+    return text

@@ -41,6 +41,7 @@ class TrainConfig:
     chords: str = "reduce"          # events: reduce (one tone) or keep (chord tokens)
     transpose: str | None = None    # events: move every piece to this key (C: C major / A minor)
     augment: int = 0                # events: transposed copies of each training piece
+    copy_index: bool = True         # keep an index of the corpus's melodies in every bundle (copy guard)
     layers: int = 3
     hidden: int = 256
     embed: int = 64
@@ -254,7 +255,8 @@ def _prepare(cfg: TrainConfig, resume: bool):
         log.info(f"--augment {settings.augment}: {len(copies)} transposed copies of the training pieces")
     if not resume:
         if corpus.format == "events":
-            codec = EventCodec.fit(pieces, chords=cfg.chords, styles=corpus.styles, transposed=bool(cfg.transpose))
+            codec = EventCodec.fit(pieces, chords=cfg.chords, styles=corpus.styles, parts=cfg.parts,
+                                   transpose=cfg.transpose)
         else:
             codec = CharCodec.fit(pieces, styles=corpus.styles)
         run = {
@@ -271,7 +273,23 @@ def _prepare(cfg: TrainConfig, resume: bool):
         atomic.write_text(run_file, json.dumps(run, indent=1, ensure_ascii=False) + "\n")
     arrays = [codec.encode(p) for p in pieces]
     tokens = data.TokenSet.from_arrays(arrays)
-    return out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx)
+    index = corpus_index(corpus) if settings.copy_index else None
+    return out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx), index
+
+
+def corpus_index(corpus: corpus_mod.Corpus):
+    """The melodies of the corpus, indexed for the copy guard (text corpora are parsed by music21, cached)."""
+    from tunesmith.evaluate.novelty import NoveltyIndex
+
+    if corpus.format == "events":
+        melodies = [(p.name, scores.PartEvents.from_json(p.meta["events"]).melody()) for p in corpus.pieces]
+    else:
+        log.info("reading the corpus's melodies for the copy guard (once; cached after)")
+        result = scores.read_files([Path(f) for f in corpus.files], scores.ReaderSettings("melody"))
+        melodies = [(part.name, part.melody()) for parts in result.files.values() for part in parts]
+    index = NoveltyIndex.from_pieces([(name, [(p, d) for p, _, d in notes]) for name, notes in melodies])
+    log.info(f"copy-guard index: {len(index)} melodies, {index.notes:,} notes")
+    return index
 
 
 def preview(model: LSTMModel, codec: Codec, length: int, device: torch.device, seed: int) -> str:
@@ -288,7 +306,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
     else:
         # paths are recorded absolute, so --resume works from any folder
         cfg.corpus = [s if s in corpus_mod.NAMED else str(Path(s).expanduser().absolute()) for s in cfg.corpus]
-    out, run, corpus, codec, train_set, valid_set = _prepare(cfg, resume)
+    out, run, corpus, codec, train_set, valid_set, index = _prepare(cfg, resume)
+    extra = index.save if index is not None else None
     if resume:
         stored = TrainConfig(**run["settings"])
         for k, v in limits.items():
@@ -345,14 +364,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
         if improved:
             best = {"val_bits": bits, "step": step}
         info = card({"val_bits": bits, "val_accuracy": val.get("accuracy") if val else None})
-        bundle.save(out / "checkpoints" / f"step-{step:07d}", model, codec, info)
+        bundle.save(out / "checkpoints" / f"step-{step:07d}", model, codec, info, extra=extra)
         with atomic.folder(out / "last") as tmp:
-            bundle.write_files(tmp, model, codec, info)
+            bundle.write_files(tmp, model, codec, info, extra=extra)
             _save_trainer_state(tmp, optimizer, {"step": step, "epoch": epoch, "chunk_in_epoch": chunk_in_epoch,
                                                  "elapsed": elapsed_before + time.monotonic() - started,
                                                  "best": best}, hidden)
         if improved or not len(valid_set):
-            bundle.save(out / "best", model, codec, info)
+            bundle.save(out / "best", model, codec, info, extra=extra)
 
     started = time.monotonic()
     model.train()

@@ -79,13 +79,14 @@ class EventCodec(Codec):
     extension = ".musicxml"
 
     def __init__(self, words: Sequence[str], chords: str = "reduce", styles: Sequence[str] = (),
-                 fallback_duration: float = 1.0, transposed: bool = False):
+                 fallback_duration: float = 1.0, parts: str = "melody", transpose: str | None = None):
         if chords not in CHORDS:
             raise TunesmithError(f"--chords must be reduce or keep, not {chords!r}")
         self.chords = chords
         self.words = list(words)
         self.fallback_duration = float(fallback_duration)
-        self.transposed = transposed
+        self.parts = parts            # how the corpus was read, so other files are read the same way
+        self.transpose = transpose
         self._init_symbols(styles, self.words)
 
     @property
@@ -113,7 +114,7 @@ class EventCodec(Codec):
 
     @classmethod
     def fit(cls, pieces: Sequence, chords: str = "reduce", styles: Sequence[str] = (),
-            transposed: bool = False, **options) -> "EventCodec":
+            parts: str = "melody", transpose: str | None = None, **options) -> "EventCodec":
         if not pieces:
             raise TunesmithError("cannot learn a vocabulary from no pieces")
         probe = cls([], chords)
@@ -124,7 +125,7 @@ class EventCodec(Codec):
             words.update(probe.words_of(part))
             off_grid += [d for _, _, d in part.events if quantize_duration(d) == FALLBACK]
         fallback = float(np.median(off_grid)) if off_grid else 1.0
-        return cls(sorted(words), chords, styles, fallback, transposed)
+        return cls(sorted(words), chords, styles, fallback, parts, transpose)
 
     def _ids(self, words: list[str], what: str) -> list[int]:
         unknown = [w for w in words if w not in self.index]
@@ -226,14 +227,15 @@ class EventCodec(Codec):
         return GeneralObjectExporter(self.score(text, number, key)).parse().decode("utf-8")
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "chords": self.chords, "styles": self.styles, "transposed": self.transposed,
+        return {"kind": self.kind, "chords": self.chords, "styles": self.styles, "parts": self.parts,
+                "transpose": self.transpose,
                 "fallback_duration": self.fallback_duration, "words": self.words}
 
     @classmethod
     def from_json(cls, data: dict) -> "EventCodec":
         try:
             return cls(data["words"], data.get("chords", "reduce"), data.get("styles", []),
-                       data.get("fallback_duration", 1.0), data.get("transposed", False))
+                       data.get("fallback_duration", 1.0), data.get("parts", "melody"), data.get("transpose"))
         except (KeyError, TypeError) as exc:
             raise TunesmithError(f"the codec file is missing its '{exc}' entry") from None
 

@@ -67,6 +67,7 @@ class Corpus:
     skipped: list[tuple[str, str]]  # (path or piece, reason)
     duplicates: int = 0
     styles: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -233,7 +234,7 @@ def load(spec: str | list[str], fmt: str | None = None, show_progress: bool = Tr
         seen.add(piece.text)
         pieces.append(piece)
     used = sorted({p.meta["style"] for p in pieces if p.meta.get("style")})
-    return Corpus(name, reader, pieces, skipped, duplicates, used)
+    return Corpus(name, reader, pieces, skipped, duplicates, used, [str(p) for p in files])
 
 
 SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]

@@ -72,6 +72,10 @@ class PartEvents:
                           for p, _, d in self.events)
         return f"M:{self.time_signature} K:{self.key_name()} O:{Fraction(self.start).limit_denominator(48)} | {events}"
 
+    def melody(self) -> list[tuple[int, float, float]]:
+        """(pitch, onset, duration) of every note, the top one of a chord; rests left out."""
+        return [(max(p), o, d) for p, o, d in self.events if p]
+
     def key_name(self) -> str:
         name = TONICS[self.tonic]
         return name if self.mode == "major" else name.lower()
@@ -310,8 +314,9 @@ class ReadResult:
 
 
 def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool = True,
-               workers: int | None = None) -> ReadResult:
-    """Parts of every file, from the cache where it has them, parsed in parallel otherwise."""
+               workers: int | None = None, cache: bool = True) -> ReadResult:
+    """Parts of every file, from the cache where it has them, parsed in parallel otherwise.
+    `cache=False` neither reads nor writes the cache (for throw-away files such as samples)."""
     settings.check()
     results: dict[str, list[PartEvents]] = {}
     skipped: list[tuple[str, str]] = []
@@ -323,6 +328,9 @@ def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool 
             skipped.append((str(path), exc.strerror or str(exc)))
             continue
         entry = _cache_path(data, settings)
+        if not cache:
+            todo.append((str(path), entry))
+            continue
         try:
             stored = json.loads(entry.read_text(encoding="utf-8"))
             results[str(path)] = [PartEvents.from_json(p) for p in stored["parts"]]
@@ -340,6 +348,8 @@ def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool 
             skipped.append((path, error))
             return
         results[path] = [PartEvents.from_json(p) for p in parts]
+        if not cache:
+            return
         try:
             atomic.write_text(entry, json.dumps({"path": path, "parts": parts}))
         except OSError as exc:

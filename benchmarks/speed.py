@@ -1,0 +1,254 @@
+"""Speed, measured side by side in one run: training, sampling, corpus preparation.
+
+    python benchmarks/speed.py                       # the full table (about 5 minutes on 2 cores)
+    python benchmarks/speed.py --model runs/nottingham --device cuda
+    python benchmarks/speed.py --smoke               # seconds; what CI runs
+
+Prints the machine, then a table of ratios (this vs its baseline, measured in
+the same run on the same machine) and absolute figures, and writes it as JSON
+with --json. Timings on shared machines are noisy: compare the ratios, and
+absolute numbers only within one run.
+
+- training: tokens/s of tunesmith's trainer (its own figure over its training
+  steps, validation excluded) vs a plain PyTorch loop — embedding, nn.LSTM,
+  linear, Adam, gradient clipping — of the same shape on the same batches;
+- sampling: n folk tunes in one batch vs one at a time (the same sampler with
+  n=1), and the latency of a single tune;
+- corpus preparation: seconds per file for the ABC and **kern text readers
+  and for the score reader (MusicXML and MIDI through music21), parsing cold
+  and from the parse cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def machine(device: torch.device) -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+# ---- training ----------------------------------------------------------------------------
+
+def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device) -> float:
+    """Tokens/s of a bare PyTorch loop on the trainer's own batches."""
+    from tunesmith import data
+
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(vocab, shape["embed"]).to(device)
+    lstm = torch.nn.LSTM(shape["embed"], shape["hidden"], shape["layers"], batch_first=True,
+                         dropout=shape["dropout"]).to(device)
+    head = torch.nn.Linear(shape["hidden"], vocab).to(device)
+    params = [*embed.parameters(), *lstm.parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=3e-3)
+    batches = []
+    epoch = 0
+    while len(batches) < steps + 5:
+        batches += list(data.epoch_chunks(tokens, shape["batch_size"], shape["seq_len"], 1, epoch))
+        epoch += 1
+    hidden = None
+    counted, started = 0, None
+    for i, c in enumerate(batches[:steps + 5]):
+        if i == 5:   # warm-up steps are not timed
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            counted, started = 0, time.perf_counter()
+        x = torch.from_numpy(c.inputs).to(device)
+        y = torch.from_numpy(c.targets).to(device)
+        out, hidden = lstm(embed(x), hidden)
+        hidden = (hidden[0].detach(), hidden[1].detach())
+        logits = head(out)
+        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1), ignore_index=data.IGNORE)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        counted += int((y != data.IGNORE).sum())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return counted / (time.perf_counter() - started)
+
+
+def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.device) -> dict:
+    from tunesmith import log
+    from tunesmith.train import TrainConfig, _prepare, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(corpus=corpus, out=f"{tmp}/run", steps=steps, eval_every=steps, preview_length=1,
+                          device=str(device), copy_index=False, valid_fraction=0.05, **shape)
+        log.set_quiet(True)
+        try:
+            result = train(cfg)
+            trainer = result.history[-1]["tokens_per_s"]
+            _, _, _, codec, train_set, _, _ = _prepare(
+                TrainConfig(corpus=corpus, out=f"{tmp}/probe", copy_index=False, valid_fraction=0.05, **shape),
+                resume=False)
+        finally:
+            log.set_quiet(False)
+    plain = plain_loop(train_set, codec.vocab_size, shape, steps, device)
+    return {"trainer_tokens_per_s": round(trainer), "plain_tokens_per_s": round(plain),
+            "ratio": round(trainer / plain, 3), "steps": steps, "shape": shape}
+
+
+# ---- sampling ----------------------------------------------------------------------------
+
+def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: torch.device,
+                   max_length: int) -> dict:
+    from tunesmith import bundle, corpus as corpus_mod
+    from tunesmith.codecs import CharCodec
+    from tunesmith.model import LSTMModel, ModelConfig
+    from tunesmith.sample import generate
+
+    if model_path:
+        loaded = bundle.load(model_path, device)
+        model, codec, what = loaded.model, loaded.codec, str(loaded.path)
+    else:   # an untrained default-shape model: the same work per token, every tune runs to max_length
+        pieces = corpus_mod.load(corpus, show_progress=False).pieces
+        codec = CharCodec.fit(pieces)
+        torch.manual_seed(0)
+        model = LSTMModel(ModelConfig(codec.vocab_size)).to(device).eval()
+        what = "untrained 3x256 (default shape)"
+    options = dict(temperature=1.0, primer="X:1\n", max_length=max_length, device=device)
+    generate(model, codec, n=2, seed=0, **{**options, "max_length": 50})   # warm-up
+    started = time.perf_counter()
+    batched = generate(model, codec, n=n, seed=1, **options)
+    batched_s = time.perf_counter() - started
+    started = time.perf_counter()
+    single = [generate(model, codec, n=1, seed=100 + i, **options)[0] for i in range(n)]
+    sequential_s = time.perf_counter() - started
+    started = time.perf_counter()
+    generate(model, codec, n=1, seed=7, **options)
+    latency = time.perf_counter() - started
+    chars_b = sum(len(p.ids) for p in batched)
+    chars_s = sum(len(p.ids) for p in single)
+    return {"model": what, "pieces": n, "batched_seconds": round(batched_s, 2),
+            "sequential_seconds": round(sequential_s, 2), "ratio_wall": round(sequential_s / batched_s, 1),
+            "batched_tokens_per_s": round(chars_b / batched_s), "sequential_tokens_per_s": round(chars_s / sequential_s),
+            "ratio_tokens_per_s": round((chars_b / batched_s) / (chars_s / sequential_s), 1),
+            "single_tune_seconds": round(latency, 3),
+            "mean_tokens_per_piece": round(chars_b / n)}
+
+
+# ---- corpus preparation ------------------------------------------------------------------
+
+def bench_reading(limit: int) -> dict:
+    from music21 import converter, corpus as m21corpus
+
+    from tunesmith import corpus as corpus_mod
+    from tunesmith.corpus import scores
+
+    out = {}
+    for name, spec in (("abc text", SHARED / "nottingham-abc"), ("kern text", SHARED / "mozart-kern")):
+        if spec.exists():
+            files = sorted(p for p in spec.iterdir() if corpus_mod.format_of(p))
+            started = time.perf_counter()
+            corpus_mod.load(str(spec), show_progress=False)
+            out[name] = {"files": len(files), "seconds_per_file": round((time.perf_counter() - started) / len(files), 4)}
+    chorales = [p for p in m21corpus.getComposer("bach") if p.suffix == ".mxl"][:limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = []
+        for p in chorales:   # MIDI files from the chorales (not timed)
+            target = Path(tmp) / f"{p.stem}.mid"
+            converter.parse(p).write("midi", fp=str(target))
+            midi.append(target)
+        for name, files in (("musicxml events", chorales), ("midi events", midi)):
+            os.environ["TUNESMITH_CACHE"] = f"{tmp}/cache-{name.split()[0]}"
+            started = time.perf_counter()
+            scores.read_files(files, scores.ReaderSettings(), show_progress=False)
+            cold = time.perf_counter() - started
+            started = time.perf_counter()
+            again = scores.read_files(files, scores.ReaderSettings(), show_progress=False)
+            warm = time.perf_counter() - started
+            assert again.parsed == 0
+            out[name] = {"files": len(files), "cold_seconds_per_file": round(cold / len(files), 4),
+                         "cached_seconds_per_file": round(warm / len(files), 5),
+                         "cache_speedup": round(cold / warm, 1)}
+        shutil.rmtree(tmp, ignore_errors=True)
+    os.environ.pop("TUNESMITH_CACHE", None)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="a trained folk model for the sampling figures (default: untrained, default shape)")
+    ap.add_argument("--corpus", nargs="+", help="training corpus (default: ../shared/data/nottingham-abc, else oneills)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=200, help="training steps timed per side")
+    ap.add_argument("-n", type=int, default=100, help="tunes for the sampling figures")
+    ap.add_argument("--max-length", type=int, default=600)
+    ap.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes")
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: training,sampling,reading")
+    args = ap.parse_args()
+
+    device = torch.device(args.device)
+    corpus = args.corpus or ([str(SHARED / "nottingham-abc")] if (SHARED / "nottingham-abc").exists() else ["oneills"])
+    shape = dict(layers=3, hidden=256, embed=64, dropout=0.3, batch_size=16, seq_len=128)
+    steps, n, max_length, limit = args.steps, args.n, args.max_length, 40
+    if args.smoke:
+        shape = dict(layers=1, hidden=32, embed=16, dropout=0.0, batch_size=4, seq_len=32)
+        steps, n, max_length, limit = 10, 4, 60, 2
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict = {"machine": machine(device)}
+    if "training" not in skip:
+        results["training"] = bench_training(corpus, shape, steps, device)
+    if "sampling" not in skip:
+        results["sampling"] = bench_sampling(args.model, corpus, n, device, max_length)
+    if "reading" not in skip:
+        results["reading"] = bench_reading(limit)
+
+    m = results["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), {m['device']}"
+          + (f", {m['gpu']}" if "gpu" in m else ""))
+    print(f"\n{'measure':<58} {'this':>12} {'baseline':>12} {'ratio':>7}")
+    if "training" in results:
+        t = results["training"]
+        print(f"{'training tokens/s: trainer vs plain nn.LSTM loop':<58} {t['trainer_tokens_per_s']:>12,} "
+              f"{t['plain_tokens_per_s']:>12,} {t['ratio']:>7.2f}")
+    if "sampling" in results:
+        s = results["sampling"]
+        label = f"sampling {s['pieces']} tunes, seconds: batched vs one at a time"
+        print(f"{label:<58} {s['batched_seconds']:>12} {s['sequential_seconds']:>12} {s['ratio_wall']:>7.1f}")
+        print(f"{'sampling tokens/s: batched vs one at a time':<58} {s['batched_tokens_per_s']:>12,} "
+              f"{s['sequential_tokens_per_s']:>12,} {s['ratio_tokens_per_s']:>7.1f}")
+        print(f"{'single tune latency, seconds':<58} {s['single_tune_seconds']:>12}")
+    if "reading" in results:
+        for name, r in results["reading"].items():
+            if "cold_seconds_per_file" in r:
+                label = f"{name}: s/file, from the cache vs cold ({r['files']} files)"
+                print(f"{label:<58} {r['cached_seconds_per_file']:>12} {r['cold_seconds_per_file']:>12} "
+                      f"{r['cache_speedup']:>7.1f}")
+            else:
+                label = f"{name} reader: s/file ({r['files']} files)"
+                print(f"{label:<58} {r['seconds_per_file']:>12}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
