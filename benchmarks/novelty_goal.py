@@ -6,6 +6,7 @@ run of consecutive notes (pitch and duration) found in some other tune. Real
 new tunes should pass the guard, so the default sits above what they share.
 
     python benchmarks/novelty_goal.py ../shared/data/nottingham-abc --holdout 0.1 --seed 1
+    python benchmarks/novelty_goal.py --synthetic 10000    # index scale: random melodies, 100 queries
 """
 
 from __future__ import annotations
@@ -18,16 +19,41 @@ import time
 import numpy as np
 
 
+def synthetic(count: int, seed: int) -> int:
+    from tunesmith.evaluate.novelty import NoveltyIndex
+
+    rng = np.random.default_rng(seed)
+
+    def melody(n: int) -> list[tuple[int, float]]:
+        return list(zip(rng.integers(60, 72, n).tolist(), rng.choice([0.5, 1.0, 1.5, 2.0], n).tolist()))
+
+    pieces = [(f"m{i}", melody(int(rng.integers(50, 300)))) for i in range(count)]
+    started = time.perf_counter()
+    index = NoveltyIndex.from_pieces(pieces)
+    index._build(False)
+    build_s = time.perf_counter() - started
+    queries = [melody(200) for _ in range(50)] + [pieces[i][1][10:60] for i in range(50)]
+    started = time.perf_counter()
+    lengths = [index.longest_match(q).length for q in queries]
+    print(json.dumps({"melodies": count, "notes": index.notes, "index_seconds": round(build_s, 2),
+                      "queries": len(queries), "query_seconds": round(time.perf_counter() - started, 3),
+                      "copies_found_whole": sum(n == len(q) for n, q in zip(lengths[50:], queries[50:]))}, indent=1))
+    return 0
+
+
 def main() -> int:
     from tunesmith import corpus
     from tunesmith.corpus import scores
     from tunesmith.evaluate.novelty import NoveltyIndex
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus", nargs="+")
+    ap.add_argument("corpus", nargs="*")
+    ap.add_argument("--synthetic", type=int, help="instead: this many random melodies of 50-300 notes")
     ap.add_argument("--holdout", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    if args.synthetic:
+        return synthetic(args.synthetic, args.seed)
 
     _, _, files, _ = corpus.resolve(args.corpus, codec="events")
     started = time.perf_counter()
