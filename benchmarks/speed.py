@@ -132,7 +132,9 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
         torch.manual_seed(0)
         model = LSTMModel(ModelConfig(codec.vocab_size)).to(device).eval()
         what = "untrained 3x256 (default shape)"
-    options = dict(temperature=1.0, primer="X:1\n", max_length=max_length, device=device)
+    from tunesmith.model import cpu_has_bf16
+
+    options = dict(temperature=1.0, primer="X:1\n", max_length=max_length, device=device, precision="auto")
     generate(model, codec, n=2, seed=0, **{**options, "max_length": 50})   # warm-up
     started = time.perf_counter()
     batched = generate(model, codec, n=n, seed=1, **options)
@@ -143,14 +145,40 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
     started = time.perf_counter()
     generate(model, codec, n=1, seed=7, **options)
     latency = time.perf_counter() - started
+    plain_tokens, plain_s = plain_sampling(model, codec, min(n, 20), max_length, device)
+    started = time.perf_counter()
+    exact = generate(model, codec, n=n, seed=1, **{**options, "precision": "fp32"})
+    exact_rate = sum(len(p.ids) for p in exact) / (time.perf_counter() - started)
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
-    return {"model": what, "pieces": n, "batched_seconds": round(batched_s, 2),
+    precision = "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+    return {"model": what, "pieces": n, "precision": precision, "batched_fp32_tokens_per_s": round(exact_rate), "batched_seconds": round(batched_s, 2),
             "sequential_seconds": round(sequential_s, 2), "ratio_wall": round(sequential_s / batched_s, 1),
             "batched_tokens_per_s": round(chars_b / batched_s), "sequential_tokens_per_s": round(chars_s / sequential_s),
             "ratio_tokens_per_s": round((chars_b / batched_s) / (chars_s / sequential_s), 1),
             "single_tune_seconds": round(latency, 3),
+            "plain_loop_tokens_per_s": round(plain_tokens / plain_s),
+            "ratio_vs_plain_loop": round((chars_b / batched_s) / (plain_tokens / plain_s), 1),
             "mean_tokens_per_piece": round(chars_b / n)}
+
+
+@torch.inference_mode()
+def plain_sampling(model, codec, tunes: int, max_length: int, device: torch.device) -> tuple[int, float]:
+    """The char-rnn way: one tune at a time, nn.LSTM called on each token, softmax, multinomial."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(3)
+    total, started = 0, time.perf_counter()
+    for _ in range(tunes):
+        ids = torch.as_tensor(codec.encode_primer("X:1\n"), dtype=torch.long, device=device)[None, :]
+        logits, state = model(ids)
+        for _ in range(max_length):
+            probs = torch.softmax(logits[0, -1], -1)
+            token = torch.multinomial(probs, 1, generator=generator)
+            total += 1
+            if int(token) == codec.EOS:
+                break
+            logits, state = model(token[None, :], state)
+    return total, time.perf_counter() - started
 
 
 # ---- corpus preparation ------------------------------------------------------------------
@@ -231,10 +259,16 @@ def main() -> int:
               f"{t['plain_tokens_per_s']:>12,} {t['ratio']:>7.2f}")
     if "sampling" in results:
         s = results["sampling"]
+        print(f"sampling precision (auto): {s['precision']}")
         label = f"sampling {s['pieces']} tunes, seconds: batched vs one at a time"
         print(f"{label:<58} {s['batched_seconds']:>12} {s['sequential_seconds']:>12} {s['ratio_wall']:>7.1f}")
         print(f"{'sampling tokens/s: batched vs one at a time':<58} {s['batched_tokens_per_s']:>12,} "
               f"{s['sequential_tokens_per_s']:>12,} {s['ratio_tokens_per_s']:>7.1f}")
+        print(f"{'sampling tokens/s: batched vs a plain nn.LSTM loop, 1 tune':<58} {s['batched_tokens_per_s']:>12,} "
+              f"{s['plain_loop_tokens_per_s']:>12,} {s['ratio_vs_plain_loop']:>7.1f}")
+        print(f"{'sampling tokens/s, batched: auto precision vs fp32':<58} {s['batched_tokens_per_s']:>12,} "
+              f"{s['batched_fp32_tokens_per_s']:>12,} "
+              f"{s['batched_tokens_per_s'] / s['batched_fp32_tokens_per_s']:>7.1f}")
         print(f"{'single tune latency, seconds':<58} {s['single_tune_seconds']:>12}")
     if "reading" in results:
         for name, r in results["reading"].items():

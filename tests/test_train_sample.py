@@ -174,9 +174,10 @@ def test_valid_only_resamples_and_render_writes_the_formats(tmp_path, capsys):
     assert never == [] and sampled == 16 and rounds == 2 and len(rejected) == 16
     # the real check as the judge: what is kept passes it
     good, _, _, _ = sample.generate_valid(loaded.model, loaded.codec, 2,
-                                       lambda texts: [None if ok else "invalid" for ok in check.valid_texts(texts, ".abc")], rounds=3, seed=2,
+                                       lambda texts: [None if ok else "invalid" for ok in check.valid_texts(texts, ".abc", timeout=3)],
+                                       rounds=3, seed=2,
                                        primer="X:1\nT:Tune 1\nM:4/4\nL:1/8\nK:G\n", max_length=200)
-    assert all(check.valid_texts([loaded.codec.finish(p.text, 1)], ".abc")[0] for p in good)
+    assert all(check.valid_texts([loaded.codec.finish(p.text, 1) for p in good], ".abc", timeout=3))
 
     out = tmp_path / "out"
     code = cli.main(["-q", "sample", str(tmp_path / "run"), "-n", "2", "--seed", "1", "--max-length", "200",

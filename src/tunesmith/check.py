@@ -156,8 +156,12 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     return reports
 
 
-def valid_texts(texts: list[str], extension: str, timeout: float = 60.0) -> list[bool]:
-    """Whether each piece of text (a complete .abc or .krn file) passes the check."""
+SAMPLE_TIMEOUT = 10.0   # seconds: a sampled piece music21 needs longer for is rejected, not waited for
+
+
+def valid_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOUT) -> list[bool]:
+    """Whether each piece of text (a complete file) passes the check. Meant for sampled pieces:
+    one that takes music21 longer than `timeout` to read (garbage can take minutes) fails."""
     with atomic.temporary_files(texts, extension) as paths:
         reports = check(paths, timeout=timeout, show_progress=False)
     return [r.valid for r in reports]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import codecs as text_codecs
+import os
 import sys
 from collections import Counter
 
@@ -65,9 +66,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         embed=args.embed, dropout=args.dropout, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
         lr_final=args.lr_final, clip=args.clip, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
         valid_fraction=args.valid_fraction, eval_every=args.eval_every, save_every=args.save_every,
-        seed=args.seed, device=args.device, preview_length=args.preview_length, copy_index=not args.no_copy_index)
+        seed=args.seed, device=args.device, precision=args.precision, preview_length=args.preview_length,
+        copy_index=not args.no_copy_index)
     result = train(cfg, resume=args.resume)
-    print(f"run folder: {result.out} (best model: {result.out / 'best'}; plot: {result.out / 'metrics.png'})")
+    if os.environ.get("RANK", "0") == "0":   # under torchrun, one process reports
+        print(f"run folder: {result.out} (best model: {result.out / 'best'}; plot: {result.out / 'metrics.png'})")
     return 0
 
 
@@ -91,7 +94,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         formats = ["midi"]   # an event model's piece is a score: hear it without another command
     seed = args.seed if args.seed is not None else sample.new_seed()
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   primer=_unescape(args.primer), max_length=args.max_length, device=device, style=args.style)
+                   primer=_unescape(args.primer), max_length=args.max_length, device=device, style=args.style,
+                   precision=args.precision)
     judge = _sample_judge(args, loaded)
     if judge is not None:
         pieces, rejected, sampled, rounds = sample.generate_valid(
@@ -352,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preview-length", type=int, default=400, help="characters of the preview sampled after each epoch")
     g.add_argument("--seed", type=int, default=1, help="random seed: same seed, same run (default 1)")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="CUDA: bf16 or fp16 (with loss scaling) mixed precision; CPU: fp32 (default fp32)")
     g.add_argument("--no-copy-index", action="store_true",
                    help="do not store an index of the corpus's melodies in the bundles (no copy guard at sampling)")
     p.set_defaults(func=cmd_train)
@@ -373,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="matrix products of each step: auto (bf16 on CPUs with bfloat16 arithmetic, "
+                        "about 2.4x faster for big batches; else fp32), fp32 or bf16 (default auto)")
     p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav")
     p.add_argument("--valid-only", action="store_true",
                    help="re-sample pieces that fail 'tunesmith check' (up to --tries rounds)")

@@ -69,9 +69,14 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
 @torch.inference_mode()
 def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
-             device: torch.device | str = "cpu", style: str | None = None) -> list[Sampled]:
+             device: torch.device | str = "cpu", style: str | None = None,
+             precision: str = "auto") -> list[Sampled]:
     """Generate n pieces in one batch. max_length counts the piece's tokens (characters for text
-    models), primer included. A model with styles takes `style`, or picks one itself."""
+    models), primer included. A model with styles takes `style`, or picks one itself.
+
+    Rows that end leave the batch, so a step costs what the pieces still being
+    written cost. `precision`: the step's matrix products in fp32, bf16, or
+    auto (bf16 on CPUs with bfloat16 arithmetic; see `model.Stepper`)."""
     check_options(n, temperature, top_k, top_p, max_length)
     prime = torch.as_tensor(codec.encode_primer(primer, style), dtype=torch.long, device=device)
     if len(prime) - 1 >= max_length:
@@ -83,34 +88,37 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     # The primer is the same for every piece: run it once and share the state.
     logits, (h, c) = model(prime[None, :])
     state = (h.expand(-1, n, -1).contiguous(), c.expand(-1, n, -1).contiguous())
-    logits = logits[:, -1, :].expand(n, -1).clone()
+    logits = logits[:, -1, :].expand(n, -1)
+    step = model.stepper(precision)
     budget = max_length - (len(prime) - 1)
-    out = torch.empty((n, budget), dtype=torch.long, device=device)
-    finished = torch.zeros(n, dtype=torch.bool, device=device)
+    # what may never be sampled: the start token inside a piece; a style token after the first step
+    never = torch.zeros(codec.vocab_size, device=device)
+    never[codec.BOS] = float("-inf")
+    later = never.clone()
+    later[codec.start_only_ids] = float("-inf")
+    first = later if len(prime) > 1 else never
+    out = torch.full((n, budget), codec.EOS, dtype=torch.long, device=device)
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
-    start_only = torch.as_tensor(codec.start_only_ids, dtype=torch.long, device=device)
+    active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
     for t in range(budget):
-        logits[:, codec.BOS] = float("-inf")  # a piece never starts again inside itself
-        if len(start_only) and (t > 0 or len(prime) > 1):
-            logits[:, start_only] = float("-inf")  # a style comes first or not at all
-        token = _pick(logits, temperature, top_k, top_p, generator)
-        token = torch.where(finished, torch.full_like(token, codec.EOS), token)
-        out[:, t] = token
-        newly = (token == codec.EOS) & ~finished
-        lengths = torch.where(newly, torch.full_like(lengths, t), lengths)
-        finished |= newly
-        if bool(finished.all()):
-            break
-        logits, state = model(token[:, None], state)
-        logits = logits[:, -1, :]
+        token = _pick(logits + (first if t == 0 else later), temperature, top_k, top_p, generator)
+        out[active, t] = token
+        ended = token == codec.EOS
+        if bool(ended.any()):
+            lengths[active[ended]] = t
+            going = ~ended
+            if not bool(going.any()):
+                break
+            active, token = active[going], token[going]
+            state = (state[0][:, going], state[1][:, going])
+        logits, state = step(token, state)
     model.train(was_training)
     primer_ids = prime[1:].tolist()
     results = []
     rows = out.cpu().tolist()
-    for i in range(n):
-        body = rows[i][: int(lengths[i])]
-        ids = primer_ids + body
-        results.append(Sampled(ids, codec.decode(ids), bool(finished[i]), codec.style_of(ids)))
+    for i, length in enumerate(lengths.tolist()):
+        ids = primer_ids + rows[i][:length]
+        results.append(Sampled(ids, codec.decode(ids), length < budget, codec.style_of(ids)))
     return results
 
 

@@ -26,6 +26,7 @@ from tunesmith import TunesmithError, __version__, atomic, bundle, data, log
 from tunesmith import corpus as corpus_mod
 from tunesmith.codecs import CharCodec, Codec, EventCodec, codec_from_json
 from tunesmith.corpus import scores
+from tunesmith.distributed import Dist
 from tunesmith.model import LSTMModel, ModelConfig
 
 LN2 = math.log(2)
@@ -61,6 +62,7 @@ class TrainConfig:
     save_every: int | None = None   # default: every validation
     seed: int = 1
     device: str = "auto"
+    precision: str = "fp32"         # fp32, or bf16 / fp16 mixed precision on CUDA
     preview_length: int = 400
 
     def check(self) -> None:
@@ -79,6 +81,7 @@ class TrainConfig:
             (self.save_every is None or self.save_every >= 1, f"--save-every must be at least 1, not {self.save_every}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"--device must be auto, cpu or cuda[:N], not {self.device!r}"),
+            (self.precision in ("fp32", "bf16", "fp16"), f"--precision must be fp32, bf16 or fp16, not {self.precision!r}"),
             (self.codec in corpus_mod.CODECS, f"--codec must be one of {', '.join(corpus_mod.CODECS)}, not {self.codec!r}"),
             (self.chords in ("reduce", "keep"), f"--chords must be reduce or keep, not {self.chords!r}"),
             (0 <= self.augment <= len(corpus_mod.SHIFTS),
@@ -221,7 +224,10 @@ class RunResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _prepare(cfg: TrainConfig, resume: bool):
+def _prepare(cfg: TrainConfig, resume: bool, ranks: Dist | None = None):
+    """Read the corpus, split it, fit the codec, write run.json; encode. With several processes,
+    rank 0 goes first (it parses and writes), the others follow from the parse cache."""
+    ranks = ranks or Dist()
     out = Path(cfg.out)
     run_file = out / "run.json"
     if resume:
@@ -230,6 +236,23 @@ def _prepare(cfg: TrainConfig, resume: bool):
         run = json.loads(run_file.read_text())
     elif run_file.exists():
         raise TunesmithError(f"'{out}' already holds a training run; pass --resume to continue it or choose another --out")
+    if not ranks.agree(True):   # every process has looked before rank 0 writes
+        raise TunesmithError("another training process refused to start")
+    if ranks.main:
+        try:
+            prepared = _prepare_here(cfg, resume, out, run if resume else None, ranks)
+        except BaseException:
+            ranks.agree(False)
+            raise
+        ranks.agree(True)
+        return prepared
+    if not ranks.agree(True):
+        raise TunesmithError("rank 0 could not prepare the run (its error says why)")
+    return _prepare_here(cfg, resume, out, run if resume else None, ranks)
+
+
+def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, ranks: Dist):
+    run_file = out / "run.json"
     settings = TrainConfig(**run["settings"]) if resume else cfg
     corpus = corpus_mod.load(settings.corpus, settings.format, codec=settings.codec, parts=settings.parts,
                              transpose=settings.transpose)
@@ -269,11 +292,12 @@ def _prepare(cfg: TrainConfig, resume: bool):
             "split": {"train": [corpus.pieces[i].name for i in train_idx if i < len(corpus.pieces)],
                       "valid": [corpus.pieces[i].name for i in valid_idx]},
         }
-        out.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(run_file, json.dumps(run, indent=1, ensure_ascii=False) + "\n")
+        if ranks.main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(run_file, json.dumps(run, indent=1, ensure_ascii=False) + "\n")
     arrays = [codec.encode(p) for p in pieces]
     tokens = data.TokenSet.from_arrays(arrays)
-    index = corpus_index(corpus) if settings.copy_index else None
+    index = corpus_index(corpus) if settings.copy_index and ranks.main else None
     return out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx), index
 
 
@@ -306,7 +330,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
     else:
         # paths are recorded absolute, so --resume works from any folder
         cfg.corpus = [s if s in corpus_mod.NAMED else str(Path(s).expanduser().absolute()) for s in cfg.corpus]
-    out, run, corpus, codec, train_set, valid_set, index = _prepare(cfg, resume)
+    ranks = Dist.from_env(pick_device(cfg.device))
+    try:
+        return _train(cfg, resume, limits if resume else {}, ranks)
+    finally:
+        ranks.close()
+
+
+def _train(cfg: TrainConfig, resume: bool, limits: dict, ranks: Dist) -> RunResult:
+    quiet_before = log.is_quiet()
+    if not ranks.main:
+        log.set_quiet(True)   # one process talks
+    try:
+        return _run(cfg, resume, limits, ranks)
+    finally:
+        log.set_quiet(quiet_before)
+
+
+def _run(cfg: TrainConfig, resume: bool, limits: dict, ranks: Dist) -> RunResult:
+    out, run, corpus, codec, train_set, valid_set, index = _prepare(cfg, resume, ranks)
     extra = index.save if index is not None else None
     if resume:
         stored = TrainConfig(**run["settings"])
@@ -316,13 +358,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
         cfg = stored
     if cfg.epochs is None and cfg.steps is None and cfg.minutes is None:
         cfg.epochs = 20
-    device = pick_device(cfg.device)
+    device = ranks.device(pick_device(cfg.device))
+    if cfg.precision != "fp32" and device.type != "cuda":
+        raise TunesmithError(f"--precision {cfg.precision} is mixed precision on a CUDA GPU; on {device} use fp32")
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
     torch.manual_seed(cfg.seed)
     model_cfg = ModelConfig(codec.vocab_size, cfg.layers, cfg.hidden, cfg.embed, cfg.dropout)
     model = LSTMModel(model_cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batch_size = min(cfg.batch_size, len(train_set))
-    per_epoch = data.steps_per_epoch(train_set, batch_size, cfg.seq_len, cfg.seed)
+    batch_size = min(cfg.batch_size, len(train_set) // ranks.world)
+    if batch_size < 1:
+        raise TunesmithError(f"{len(train_set)} training pieces cannot feed {ranks.world} processes: "
+                             f"each needs at least one")
+    per_epoch = data.steps_per_epoch(train_set, batch_size, cfg.seq_len, cfg.seed, ranks.world)
     totals = [x for x in (cfg.steps, cfg.epochs * per_epoch if cfg.epochs else None) if x]
     total_steps = min(totals) if totals else None
     save_every = cfg.save_every or cfg.eval_every
@@ -339,11 +388,27 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
         state, hidden = _load_trainer_state(last, optimizer, device)
         step, epoch, chunk_in_epoch = state["step"], state["epoch"], state["chunk_in_epoch"]
         elapsed_before, best = state["elapsed"], state.get("best")
+        if state.get("world", 1) != ranks.world:
+            log.warn(f"the run was saved by {state.get('world', 1)} processes and resumes with {ranks.world}: "
+                     f"epoch {epoch} starts again from its beginning")
+            chunk_in_epoch, hidden = 0, None
+        elif hidden is not None:   # this process's rows of the saved state
+            rows = hidden[0].size(1) // ranks.world
+            hidden = tuple(h[:, ranks.rank * rows:(ranks.rank + 1) * rows].contiguous() for h in hidden)
         log.info(f"resuming {out} at step {step} (epoch {epoch}, {elapsed_before / 60:.1f} min trained)")
 
     log.info(f"model: {cfg.layers}x{cfg.hidden} LSTM, {model.num_parameters():,} parameters, "
              f"{codec.vocab_size} symbols; {len(train_set)} training / {len(valid_set)} validation pieces, "
-             f"{train_set.targets:,} training tokens, {per_epoch} steps per epoch on {device}")
+             f"{train_set.targets:,} training tokens, {per_epoch} steps per epoch on {device}"
+             + (f", {ranks.world} processes ({ranks.backend}), {batch_size} rows each" if ranks.active else "")
+             + (f", {cfg.precision} mixed precision" if amp else ""))
+    if ranks.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        stepper = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        torch.manual_seed(cfg.seed + 1000 * ranks.rank)   # each process its own dropout masks
+    else:
+        stepper = model
 
     def card(extra: dict) -> dict:
         return {"corpus": run["corpus"]["name"], "format": codec.format, "codec": codec.kind,
@@ -357,8 +422,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
         result = evaluate_tokens(model, valid_set, device, batch_size) if len(valid_set) else {}
         return result
 
-    def checkpoint(val: dict | None) -> None:
+    def checkpoint(val: dict | None, gather: bool = True) -> None:
         nonlocal best
+        state = hidden
+        if gather and ranks.active and hidden is not None:   # every process's rows, for an exact resume
+            state = (ranks.gather_rows(hidden[0]), ranks.gather_rows(hidden[1]))
+        if not ranks.main:
+            return
         bits = val.get("bits") if val else None
         improved = bits is not None and (best is None or bits < best["val_bits"])
         if improved:
@@ -369,7 +439,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
             bundle.write_files(tmp, model, codec, info, extra=extra)
             _save_trainer_state(tmp, optimizer, {"step": step, "epoch": epoch, "chunk_in_epoch": chunk_in_epoch,
                                                  "elapsed": elapsed_before + time.monotonic() - started,
-                                                 "best": best}, hidden)
+                                                 "best": best, "world": ranks.world}, state)
         if improved or not len(valid_set):
             bundle.save(out / "best", model, codec, info, extra=extra)
 
@@ -386,28 +456,45 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
             return True
         if cfg.epochs is not None and epoch >= cfg.epochs:
             return True
-        return deadline is not None and elapsed_before + time.monotonic() - started >= deadline
+        # the clock: every process stops at the same step
+        return ranks.any(deadline is not None and elapsed_before + time.monotonic() - started >= deadline)
+
+    pin = device.type == "cuda"
 
     try:
         while not done():
-            for c in data.epoch_chunks(train_set, batch_size, cfg.seq_len, cfg.seed, epoch, chunk_in_epoch):
+            for c in data.epoch_chunks(train_set, batch_size, cfg.seq_len, cfg.seed, epoch, chunk_in_epoch,
+                                       ranks.rank, ranks.world):
                 if hidden is not None and c.reset.any():
                     keep = torch.from_numpy(~c.reset).to(device, hidden[0].dtype)[None, :, None]
                     hidden = (hidden[0] * keep, hidden[1] * keep)
-                x = torch.from_numpy(c.inputs).to(device, non_blocking=True)
-                y = torch.from_numpy(c.targets).to(device, non_blocking=True)
+                x, y = torch.from_numpy(c.inputs), torch.from_numpy(c.targets)
+                if pin:
+                    x, y = x.pin_memory(), y.pin_memory()
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 lr = _lr_at(cfg, step, total_steps, elapsed_before + time.monotonic() - started)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
-                logits, hidden = model(x, hidden)
-                hidden = (hidden[0].detach(), hidden[1].detach())
-                loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=data.IGNORE)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                optimizer.step()
                 mask = y != data.IGNORE
                 n = int(mask.sum())
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    logits, hidden = stepper(x, hidden)
+                    # a sum over this process's tokens / their count: a process whose rows have all
+                    # ended this step (DDP) contributes zero, not NaN
+                    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1),
+                                           ignore_index=data.IGNORE, reduction="sum") / max(n, 1)
+                hidden = (hidden[0].detach().float(), hidden[1].detach().float())
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                    optimizer.step()
                 window_correct += int(((logits.detach().argmax(-1) == y) & mask).sum())
                 step += 1
                 chunk_in_epoch += 1
@@ -415,7 +502,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
                 window_tokens += n
                 tokens_total += n
                 bar.update(1)
-                if step % cfg.eval_every == 0 or done():
+                stop = done()
+                if step % cfg.eval_every == 0 or stop:
                     now = time.monotonic()
                     row = {"step": step, "epoch": round(epoch + chunk_in_epoch / max(per_epoch, 1), 3),
                            "train_bits": window_loss / max(window_tokens, 1) / LN2,
@@ -427,31 +515,42 @@ def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
                         row.update(val_bits=val["bits"], val_accuracy=val["accuracy"])
                         last_val = val["bits"]
                     history.append(row)
-                    _append_metrics(metrics_path, row)
-                    plot_metrics(history, out / "metrics.png")
-                    if step % save_every == 0 or done():
+                    if ranks.main:
+                        _append_metrics(metrics_path, row)
+                        plot_metrics(history, out / "metrics.png")
+                    if step % save_every == 0 or stop:
                         checkpoint(val)
                     bar.set_postfix_str(_postfix(row, cfg, deadline, elapsed_before + now - started))
                     window_loss, window_correct, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
-                if done():
+                if stop:
                     break
             else:
                 epoch += 1
                 chunk_in_epoch = 0
-                text = preview(model, codec, cfg.preview_length, device, seed=cfg.seed + epoch)
-                model.train()
-                log.info(f"--- preview after epoch {epoch} (step {step}) ---\n{_clip_lines(text)}")
+                if ranks.main:
+                    text = preview(model, codec, cfg.preview_length, device, seed=cfg.seed + epoch)
+                    model.train()
+                    log.info(f"--- preview after epoch {epoch} (step {step}) ---\n{_clip_lines(text)}")
                 continue
             break
     except KeyboardInterrupt:
         log.warn("interrupted: saving a checkpoint to resume from")
-        checkpoint(validate() or None)
+        checkpoint(validate() or None, gather=False)   # the other processes may be gone already
         raise
     finally:
         bar.close()
     if not history or history[-1]["step"] != step:
         val = validate()
         checkpoint(val or None)
+    if ranks.active:
+        sums = ranks.checksums(model)
+        in_sync = all(s == sums[0] for s in sums)
+        if ranks.main:
+            atomic.write_text(out / "distributed.json", json.dumps(
+                {"world": ranks.world, "backend": ranks.backend, "rows_per_process": batch_size,
+                 "weights_identical": in_sync, "weight_checksums": sums}, indent=1) + "\n")
+        if not in_sync:
+            log.warn("the processes ended with different weights: this should not happen, please report it")
     minutes = (elapsed_before + time.monotonic() - started) / 60
     tok_s = tokens_total / max(time.monotonic() - started, 1e-9)
     best_bits = best["val_bits"] if best else None
