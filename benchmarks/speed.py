@@ -226,6 +226,8 @@ def main() -> int:
     ap.add_argument("--corpus", nargs="+", help="training corpus (default: ../shared/data/nottingham-abc, else oneills)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=200, help="training steps timed per side")
+    ap.add_argument("--layers", type=int, default=3, help="model shape for the training figures (default 3x256)")
+    ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("-n", type=int, default=100, help="tunes for the sampling figures")
     ap.add_argument("--max-length", type=int, default=600)
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes")
@@ -235,7 +237,7 @@ def main() -> int:
 
     device = torch.device(args.device)
     corpus = args.corpus or ([str(SHARED / "nottingham-abc")] if (SHARED / "nottingham-abc").exists() else ["oneills"])
-    shape = dict(layers=3, hidden=256, embed=64, dropout=0.3, batch_size=16, seq_len=128)
+    shape = dict(layers=args.layers, hidden=args.hidden, embed=64, dropout=0.3, batch_size=16, seq_len=128)
     steps, n, max_length, limit = args.steps, args.n, args.max_length, 40
     if args.smoke:
         shape = dict(layers=1, hidden=32, embed=16, dropout=0.0, batch_size=4, seq_len=32)
