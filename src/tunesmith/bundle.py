@@ -57,10 +57,15 @@ def save(path: str | Path, model: LSTMModel, codec: Codec, card: dict, dtype: to
 SELECT_FILE = "select.json"   # written by `tunesmith select` into a run folder
 
 
-def resolve(path: str | Path) -> Path:
-    """A bundle folder, or a run folder: the checkpoint `select` recommended, else its best, else its last."""
+def resolve(path: str | Path, models: list[str] | None = None) -> Path:
+    """A bundle folder; a run folder (the checkpoint `select` recommended, else its best, else its
+    last); or the name of a model on the search path (`registry`), such as a shipped one."""
     path = Path(path).expanduser()
     if not path.exists():
+        if len(path.parts) == 1 and not str(path).startswith("."):
+            from tunesmith import registry
+
+            return registry.find(str(path), models)
         raise TunesmithError(f"no model at '{path}'")
     if (path / "config.json").exists() or not path.is_dir():
         return path
@@ -86,8 +91,8 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
-    path = resolve(path)
+def load(path: str | Path, device: str | torch.device = "cpu", models: list[str] | None = None) -> Bundle:
+    path = resolve(path, models)
     if not path.is_dir():
         raise TunesmithError(f"'{path}' is a file; a model is a folder with {', '.join(FILES)}")
     missing = [f for f in FILES if not (path / f).is_file()]

@@ -82,7 +82,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     sample.check_options(args.n, args.temperature, args.top_k, args.top_p, args.max_length)
     formats = render.parse_formats(args.render) if args.render else []
-    loaded = bundle.load(args.model, device)
+    loaded = bundle.load(args.model, device, args.models)
     codec = loaded.codec
     if args.style is not None:
         codec.style_id(args.style)
@@ -226,6 +226,31 @@ def _reading_flags(p: argparse.ArgumentParser) -> None:
                    help="events: move every piece to KEY, e.g. C (C major, A minor for minor pieces)")
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith import registry
+
+    entries = registry.models(args.models)
+    if args.json:
+        print(json.dumps([{"name": e.name, "path": str(e.path), "source": e.source, "card": e.card,
+                           "problem": e.problem} for e in entries], ensure_ascii=False))
+        return 0
+    if not entries:
+        print("no models found; searched: " + ", ".join(str(f) for f, _ in registry.search_path(args.models)))
+        return 0
+    print(f"{'name':<16} {'format':<8} {'corpus':<24} {'pieces':>6} {'bits/token':>10}  {'source':<9} path")
+    for e in entries:
+        c = e.card
+        bits = f"{c['val_bits']:.3f}" if isinstance(c.get("val_bits"), (int, float)) else "-"
+        line = (f"{e.name:<16} {str(c.get('format', '?')):<8} {str(c.get('corpus', '?'))[:24]:<24} "
+                f"{str(c.get('pieces', '?')):>6} {bits:>10}  {e.source:<9} {e.path}")
+        print(line + (f"  ({e.problem})" if e.problem else ""))
+        for other in e.shadows:
+            print(f"{'':<16} (hides {other})")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -365,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="compose pieces with a trained model",
                        description="Generate pieces in one batch; each is written as a complete .abc, .krn or "
                                    ".musicxml file (note-event models also write MIDI).")
-    p.add_argument("model", help="model folder, or a run folder (its best checkpoint)")
+    p.add_argument("model", help="model folder, run folder (its best checkpoint) or model name ('tunesmith models')")
     p.add_argument("-n", type=int, default=1, help="number of pieces (default 1)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default 1.0)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens; 0 is off (default 0)")
@@ -379,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--models", action="append", metavar="DIR",
+                   help="also look for MODEL by name in this folder (see 'tunesmith models')")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="matrix products of each step: auto (bf16 on CPUs with bfloat16 arithmetic, "
                         "about 2.4x faster for big batches; else fp32), fp32 or bf16 (default auto)")
@@ -412,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per piece on stdout")
     p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take (default 60)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("models", help="list the models tunesmith finds by name, with their cards",
+                       description="Models are found by name in: --models DIR, $TUNESMITH_MODELS, "
+                                   "~/.local/share/tunesmith/models, and the models shipped in the package "
+                                   "(first match wins). 'tunesmith sample NAME' uses them.")
+    p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
+    p.add_argument("--json", action="store_true", help="one JSON list on stdout")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("evaluate", help="held-out loss of a model on any files its codec reads",
                        description="Negative log-likelihood in bits per token (and per character for text "
