@@ -156,6 +156,26 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     return reports
 
 
+CAPPED = "tunesmith: cut at --max-length"
+
+
+def mark_capped(text: str, extension: str) -> str:
+    """Say in a sampled file (as a comment its readers skip) that the model did not end the piece."""
+    if extension == ".abc":
+        return text.rstrip("\n") + f"\n% {CAPPED}\n"
+    if extension == ".krn":
+        return text.rstrip("\n") + f"\n!! {CAPPED}\n"
+    if extension == ".musicxml" and text.startswith("<?xml"):
+        head, _, rest = text.partition("?>")
+        return f"{head}?>\n<!-- {CAPPED} -->{rest}"
+    return text
+
+
+def is_capped(path: str | Path) -> bool:
+    """Whether `sample` marked this file as cut at the length cap."""
+    return CAPPED.encode() in Path(path).read_bytes()
+
+
 SAMPLE_TIMEOUT = 10.0   # seconds: a sampled piece music21 needs longer for is rejected, not waited for
 
 

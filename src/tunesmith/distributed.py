@@ -59,18 +59,17 @@ class Dist:
 
     def agree(self, ok: bool) -> bool:
         """True when every process says True (rank 0's failure stops the others cleanly)."""
-        if not self.active:
-            return ok
-        flag = torch.tensor([1 if ok else 0], dtype=torch.int32, device=self._device())
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag.item())
+        return self._reduce(ok, dist.ReduceOp.MIN)
 
     def any(self, flag: bool) -> bool:
         """True when some process says True (a time limit reached on one ends the run for all)."""
+        return self._reduce(flag, dist.ReduceOp.MAX)
+
+    def _reduce(self, flag: bool, op) -> bool:
         if not self.active:
             return flag
         value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=self._device())
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        dist.all_reduce(value, op=op)
         return bool(value.item())
 
     def gather_rows(self, tensor: torch.Tensor) -> torch.Tensor:

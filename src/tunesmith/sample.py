@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from tunesmith import TunesmithError, atomic, log
+from tunesmith import TunesmithError, atomic, check, log
 from tunesmith.codecs import Codec
 from tunesmith.model import LSTMModel
 
@@ -163,25 +163,10 @@ def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = 
     for k, piece in enumerate(pieces):
         number = first + k
         path = out_dir / f"{stem}-{number:03d}{codec.extension}"
-        atomic.write_text(path, _mark_capped(codec.finish(piece.text, number, key), codec.extension)
-                          if not piece.ended else codec.finish(piece.text, number, key))
+        text = codec.finish(piece.text, number, key)
+        atomic.write_text(path, text if piece.ended else check.mark_capped(text, codec.extension))
         paths.append(path)
     capped = sum(not p.ended for p in pieces)
     if capped:
         log.warn(f"{capped} of {len(pieces)} pieces reached --max-length before the model ended them")
     return paths
-
-
-CAPPED = "tunesmith: cut at --max-length"
-
-
-def _mark_capped(text: str, extension: str) -> str:
-    """Say in the file (as a comment its readers skip) that the model did not end the piece."""
-    if extension == ".abc":
-        return text.rstrip("\n") + f"\n% {CAPPED}\n"
-    if extension == ".krn":
-        return text.rstrip("\n") + f"\n!! {CAPPED}\n"
-    if extension == ".musicxml" and text.startswith("<?xml"):
-        head, _, rest = text.partition("?>")
-        return f"{head}?>\n<!-- {CAPPED} -->{rest}"
-    return text

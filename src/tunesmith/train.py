@@ -309,8 +309,8 @@ def corpus_index(corpus: corpus_mod.Corpus):
         melodies = [(p.name, scores.PartEvents.from_json(p.meta["events"]).melody()) for p in corpus.pieces]
     else:
         log.info("reading the corpus's melodies for the copy guard (once; cached after)")
-        result = scores.read_files([Path(f) for f in corpus.files], scores.ReaderSettings("melody"))
-        melodies = [(part.name, part.melody()) for parts in result.files.values() for part in parts]
+        by_file, _ = scores.read_melodies([Path(f) for f in corpus.files])
+        melodies = [item for items in by_file.values() for item in items]
     index = NoveltyIndex.from_pieces([(name, [(p, d) for p, _, d in notes]) for name, notes in melodies])
     log.info(f"copy-guard index: {len(index)} melodies, {index.notes:,} notes")
     return index

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.base import SPECIALS, Codec
+from tunesmith.codecs.base import Codec
 from tunesmith.corpus import abc, kern
 
 

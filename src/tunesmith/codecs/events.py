@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.base import SPECIALS, Codec
+from tunesmith.codecs.base import Codec
 from tunesmith.corpus.scores import TONICS, PartEvents, parse_key, shift_between
 
 DURATIONS = [Fraction(x) for x in ("1/12", "1/8", "1/6", "1/4", "1/3", "3/8", "1/2", "2/3", "3/4", "1", "5/4",

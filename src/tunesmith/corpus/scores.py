@@ -378,3 +378,11 @@ def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool 
             bar.close()
     ordered = {str(path): results[str(path)] for path in paths if str(path) in results}
     return ReadResult(ordered, skipped, cached, len(todo))
+
+
+def read_melodies(paths: list[Path], show_progress: bool = True, cache: bool = True, workers: int | None = None
+                  ) -> tuple[dict[str, list[tuple[str, list[tuple[int, float, float]]]]], list[tuple[str, str]]]:
+    """File → [(piece name, its melody as (pitch, onset, duration) notes)], and the files skipped."""
+    result = read_files(paths, ReaderSettings("melody"), show_progress=show_progress, cache=cache, workers=workers)
+    return {path: [(part.name, part.melody()) for part in parts] for path, parts in result.files.items()}, \
+        result.skipped

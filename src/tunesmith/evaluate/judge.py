@@ -22,7 +22,6 @@ from tunesmith import TunesmithError, check, corpus, log
 from tunesmith.corpus import scores
 from tunesmith.evaluate import stats
 from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY, NoveltyIndex
-from tunesmith.sample import CAPPED as CAPPED_MARK
 
 
 @dataclass
@@ -32,23 +31,24 @@ class Judged:
     comparison: dict          # the likeness statistics (stats.compare)
 
 
-def read_melodies(paths: list[Path], show_progress: bool) -> tuple[dict[str, list], list[tuple[str, str]]]:
-    """File → the melodies of its pieces as (pitch, onset, duration) notes, and the files skipped."""
-    result = scores.read_files(paths, scores.ReaderSettings("melody"), show_progress=show_progress)
-    return {path: [(part.name, part.melody()) for part in parts] for path, parts in result.files.items()}, \
-        result.skipped
-
-
 def corpus_melodies(spec: list[str], show_progress: bool = True) -> list[tuple[str, list]]:
     """Every melody of a corpus (named, files, folders, globs), read through the parse cache."""
     _, _, files, _ = corpus.resolve(spec, codec="events")
-    melodies, skipped = read_melodies(files, show_progress)
+    melodies, skipped = scores.read_melodies(files, show_progress)
     if skipped:
         log.warn(f"{len(skipped)} corpus files could not be read, e.g. {skipped[0][0]}: {skipped[0][1]}")
     named = [item for items in melodies.values() for item in items]
     if not named:
         raise TunesmithError(f"no melodies in the corpus {' '.join(spec)}")
     return named
+
+
+def _short(source: str | None) -> str:
+    """A corpus piece's name without its folders: 'book.abc#X12 Title'."""
+    if not source:
+        return ""
+    path, _, rest = source.partition("#")
+    return Path(path).name + (f"#{rest}" if rest else "")
 
 
 def judge(samples: list[str], corpus_spec: list[str], max_copy: int = DEFAULT_MAX_COPY,
@@ -67,14 +67,13 @@ def judge(samples: list[str], corpus_spec: list[str], max_copy: int = DEFAULT_MA
 
     started = time.perf_counter()
     reports = check.check(paths, timeout=timeout, show_progress=show_progress)
-    melodies, _ = read_melodies(paths, show_progress=False)
+    melodies, _ = scores.read_melodies(paths, show_progress=False)
     by_file: dict[str, list] = {}
     for report in reports:
         by_file.setdefault(report.path, []).append(report)
     rows, generated = [], []
     for path in paths:
-        text = path.read_bytes()
-        capped = CAPPED_MARK.encode() in text
+        capped = check.is_capped(path)
         file_reports = by_file.get(str(path), [])
         file_melodies = melodies.get(str(path), [])
         for k in range(max(len(file_reports), len(file_melodies))):
@@ -87,8 +86,7 @@ def judge(samples: list[str], corpus_spec: list[str], max_copy: int = DEFAULT_MA
                 "reasons": "; ".join(report.reasons) if report else "music21 could not read it",
                 "notes": len(notes),
                 "longest_copy": match.length,
-                "copied_from": Path(match.source.split("#")[0]).name + (
-                    "#" + match.source.split("#", 1)[1] if "#" in match.source else "") if match.source else "",
+                "copied_from": _short(match.source),
                 "copy": match.length > max_copy,
                 "top_pitch_share": round(stats.top_pitch_share(notes), 3),
                 "longest_repeat": stats.longest_repeat(notes),

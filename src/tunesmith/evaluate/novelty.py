@@ -214,10 +214,7 @@ def melodies_of_texts(texts: Sequence[str], extension: str) -> list[list[tuple[i
     from tunesmith.corpus import scores
 
     with atomic.temporary_files(list(texts), extension) as paths:
-        result = scores.read_files(paths, scores.ReaderSettings("melody"), show_progress=False, cache=False,
-                                   workers=1 if len(paths) < 16 else None)
-    out: list[list[tuple[int, float]] | None] = []
-    for path in paths:
-        parts = result.files.get(str(path))
-        out.append([(p, d) for p, _, d in parts[0].melody()] if parts else None)
-    return out
+        melodies, _ = scores.read_melodies(paths, show_progress=False, cache=False,
+                                           workers=1 if len(paths) < 16 else None)
+    return [[(p, d) for p, _, d in melodies[str(path)][0][1]] if melodies.get(str(path)) else None
+            for path in paths]

@@ -51,6 +51,9 @@ def select(run_dir: str | Path, n: int = 8, seed: int = 1, max_copy: int = DEFAU
         raise TunesmithError(f"--limit must be at least 2, not {limit}")
     rows: list[Row] = []
     paths = checkpoints_of(run_dir, limit)
+    # every checkpoint of a run carries the same corpus index: load (and hash) it once
+    with_index = next((p for p in paths if (p / INDEX_FILE).exists()), None)
+    index = NoveltyIndex.load(with_index) if with_index is not None else None
     bar = log.progress(len(paths), "judging checkpoints", unit="checkpoint") if show_progress else None
     for path in paths:
         loaded = bundle.load(path)
@@ -58,8 +61,7 @@ def select(run_dir: str | Path, n: int = 8, seed: int = 1, max_copy: int = DEFAU
         texts = [loaded.codec.finish(p.text, i + 1) for i, p in enumerate(pieces)]
         valid = sum(check.valid_texts(texts, loaded.codec.extension))
         runs = [0]
-        if (path / INDEX_FILE).exists():
-            index = NoveltyIndex.load(path)
+        if index is not None:
             runs = [index.longest_match(m).length if m else 0
                     for m in melodies_of_texts(texts, loaded.codec.extension)]
         rows.append(Row(path.name, int(loaded.card.get("step", 0)), loaded.card.get("val_bits"), valid,
@@ -68,7 +70,7 @@ def select(run_dir: str | Path, n: int = 8, seed: int = 1, max_copy: int = DEFAU
             bar.update(1)
     if bar is not None:
         bar.close()
-    if not any((p / INDEX_FILE).exists() for p in paths):
+    if index is None:
         log.warn("the checkpoints have no index of the training corpus: copies cannot be counted "
                  "(trained with --no-copy-index?)")
     candidates = [r for r in rows if r.copies == 0 and r.val_bits is not None] or \
