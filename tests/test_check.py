@@ -62,3 +62,19 @@ def test_nottingham_and_mozart_pieces_check(tmp_path):
     assert sum(r.valid for r in reports) >= 10
     mozart = reports[-1]
     assert mozart.bars >= 100 and mozart.seconds > 60
+
+
+def test_the_capped_mark_leaves_every_format_readable(tmp_path):
+    from music21 import converter, note, stream
+
+    s = stream.Stream([note.Note("C4", quarterLength=1), note.Note("E4", quarterLength=1)])
+    xml = (tmp_path / "a.musicxml")
+    s.write("musicxml", fp=str(xml))
+    texts = {".musicxml": xml.read_text(), ".abc": "X:1\nT:t\nM:2/4\nL:1/4\nK:C\nCE|\n",
+             ".krn": "**kern\n*M2/4\n=1\n4c\n4e\n==\n*-\n"}
+    for ext, text in texts.items():
+        marked = tmp_path / f"marked{ext}"
+        marked.write_text(check.mark_capped(text, ext))
+        assert check.is_capped(marked) and not check.is_capped(tmp_path / "a.musicxml")
+        notes = [n.pitch.nameWithOctave for n in converter.parse(str(marked)).flatten().notes]
+        assert notes == ["C4", "E4"], ext

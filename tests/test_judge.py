@@ -160,7 +160,7 @@ def test_copy_guard_rejects_copies_of_an_over_trained_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "only 0 of 2 pieces passed" in err and "more than 16 notes in a row from the corpus" in err
     with pytest.raises(TunesmithError, match="--max-copy"):
-        cli._max_copy("many")
+        cli.max_copy_notes("many")
 
 
 def test_select_recommends_a_checkpoint_and_sample_uses_it(tmp_path, capsys):

@@ -41,6 +41,7 @@ def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype:
         {"bundle_version": BUNDLE_VERSION, "model": model.config.to_json()}, indent=2) + "\n")
     (folder / "codec.json").write_text(json.dumps(codec.to_json(), ensure_ascii=False, indent=1) + "\n")
     save_file(state, str(folder / "weights.safetensors"), metadata={"format": "pt"})
+    (folder / "weights.safetensors").chmod(atomic.FILE_MODE)
     (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     if extra is not None:
         extra(folder)
@@ -128,3 +129,47 @@ def load(path: str | Path, device: str | torch.device = "cpu", models: list[str]
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model.to(device).eval()
     return Bundle(model, codec, card, path)
+
+
+def export(source: str | Path, dest: str | Path, half: bool = False, card: dict | None = None) -> Path:
+    """Copy the bundle `source` resolves to (a run folder: its recommended, else best checkpoint)
+    into a new bundle folder `dest`: the weights in fp16 where `half` (half the size; sampling
+    computes in fp32 all the same), the other files as they are, `card` merged into its card."""
+    import shutil
+
+    loaded = load(source)
+    dest = Path(dest)
+    if dest.exists():
+        raise TunesmithError(f"'{dest}' exists; export writes a new folder")
+    cfg = loaded.model.config
+    params = sum(p.numel() for p in loaded.model.parameters())
+    merged = {**loaded.card, "model": f"{cfg.layers}x{cfg.hidden} LSTM, embedding {cfg.embed}, "
+                                      f"{params / 1e6:.2f}M parameters", **(card or {}),
+              "weights_dtype": "float16" if half else "float32"}
+    recipe = _train_command(loaded.path)
+    if recipe and "recipe" not in merged:
+        merged["recipe"] = recipe
+    if "run" in merged:       # the folder it was trained in, without this machine's path
+        merged["run"] = Path(str(merged["run"])).name
+    merged.pop("tunesmith_version", None)   # write_files stamps this version
+
+    def others(folder: Path) -> None:
+        for f in sorted(loaded.path.iterdir()):
+            if f.is_file() and f.name not in FILES:
+                shutil.copyfile(f, folder / f.name)
+
+    return save(dest, loaded.model, loaded.codec, merged, torch.float16 if half else None, others)
+
+
+def _train_command(checkpoint: Path) -> str | None:
+    """The `tunesmith train` command of the run a checkpoint belongs to (run.json beside best/, last/
+    or checkpoints/), or None when it is not in a run folder."""
+    from tunesmith.train import TrainConfig
+
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        try:
+            settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))["settings"]
+            return TrainConfig(**settings).command()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None

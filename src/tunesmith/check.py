@@ -38,9 +38,13 @@ class Report:
     abc2midi_errors: int | None = None     # None: not ABC, or abc2midi not installed
     abc2midi_warnings: int | None = None
     path: str | None = None                # the file it came from
+    melody: list | None = field(default=None, repr=False)   # (pitch, duration) of the melody, as the
+                                                            # copy guard's corpus index reads it
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        del data["melody"]
+        return data
 
 
 def _split_bar(measure) -> bool:
@@ -90,7 +94,13 @@ def _check_job(piece: render.Piece, fmt: str, out_dir: Path) -> dict:
     qpm = marks[0].getQuarterBPM() if marks and marks[0].number else 120.0
     low = min(pitches, key=lambda p: p.ps) if pitches else None
     high = max(pitches, key=lambda p: p.ps) if pitches else None
-    return {"notes": len(notes), "lowest": low.nameWithOctave if low else None,
+    try:    # the melody the way the corpus index was read (scores.read_parts), for the copy guard
+        from tunesmith.corpus.scores import ReaderSettings, read_parts
+
+        melody = [(p, d) for p, _, d in read_parts(score, piece.name, ReaderSettings("melody"))[0].melody()]
+    except Exception:  # noqa: BLE001 - no melody: the guard has nothing to compare
+        melody = None
+    return {"melody": melody, "notes": len(notes), "lowest": low.nameWithOctave if low else None,
             "highest": high.nameWithOctave if high else None, "bars": bars, "bars_too_long": long,
             "bars_too_short": short, "seconds": round(float(score.highestTime) * 60.0 / qpm, 2)}
 
@@ -114,7 +124,10 @@ def abc2midi(text: str, timeout: float = 30) -> tuple[int, int, list[str]] | Non
     return len(errors), len(warnings), errors + warnings
 
 
-def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = True) -> list[Report]:
+def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = True,
+          worker: render.Worker | None = None) -> list[Report]:
+    """Check every piece of every file. `worker`: a running render.Worker to use (and leave
+    running), else one is started for this call."""
     reports: list[Report] = []
     jobs = []
     for f in files:
@@ -125,9 +138,9 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     if any(p.kind == "abc" for _, p in jobs) and shutil.which("abc2midi") is None:
         log.warn("abc2midi is not installed (Debian package abcmidi): ABC pieces are checked without it")
     bar = log.progress(len(jobs), "checking", unit="piece") if show_progress and len(jobs) > 1 else None
-    with render.Worker(timeout, job=_check_job) as worker:
+    with render._using(worker, timeout) as worker:
         for path, piece in jobs:
-            ok, value = worker.run(piece, "check", Path("."))
+            ok, value = worker.run(piece, "check", Path("."), timeout)
             report = Report(piece.name, True, path=path)
             if not ok:
                 report.valid = False
@@ -156,7 +169,8 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     return reports
 
 
-CAPPED = "tunesmith: cut at --max-length"
+CAPPED = "tunesmith: cut at the max-length cap"   # no "--": XML comments may not hold it
+OLD_CAPPED = "tunesmith: cut at --max-length"      # the mark of tunesmith 0.1 text files
 
 
 def mark_capped(text: str, extension: str) -> str:
@@ -173,15 +187,28 @@ def mark_capped(text: str, extension: str) -> str:
 
 def is_capped(path: str | Path) -> bool:
     """Whether `sample` marked this file as cut at the length cap."""
-    return CAPPED.encode() in Path(path).read_bytes()
+    data = Path(path).read_bytes()
+    return CAPPED.encode() in data or OLD_CAPPED.encode() in data
 
 
 SAMPLE_TIMEOUT = 10.0   # seconds: a sampled piece music21 needs longer for is rejected, not waited for
 
 
-def valid_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOUT) -> list[bool]:
-    """Whether each piece of text (a complete file) passes the check. Meant for sampled pieces:
+def check_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOUT,
+                worker: render.Worker | None = None) -> list[Report]:
+    """The check of each piece of text (a complete file, one piece each). Meant for sampled pieces:
     one that takes music21 longer than `timeout` to read (garbage can take minutes) fails."""
     with atomic.temporary_files(texts, extension) as paths:
-        reports = check(paths, timeout=timeout, show_progress=False)
-    return [r.valid for r in reports]
+        reports = check(paths, timeout=timeout, show_progress=False, worker=worker)
+    if len(reports) != len(texts):   # a text that held several pieces: judge it by its first
+        by_path = {}
+        for r in reports:
+            by_path.setdefault(r.path, r)
+        reports = [by_path.get(str(p), Report(str(p), False, ["no piece in it"], path=str(p))) for p in paths]
+    return reports
+
+
+def valid_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOUT,
+                worker: render.Worker | None = None) -> list[bool]:
+    """Whether each piece of text (a complete file) passes the check (see check_texts)."""
+    return [r.valid for r in check_texts(texts, extension, timeout, worker)]

@@ -18,6 +18,8 @@ own process.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import multiprocessing as mp
 import os
 import shutil
@@ -121,7 +123,12 @@ def _svg(piece: Piece, out_dir: Path) -> list[Path]:
     return paths
 
 
-def _render_one(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
+def _render_one(piece: Piece, fmt: str, out_dir: Path):
+    """Runs in the worker: write one format of one piece ("check" measures it instead, see check.py)."""
+    if fmt == "check":
+        from tunesmith.check import _check_job
+
+        return _check_job(piece, fmt, out_dir)
     if fmt == "svg":
         return [str(p) for p in _svg(piece, out_dir)]
     score = _score(piece)
@@ -166,7 +173,11 @@ def _serve(conn, job) -> None:
             return
         piece, fmt, out_dir = request
         try:
-            conn.send(("ok", job(piece, fmt, Path(out_dir))))
+            # music21 prints its warnings about a piece ("abcFormat: WARNING ...") to stderr: a
+            # piece's problems are the answer's business, not the terminal's
+            with contextlib.redirect_stderr(io.StringIO()):
+                answer = job(piece, fmt, Path(out_dir))
+            conn.send(("ok", answer))
         except Exception as exc:  # any renderer failure is this piece's error, not the worker's
             last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
             where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
@@ -189,6 +200,12 @@ class Worker:
         self._proc = None
         self._conn = None
 
+    def start(self) -> "Worker":
+        """Start the process now (it imports music21 and Verovio while the caller does other work)."""
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        return self
+
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(target=_serve, args=(child, self.job), daemon=True)
@@ -202,14 +219,14 @@ class Worker:
             self._proc.join(5)
         self._proc, self._conn = None, None
 
-    def run(self, piece: Piece, fmt: str, out_dir: Path) -> tuple[bool, object]:
-        """(True, what the job returned) or (False, a one-line reason)."""
-        if self._proc is None or not self._proc.is_alive():
-            self._start()
+    def run(self, piece: Piece, fmt: str, out_dir: Path, timeout: float | None = None) -> tuple[bool, object]:
+        """(True, what the job returned) or (False, a one-line reason). `timeout` overrides the worker's."""
+        timeout = self.timeout if timeout is None else timeout
+        self.start()
         try:
             self._conn.send((piece, fmt, str(out_dir)))
             # the first job also waits for the worker to import music21 and Verovio
-            if self._conn.poll(self.timeout):
+            if self._conn.poll(timeout):
                 status, value = self._conn.recv()
                 return status == "ok", value
         except (EOFError, BrokenPipeError, ConnectionResetError):
@@ -218,7 +235,7 @@ class Worker:
         code = self._proc.exitcode
         self._kill()
         if code is None:
-            return False, f"the renderer did not finish within {self.timeout:g} s"
+            return False, f"the renderer did not finish within {timeout:g} s"
         signal = f"signal {-code}" if code < 0 else f"exit status {code}"
         return False, f"the renderer crashed ({signal})"
 
@@ -239,6 +256,16 @@ class Worker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _using(worker: Worker | None, timeout: float):
+    """The caller's worker, left running; or a new one, closed afterwards."""
+    if worker is not None:
+        yield worker
+        return
+    with Worker(timeout) as own:
+        yield own
 
 
 def soundfont() -> str | None:
@@ -283,8 +310,9 @@ def parse_formats(spec: str) -> list[str]:
 
 
 def render(files: list[str | Path], formats: list[str], out_dir: str | Path, timeout: float = 60.0,
-           show_progress: bool = True) -> list[Result]:
-    """Render every piece of every file to every format; failures are per piece and format."""
+           show_progress: bool = True, worker: Worker | None = None) -> list[Result]:
+    """Render every piece of every file to every format; failures are per piece and format.
+    `worker`: a running Worker to use (and leave running), else one is started for this call."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
@@ -301,13 +329,13 @@ def render(files: list[str | Path], formats: list[str], out_dir: str | Path, tim
     if no_wav:
         log.warn(f"{no_wav}; the other formats still render")
     bar = log.progress(len(jobs) * len(formats), "rendering", unit="file") if show_progress else None
-    with Worker(timeout) as worker, tempfile.TemporaryDirectory() as scratch:
+    with _using(worker, timeout) as worker, tempfile.TemporaryDirectory() as scratch:
         for result, piece in jobs:
             for fmt in formats:
                 if fmt == "wav":
                     _wav(worker, piece, result, out_dir, Path(scratch), no_wav, timeout)
                 else:
-                    ok, value = worker.run(piece, fmt, out_dir)
+                    ok, value = worker.run(piece, fmt, out_dir, timeout)
                     if ok:
                         result.outputs[fmt] = [Path(p) for p in value]
                     else:
@@ -327,7 +355,7 @@ def _wav(worker: Worker, piece: Piece, result: Result, out_dir: Path, scratch: P
         return
     midi = result.outputs.get("midi", [None])[0]
     if midi is None:
-        ok, value = worker.run(piece, "midi", scratch)
+        ok, value = worker.run(piece, "midi", scratch, timeout)
         if not ok:
             result.errors["wav"] = value
             return

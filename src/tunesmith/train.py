@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -64,6 +64,27 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"         # fp32, or bf16 / fp16 mixed precision on CUDA
     preview_length: int = 400
+
+    def command(self) -> str:
+        """The `tunesmith train` command line that makes this run (flags left at their defaults are
+        left out). Settings without a flag (warmup, weight_decay) are named after a '#'."""
+        import shlex
+
+        words = ["tunesmith", "train", "--corpus", *self.corpus]
+        no_flag = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("corpus", "out") or value == f.default:
+                continue
+            if f.name in ("warmup", "weight_decay"):
+                no_flag.append(f"{f.name}={value}")
+            elif f.name == "copy_index":
+                words.append("--no-copy-index")
+            else:
+                words += [f"--{f.name.replace('_', '-')}", str(value)]
+        words += ["--out", self.out]
+        line = " ".join(shlex.quote(w) for w in words)
+        return line + (f"  # and {', '.join(no_flag)} (library only)" if no_flag else "")
 
     def check(self) -> None:
         """Refuse bad settings before any work starts."""
