@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 
 # System tools from Debian: abc2midi cross-checks ABC in `tunesmith check`;
 # FluidSynth and a General MIDI soundfont make WAV audio in `tunesmith render`.
+# Chromium and its driver run the web app's browser test (tests/test_web.py).
 # Without root or apt-get this is skipped, and tunesmith says what is missing.
 missing=()
 command -v abc2midi >/dev/null || missing+=(abcmidi)
 command -v fluidsynth >/dev/null || missing+=(fluidsynth)
 [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || [ -e /usr/share/sounds/sf2/default-GM.sf2 ] || missing+=(fluid-soundfont-gm)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \

@@ -11,9 +11,9 @@ import argparse
 import codecs as text_codecs
 import os
 import sys
-from collections import Counter
 
 from tunesmith import TunesmithError, __version__, log
+from tunesmith.compose import DEFAULT_MODEL, TUNABLE, Options, max_copy_notes
 from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
 
 
@@ -74,98 +74,79 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    from tunesmith import bundle, render, sample
-    from tunesmith.corpus.scores import parse_key
-    from tunesmith.train import pick_device
+def _sample_options(args: argparse.Namespace, base: Options) -> Options:
+    """The sampling flags given on the command line over `base` (flags left at None keep it)."""
+    from dataclasses import replace
 
-    device = pick_device(args.device)
-    sample.check_options(args.n, args.temperature, args.top_k, args.top_p, args.max_length)
-    formats = render.parse_formats(args.render) if args.render else []
-    loaded = bundle.load(args.model, device, args.models)
-    codec = loaded.codec
-    if args.style is not None:
-        codec.style_id(args.style)
-    if args.key is not None:
-        if codec.kind != "events":
-            raise TunesmithError(f"--key moves note-event models' pieces; this model writes {codec.format} text")
-        parse_key(args.key)
-    if codec.kind == "events" and not formats:
-        formats = ["midi"]   # an event model's piece is a score: hear it without another command
-    seed = args.seed if args.seed is not None else sample.new_seed()
-    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   primer=_unescape(args.primer), max_length=args.max_length, device=device, style=args.style,
-                   precision=args.precision)
-    judge = _sample_judge(args, loaded)
-    if judge is not None:
-        pieces, rejected, sampled, rounds = sample.generate_valid(
-            loaded.model, codec, args.n, judge, rounds=args.tries, seed=seed, key=args.key, **options)
-        reasons = Counter(why for _, why in rejected)
-        log.info(f"kept {len(pieces)} of {sampled} sampled in {rounds} {'try' if rounds == 1 else 'tries'}"
-                 + "".join(f"; {count} discarded: {why}" for why, count in reasons.items()))
-        if len(pieces) < args.n:
-            short = args.n - len(pieces)
-            log.warn(f"only {len(pieces)} of {args.n} pieces passed within --tries {args.tries}; "
-                     f"the last {short} written did not ({', '.join(sorted(reasons))})")
-            pieces += [p for p, _ in rejected[:short]]
-    else:
-        pieces = sample.generate(loaded.model, codec, n=args.n, seed=seed, **options)
-    paths = sample.write(pieces, codec, args.out, stem=args.name, key=args.key)
-    for p, piece in zip(paths, pieces):
-        print(p if piece.style is None or args.style else f"{p} (style {piece.style})")
-    log.info(f"wrote {len(paths)} pieces with {loaded.path} (seed {seed}: --seed {seed} repeats them)")
+    given = {name: getattr(args, name, None) for name in ("n", "temperature", "top_k", "top_p", "max_length",
+                                                          "style", "key", "seed", "max_copy", "tries", "precision")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.primer is not None:
+        given["primer"] = _unescape(args.primer)
+    if args.valid_only:
+        given["valid_only"] = True
+    return replace(base, **given)
+
+
+def _write_and_render(args: argparse.Namespace, loaded, outcome, options, stem: str, formats: list[str],
+                      worker=None) -> int:
+    from tunesmith import render, sample
+
+    paths = sample.write(outcome.pieces, loaded.codec, args.out, stem=stem, key=options.key)
+    for p, piece in zip(paths, outcome.pieces):
+        print(p if piece.style is None or options.style else f"{p} (style {piece.style})")
+    log.info(f"wrote {len(paths)} pieces with {loaded.path} (seed {outcome.seed}: --seed {outcome.seed} repeats them)")
     if formats:
-        return _report_render(render.render(paths, formats, args.out, show_progress=len(paths) > 1), args.out)
+        results = render.render(paths, formats, args.out, show_progress=len(paths) > 1, worker=worker)
+        return _report_render(results, args.out)
     return 0
 
 
-def _sample_judge(args: argparse.Namespace, loaded):
-    """What `sample` re-samples for: failing `check` (--valid-only), copying the corpus (--max-copy)."""
-    from tunesmith.evaluate.novelty import INDEX_FILE, NoveltyIndex, melodies_of_texts
+def cmd_sample(args: argparse.Namespace) -> int:
+    from tunesmith import bundle, compose, render
+    from tunesmith.train import pick_device
 
-    max_copy = _max_copy(args.max_copy)
-    index = None
-    if max_copy is not None:
-        if (loaded.path / INDEX_FILE).exists():
-            index = NoveltyIndex.load(loaded.path)
-        elif args.max_copy != "auto":
-            raise TunesmithError(f"--max-copy needs the index of the training corpus, which {loaded.path} lacks "
-                                 f"(trained with --no-copy-index or by an older tunesmith)")
-    if not args.valid_only and index is None:
-        return None
-    extension = loaded.codec.extension
-
-    def judge(texts: list[str]) -> list[str | None]:
-        verdicts: list[str | None] = [None] * len(texts)
-        if args.valid_only:
-            from tunesmith import check
-
-            verdicts = [None if ok else "failed the check" for ok in check.valid_texts(texts, extension)]
-        if index is not None:
-            for i, melody in enumerate(melodies_of_texts(texts, extension)):
-                if verdicts[i] is None and melody is not None:
-                    match = index.longest_match(melody)
-                    if match.length > max_copy:
-                        verdicts[i] = f"more than {max_copy} notes in a row from the corpus"
-        return verdicts
-
-    return judge
+    device = pick_device(args.device)
+    formats = render.parse_formats(args.render) if args.render else []
+    loaded = bundle.load(args.model, device, args.models)
+    options = _sample_options(args, compose.Options())
+    compose.validate(loaded, options)
+    if loaded.codec.kind == "events" and not formats:
+        formats = ["midi"]   # an event model's piece is a score: hear it without another command
+    outcome = compose.run(loaded, options, device)
+    return _write_and_render(args, loaded, outcome, options, args.name, formats)
 
 
-def _max_copy(value: str) -> int | None:
-    from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
+def cmd_compose(args: argparse.Namespace) -> int:
+    import time
 
-    if value == "off":
-        return None
-    if value == "auto":
-        return DEFAULT_MAX_COPY
-    try:
-        n = int(value)
-    except ValueError:
-        raise TunesmithError(f"--max-copy must be a number of notes, auto or off, not {value!r}") from None
-    if not 1 <= n <= 10000:
-        raise TunesmithError(f"--max-copy must be between 1 and 10000 notes, not {n}")
-    return n
+    from tunesmith import bundle, compose, registry, render
+    from tunesmith.train import pick_device
+
+    started = time.perf_counter()
+    device = pick_device(args.device)
+    if args.to is not None:
+        formats = render.parse_formats(args.to) if args.to else []
+    else:
+        formats = ["midi"]
+        missing = render.wav_missing()
+        if missing is None:
+            formats.append("wav")
+        else:
+            log.info(f"no WAV: {missing}")
+    loaded = bundle.load(registry.find(args.model, args.models), device)
+    options = _sample_options(args, compose.card_defaults(loaded.card))
+    if args.any:
+        options.valid_only, options.max_copy = False, "off"
+    compose.validate(loaded, options)
+    # one worker checks and renders; it starts now and imports music21 while the model samples
+    with render.Worker() as worker:
+        if options.valid_only or formats:
+            worker.start()
+        outcome = compose.run(loaded, options, device, worker)
+        status = _write_and_render(args, loaded, outcome, options, args.model, formats, worker)
+    log.info(f"composed in {time.perf_counter() - started:.1f} s")
+    return status
 
 
 def _report_render(results: list, out: str) -> int:
@@ -232,6 +213,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     from tunesmith import registry
 
     entries = registry.models(args.models)
+    if args.name:
+        entry = next((e for e in entries if e.name == args.name), None)
+        if entry is None:
+            registry.find(args.name, args.models)   # the error that lists the known names
+        if args.json:
+            print(json.dumps({"name": entry.name, "path": str(entry.path), "source": entry.source,
+                              "card": entry.card, "problem": entry.problem}, ensure_ascii=False))
+        else:
+            print(f"{entry.name} ({entry.source}): {entry.path}")
+            print(entry.problem or _card_text(entry.card))
+        return 0
     if args.json:
         print(json.dumps([{"name": e.name, "path": str(e.path), "source": e.source, "card": e.card,
                            "problem": e.problem} for e in entries], ensure_ascii=False))
@@ -249,6 +241,54 @@ def cmd_models(args: argparse.Namespace) -> int:
         for other in e.shadows:
             print(f"{'':<16} (hides {other})")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tunesmith import bundle
+
+    path = bundle.export(args.run, args.out, half=args.half)
+    size = sum(f.stat().st_size for f in path.iterdir())
+    print(path)
+    log.info(f"exported {len(list(path.iterdir()))} files, {size / 1e6:.1f} MB; put the folder on the models search "
+             f"path ('tunesmith models' shows it) to use it by name")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise TunesmithError(f"--port must be between 1 and 65535, not {args.port}")
+    try:
+        from tunesmith.web.app import serve
+    except ImportError as exc:
+        raise TunesmithError(f"the web app needs FastAPI and uvicorn ({exc}); pip install fastapi uvicorn") from None
+    serve(args.host, args.port, args.models)
+    return 0
+
+
+def _card_text(card: dict) -> str:
+    """A model card for people: one line per field, the judged figures as short sentences."""
+    lines = []
+    for key, value in card.items():
+        if key in ("judged", "compose"):
+            continue
+        lines.append(f"  {key}: {value}")
+    settings = card.get("compose")
+    if isinstance(settings, dict):
+        lines.append("  compose settings: " + ", ".join(f"{k} {v!r}" for k, v in settings.items()))
+    judged = card.get("judged")
+    if isinstance(judged, dict):
+        def figures(f: dict) -> str:
+            return (f"{f.get('valid')} of {f.get('pieces')} valid, {f.get('copies')} flagged as copies "
+                    f"(>{f.get('max_copy')} notes), {f.get('collapsed')} collapsed, "
+                    f"longest shared run median {f.get('median_longest_copy')}")
+        for t, f in (judged.get("raw") or {}).items():
+            if isinstance(f, dict):
+                lines.append(f"  raw samples at temperature {t}: {figures(f)}")
+        if isinstance(judged.get("composed"), dict):
+            lines.append(f"  composed with the settings above: {figures(judged['composed'])}")
+        if judged.get("compose_seconds_median") is not None:
+            lines.append(f"  'tunesmith compose' took {judged['compose_seconds_median']} s (median)")
+    return "\n".join(lines)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -274,7 +314,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
     from tunesmith.evaluate.judge import judge
 
-    result = judge(args.samples, args.corpus, max_copy=_max_copy(args.max_copy) or DEFAULT_MAX_COPY,
+    result = judge(args.samples, args.corpus, max_copy=max_copy_notes(args.max_copy) or DEFAULT_MAX_COPY,
                    intervals=args.transposed, timeout=args.timeout)
     s = result.summary
     if args.json:
@@ -307,7 +347,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 def cmd_select(args: argparse.Namespace) -> int:
     from tunesmith.evaluate.select import select
 
-    rows = select(args.run, n=args.n, seed=args.seed, max_copy=_max_copy(args.max_copy) or DEFAULT_MAX_COPY,
+    rows = select(args.run, n=args.n, seed=args.seed, max_copy=max_copy_notes(args.max_copy) or DEFAULT_MAX_COPY,
                   limit=args.limit, max_length=args.max_length)
     print(f"{'checkpoint':<18} {'step':>7} {'val bits':>9} {'valid':>6} {'copies':>6} {'longest':>7}")
     for r in rows:
@@ -317,9 +357,53 @@ def cmd_select(args: argparse.Namespace) -> int:
               f"{r.longest_copy:>7}{mark}")
     chosen = next(r for r in rows if r.recommended)
     print(f"recommended: {args.run}/checkpoints/{chosen.checkpoint} (lowest validation loss among checkpoints "
-          f"whose samples copy at most {_max_copy(args.max_copy) or DEFAULT_MAX_COPY} notes in a row); "
+          f"whose samples copy at most {max_copy_notes(args.max_copy) or DEFAULT_MAX_COPY} notes in a row); "
           f"'tunesmith sample {args.run}' uses it now. Plot: {args.run}/select.png")
     return 0
+
+
+def _sampling_flags(p: argparse.ArgumentParser, defaults: Options | None) -> None:
+    """The flags that shape sampled pieces, defaulting to `defaults` (sample), or with defaults None
+    to the model card's measured settings (compose: flags left at None keep the card's)."""
+    def d(name: str) -> tuple:
+        if defaults is None:
+            return None, "the model card's" if name in TUNABLE else getattr(Options(), name)
+        value = getattr(defaults, name)
+        return value, (repr(value) if isinstance(value, str) else value)
+
+    value, shown = d("n")
+    p.add_argument("-n", type=int, default=value, help=f"number of pieces (default {shown})")
+    value, shown = d("temperature")
+    p.add_argument("--temperature", type=float, default=value, help=f"sampling temperature; 0 is greedy (default {shown})")
+    value, shown = d("top_k")
+    p.add_argument("--top-k", type=int, default=value, help=f"sample among the k likeliest tokens; 0 is off (default {shown})")
+    value, shown = d("top_p")
+    p.add_argument("--top-p", type=float, default=value, help=f"nucleus sampling mass; 1.0 is off (default {shown})")
+    value, shown = d("primer")
+    p.add_argument("--primer", default=value,
+                   help=rf"text every piece starts with, e.g. 'M:6/8\nK:D\n' (\n is a newline; default {shown})")
+    value, shown = d("max_length")
+    p.add_argument("--max-length", type=int, default=value,
+                   help=f"longest piece in tokens (characters for text models), primer included (default {shown})")
+    if defaults is not None:    # compose's --style names the model
+        p.add_argument("--style", help="the style to compose in, for a model trained on several (default: the model picks)")
+    p.add_argument("--key", help="note-event models: write the pieces in this key (G, Bb major; e, f# minor)")
+    p.add_argument("--seed", type=int, help="random seed (default: a new one each time)")
+    value, shown = d("precision")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=value,
+                   help="matrix products of each step: auto (bf16 on CPUs with bfloat16 arithmetic, "
+                        "about 2.4x faster for big batches; else fp32), fp32 or bf16 (default auto)")
+    p.add_argument("--valid-only", action="store_true",
+                   help="re-sample pieces that fail 'tunesmith check' (up to --tries rounds)"
+                        + ("" if defaults else "; on unless the model card says otherwise"))
+    value, shown = d("max_copy")
+    p.add_argument("--max-copy", default=value, metavar="N",
+                   help="copy guard: re-sample pieces that share more than N consecutive notes with the training "
+                        f"corpus; auto: N = {DEFAULT_MAX_COPY} where the model has the corpus index "
+                        f"(see README); off switches it off (default {shown})")
+    value, shown = d("tries")
+    p.add_argument("--tries", type=int, default=value,
+                   help=f"rounds of sampling for --valid-only and the copy guard (default {shown})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -391,34 +475,35 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate pieces in one batch; each is written as a complete .abc, .krn or "
                                    ".musicxml file (note-event models also write MIDI).")
     p.add_argument("model", help="model folder, run folder (its best checkpoint) or model name ('tunesmith models')")
-    p.add_argument("-n", type=int, default=1, help="number of pieces (default 1)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default 1.0)")
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens; 0 is off (default 0)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass; 1.0 is off (default 1.0)")
-    p.add_argument("--primer", default="", help=r"text every piece starts with, e.g. 'M:6/8\nK:D\n' (\n is a newline)")
-    p.add_argument("--max-length", type=int, default=3000,
-                   help="longest piece in tokens (characters for text models), primer included (default 3000)")
-    p.add_argument("--style", help="the style to compose in, for a model trained on several (default: the model picks)")
-    p.add_argument("--key", help="note-event models: write the pieces in this key (G, Bb major; e, f# minor)")
-    p.add_argument("--seed", type=int, help="random seed (default: a new one each time)")
+    _sampling_flags(p, Options())
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
+    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--models", action="append", metavar="DIR",
                    help="also look for MODEL by name in this folder (see 'tunesmith models')")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="matrix products of each step: auto (bf16 on CPUs with bfloat16 arithmetic, "
-                        "about 2.4x faster for big batches; else fp32), fp32 or bf16 (default auto)")
-    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav")
-    p.add_argument("--valid-only", action="store_true",
-                   help="re-sample pieces that fail 'tunesmith check' (up to --tries rounds)")
-    p.add_argument("--max-copy", default="auto", metavar="N",
-                   help="copy guard: re-sample pieces that share more than N consecutive notes with the training "
-                        f"corpus; auto (default): N = {DEFAULT_MAX_COPY} where the model has the corpus index "
-                        "(see README); off switches it off")
-    p.add_argument("--tries", type=int, default=5,
-                   help="rounds of sampling for --valid-only and the copy guard (default 5)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("compose", help="compose a new piece with a shipped or user model, in seconds",
+                       description="Compose with a model by name (default: the shipped folk model) using the "
+                                   "settings measured for it (its card's compose section): pieces that fail "
+                                   "'tunesmith check' or copy the training corpus are sampled again. Writes "
+                                   "NAME-001.abc (.krn, .musicxml) with its MIDI, and WAV where FluidSynth and a "
+                                   "soundfont are installed, into the current folder; existing files are kept.")
+    p.add_argument("--style", dest="model", default=DEFAULT_MODEL,
+                   help=f"the model to compose with: folk, chorale, essen or any name 'tunesmith models' "
+                        f"lists (default {DEFAULT_MODEL})")
+    _sampling_flags(p, None)
+    p.add_argument("--any", action="store_true",
+                   help="keep every sampled piece: no check, no copy guard (faster, rawer)")
+    p.add_argument("-o", "--out", default=".", help="folder to write into (default: the current folder)")
+    p.add_argument("--to", metavar="FORMATS",
+                   help="formats to render beside the score: midi,musicxml,svg,wav; '' for none "
+                        "(default midi, and wav where FluidSynth is installed)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
+    p.set_defaults(func=cmd_compose)
+
     p = sub.add_parser("render", help="render pieces to MIDI, MusicXML, sheet music (SVG) and audio (WAV)",
                        description="Render ABC (books or single tunes), **kern, MusicXML or MIDI files. Each piece "
                                    "is rendered in a worker process: a renderer that crashes or hangs gives an "
@@ -444,9 +529,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Models are found by name in: --models DIR, $TUNESMITH_MODELS, "
                                    "~/.local/share/tunesmith/models, and the models shipped in the package "
                                    "(first match wins). 'tunesmith sample NAME' uses them.")
+    p.add_argument("name", nargs="?", help="show this model's whole card")
     p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
-    p.add_argument("--json", action="store_true", help="one JSON list on stdout")
+    p.add_argument("--json", action="store_true", help="one JSON list on stdout (with NAME: its entry)")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("export", help="copy a run's chosen checkpoint into a model folder to share or ship",
+                       description="Copy the checkpoint a run recommends (select.json, else best) into a new "
+                                   "model folder, with its card and corpus index; --half stores the weights "
+                                   "in fp16, half the size.")
+    p.add_argument("run", help="a training run folder or a model folder")
+    p.add_argument("--out", required=True, help="the model folder to create (its name is the model's name)")
+    p.add_argument("--half", action="store_true", help="store the weights in fp16 (sampling still computes in fp32)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="the composer web app: pick a style, press Compose, see and hear the piece",
+                       description="Serve the composer page and its JSON API (/api, docs at /api/docs) with the "
+                                   "models 'tunesmith models' lists. Listens on this machine only unless --host "
+                                   "says otherwise; the app has no login.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("evaluate", help="held-out loss of a model on any files its codec reads",
                        description="Negative log-likelihood in bits per token (and per character for text "

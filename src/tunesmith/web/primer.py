@@ -1,0 +1,45 @@
+"""A score file as the start of a note-event model's pieces.
+
+The file is read by music21 in a render worker process (`render.Worker` with
+`read_part` as its job): a file that crashes or hangs the reader is an error
+for that request, not a dead server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunesmith import TunesmithError
+
+PRIMER_EVENTS = 32     # notes and rests of the file that start each piece
+
+
+def suffix_of(data: bytes) -> str:
+    """The file name suffix music21 reads these bytes by: .mid, .mxl or .musicxml."""
+    if data[:4] == b"MThd":
+        return ".mid"
+    if data[:4] == b"PK\x03\x04":
+        return ".mxl"
+    head = data[:4096].decode("utf-8", "ignore")
+    if "<score-partwise" in head or "<score-timewise" in head:
+        return ".musicxml"
+    raise TunesmithError("the primer file is neither MIDI nor MusicXML")
+
+
+def read_part(piece, parts: str, out_dir: Path) -> dict:
+    """Runs in the worker: the score's chosen part (the codec's --parts) as note events (JSON)."""
+    from tunesmith.corpus.scores import ReaderSettings, parse_file
+
+    return parse_file(piece.path, ReaderSettings(parts))[0].to_json()
+
+
+def words(codec, part_json: dict, events: int = PRIMER_EVENTS) -> str:
+    """The event model's primer text for a part read by `read_part`: its header words and first events,
+    moved to the key the model was trained in (where it was)."""
+    from tunesmith.corpus.scores import PartEvents, parse_key
+
+    part = PartEvents.from_json(part_json)
+    if codec.transpose:
+        part = part.in_key(parse_key(codec.transpose))
+    found = codec.words_of(part)
+    return " ".join(found[:3 + events])    # M: K: O: then the events
