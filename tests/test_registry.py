@@ -29,7 +29,8 @@ def test_models_are_found_by_name_first_match_wins(tmp_path, monkeypatch, traine
     entries = {e.name: e for e in registry.models([str(mine)])}
     assert set(entries) >= {"folk", "reels"} and "notes" not in entries
     assert entries["folk"].path == mine / "folk" and entries["folk"].source == "--models"
-    assert entries["folk"].shadows == [shared / "folk"]
+    # the package's own folk model comes last on the path
+    assert entries["folk"].shadows == [shared / "folk", registry.PACKAGE_MODELS / "folk"]
     assert entries["reels"].source == "$TUNESMITH_MODELS" and entries["reels"].card["format"] == "abc"
     assert bundle.resolve("reels") == shared / "reels"
     with pytest.raises(TunesmithError, match="no model called 'jigs'; known models: .*folk.*reels"):
