@@ -63,6 +63,8 @@ def test_models_and_the_page(client):
     tiny = next(m for m in listed["models"] if m["name"] == "tiny")
     assert tiny["format"] == "abc" and tiny["corpus"] == "book.abc" and tiny["primer"] == "text"
     assert tiny["defaults"]["checked"] is True and listed["limits"]["count"] == web.MAX_COUNT
+    # the page starts on compose's default model, shipped in the package
+    assert listed["default"] == "folk" and "folk" in {m["name"] for m in listed["models"]}
     duo = client.get("/api/models/duo").json()
     assert duo["kind"] == "events" and duo["styles"] == ["bach", "chopin"] and duo["primer"] == "file"
     missing = client.get("/api/models/jigs")

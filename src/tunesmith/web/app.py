@@ -660,7 +660,9 @@ def create_app(models: list[str] | None = None, *, device: str = "cpu", running:
     @app.get("/api/models", summary="The models found by name, with their cards")
     async def list_models():
         entries = await asyncio.get_running_loop().run_in_executor(None, composer.bundles.entries)
-        return {"models": [model_info(e) for e in entries],
+        from tunesmith.compose import DEFAULT_MODEL
+
+        return {"models": [model_info(e) for e in entries], "default": DEFAULT_MODEL,
                 "limits": {"temperature": TEMPERATURE, "length": LENGTH, "count": MAX_COUNT,
                            "primer_chars": PRIMER_CHARS, "primer_bytes": PRIMER_BYTES, "seed": SEED_MAX}}
 

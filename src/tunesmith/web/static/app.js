@@ -9,6 +9,7 @@
 
   let models = [];
   let limits = null;
+  let defaultModel = null;
   let busy = false;
 
   // ---- small helpers ------------------------------------------------------------------------
@@ -98,6 +99,7 @@
       const answer = await api("/api/models");
       models = answer.models;
       limits = answer.limits;
+      defaultModel = answer.default;
     } catch (err) {
       status(`Cannot list the models: ${err.message}`, "error");
       return;
@@ -121,7 +123,8 @@
       $("model-card").textContent = "No models found. Train one, or put a model folder on the search path " +
         "(see 'tunesmith models'), then reload.";
     } else {
-      const preferred = models.find((m) => m.name === "folk") || models[0];
+      // the server's default (what `tunesmith compose` uses), else the first
+      const preferred = models.find((m) => m.name === defaultModel) || models[0];
       select.value = preferred.name;
       showModel();
     }
