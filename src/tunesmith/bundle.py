@@ -131,10 +131,11 @@ def load(path: str | Path, device: str | torch.device = "cpu", models: list[str]
     return Bundle(model, codec, card, path)
 
 
-def export(source: str | Path, dest: str | Path, half: bool = False, card: dict | None = None) -> Path:
+def export(source: str | Path, dest: str | Path, half: bool = False) -> Path:
     """Copy the bundle `source` resolves to (a run folder: its recommended, else best checkpoint)
     into a new bundle folder `dest`: the weights in fp16 where `half` (half the size; sampling
-    computes in fp32 all the same), the other files as they are, `card` merged into its card."""
+    computes in fp32 all the same), the other files as they are, the card completed with the
+    model's shape and the train command that made it."""
     import shutil
 
     loaded = load(source)
@@ -144,7 +145,7 @@ def export(source: str | Path, dest: str | Path, half: bool = False, card: dict 
     cfg = loaded.model.config
     params = sum(p.numel() for p in loaded.model.parameters())
     merged = {**loaded.card, "model": f"{cfg.layers}x{cfg.hidden} LSTM, embedding {cfg.embed}, "
-                                      f"{params / 1e6:.2f}M parameters", **(card or {}),
+                                      f"{params / 1e6:.2f}M parameters",
               "weights_dtype": "float16" if half else "float32"}
     recipe = _train_command(loaded.path)
     if recipe and "recipe" not in merged:

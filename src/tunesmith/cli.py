@@ -110,7 +110,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     formats = render.parse_formats(args.render) if args.render else []
     loaded = bundle.load(args.model, device, args.models)
     options = _sample_options(args, compose.Options())
-    compose.validate(loaded, options)
     if loaded.codec.kind == "events" and not formats:
         formats = ["midi"]   # an event model's piece is a score: hear it without another command
     outcome = compose.run(loaded, options, device)

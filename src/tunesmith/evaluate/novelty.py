@@ -206,15 +206,3 @@ class NoveltyIndex:
             raise TunesmithError(f"{path} is inconsistent: {len(names)} names for {len(arrays['offsets']) - 1} pieces")
         return cls(names, arrays["pitches"], arrays["durations"], arrays["offsets"])
 
-
-def melodies_of_texts(texts: Sequence[str], extension: str) -> list[list[tuple[int, float]] | None]:
-    """Finished pieces (file contents) → their melodies as (pitch, duration); None where music21
-    cannot read one. Parsed without the cache: samples are thrown away."""
-    from tunesmith import atomic
-    from tunesmith.corpus import scores
-
-    with atomic.temporary_files(list(texts), extension) as paths:
-        melodies, _ = scores.read_melodies(paths, show_progress=False, cache=False,
-                                           workers=1 if len(paths) < 16 else None)
-    return [[(p, d) for p, _, d in melodies[str(path)][0][1]] if melodies.get(str(path)) else None
-            for path in paths]

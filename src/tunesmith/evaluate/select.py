@@ -14,8 +14,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tunesmith import TunesmithError, atomic, bundle, check, log, sample
-from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY, INDEX_FILE, NoveltyIndex, melodies_of_texts
+from tunesmith import TunesmithError, atomic, bundle, check, log, render, sample
+from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY, INDEX_FILE, NoveltyIndex
 
 SELECT_FILE = bundle.SELECT_FILE
 
@@ -55,19 +55,20 @@ def select(run_dir: str | Path, n: int = 8, seed: int = 1, max_copy: int = DEFAU
     with_index = next((p for p in paths if (p / INDEX_FILE).exists()), None)
     index = NoveltyIndex.load(with_index) if with_index is not None else None
     bar = log.progress(len(paths), "judging checkpoints", unit="checkpoint") if show_progress else None
-    for path in paths:
-        loaded = bundle.load(path)
-        pieces = sample.generate(loaded.model, loaded.codec, n=n, seed=seed, max_length=max_length)
-        texts = [loaded.codec.finish(p.text, i + 1) for i, p in enumerate(pieces)]
-        valid = sum(check.valid_texts(texts, loaded.codec.extension))
-        runs = [0]
-        if index is not None:
-            runs = [index.longest_match(m).length if m else 0
-                    for m in melodies_of_texts(texts, loaded.codec.extension)]
-        rows.append(Row(path.name, int(loaded.card.get("step", 0)), loaded.card.get("val_bits"), valid,
-                        sum(r > max_copy for r in runs), max(runs), n))
-        if bar is not None:
-            bar.update(1)
+    # one render worker for every checkpoint: it checks each piece and reads its melody for the index
+    with render.Worker() as worker:
+        for path in paths:
+            loaded = bundle.load(path)
+            pieces = sample.generate(loaded.model, loaded.codec, n=n, seed=seed, max_length=max_length)
+            texts = [loaded.codec.finish(p.text, i + 1) for i, p in enumerate(pieces)]
+            reports = check.check_texts(texts, loaded.codec.extension, worker=worker)
+            runs = [0]
+            if index is not None:
+                runs = [index.longest_match(r.melody).length if r.melody else 0 for r in reports]
+            rows.append(Row(path.name, int(loaded.card.get("step", 0)), loaded.card.get("val_bits"),
+                            sum(r.valid for r in reports), sum(r > max_copy for r in runs), max(runs), n))
+            if bar is not None:
+                bar.update(1)
     if bar is not None:
         bar.close()
     if index is None:
