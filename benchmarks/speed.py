@@ -1,7 +1,7 @@
 """Speed, measured side by side in one run: training, sampling, corpus preparation.
 
-    python benchmarks/speed.py                       # the full table (about 5 minutes on 2 cores)
-    python benchmarks/speed.py --model runs/nottingham --device cuda
+    python benchmarks/speed.py                       # the full table (about 6 minutes on 2 cores)
+    python benchmarks/speed.py --model runs/gpu --device cuda
     python benchmarks/speed.py --smoke               # seconds; what CI runs
 
 Prints the machine, then a table of ratios (this vs its baseline, measured in
@@ -12,8 +12,10 @@ absolute numbers only within one run.
 - training: tokens/s of tunesmith's trainer (its own figure over its training
   steps, validation excluded) vs a plain PyTorch loop — embedding, nn.LSTM,
   linear, Adam, gradient clipping — of the same shape on the same batches;
-- sampling: n folk tunes in one batch vs one at a time (the same sampler with
-  n=1), and the latency of a single tune;
+- sampling: n folk tunes with the shipped default model (folk; temperature
+  1.0, primer X:1) in one batch vs one at a time (the same sampler with n=1),
+  and the latency of a single tune; each side --repeat times, interleaved,
+  medians reported;
 - corpus preparation: seconds per file for the ABC and **kern text readers
   and for the score reader (MusicXML and MIDI through music21), parsing cold
   and from the parse cache.
@@ -26,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -117,7 +120,7 @@ def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.dev
 # ---- sampling ----------------------------------------------------------------------------
 
 def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: torch.device,
-                   max_length: int) -> dict:
+                   max_length: int, repeat: int) -> dict:
     from tunesmith import bundle, corpus as corpus_mod
     from tunesmith.codecs import CharCodec
     from tunesmith.model import LSTMModel, ModelConfig
@@ -135,24 +138,30 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
     from tunesmith.model import cpu_has_bf16
 
     options = dict(temperature=1.0, primer="X:1\n", max_length=max_length, device=device, precision="auto")
+
+    def seconds(run):
+        started = time.perf_counter()
+        result = run()
+        return time.perf_counter() - started, result
+
     generate(model, codec, n=2, seed=0, **{**options, "max_length": 50})   # warm-up
-    started = time.perf_counter()
-    batched = generate(model, codec, n=n, seed=1, **options)
-    batched_s = time.perf_counter() - started
-    started = time.perf_counter()
-    single = [generate(model, codec, n=1, seed=100 + i, **options)[0] for i in range(n)]
-    sequential_s = time.perf_counter() - started
-    started = time.perf_counter()
-    generate(model, codec, n=1, seed=7, **options)
-    latency = time.perf_counter() - started
+    # each side `repeat` times with the same seeds, interleaved so both see the same machine; medians
+    runs = {"batched": [], "sequential": [], "latency": [], "fp32": []}
+    for _ in range(repeat):
+        batched_s, batched = seconds(lambda: generate(model, codec, n=n, seed=1, **options))
+        sequential_s, single = seconds(lambda: [generate(model, codec, n=1, seed=100 + i, **options)[0]
+                                                for i in range(n)])
+        latency, _ = seconds(lambda: generate(model, codec, n=1, seed=7, **options))
+        fp32_s, _ = seconds(lambda: generate(model, codec, n=n, seed=1, **{**options, "precision": "fp32"}))
+        for key, value in zip(runs, (batched_s, sequential_s, latency, fp32_s)):
+            runs[key].append(value)
+    batched_s, sequential_s, latency, fp32_s = (statistics.median(runs[k]) for k in runs)
     plain_tokens, plain_s = plain_sampling(model, codec, min(n, 20), max_length, device)
-    started = time.perf_counter()
-    exact = generate(model, codec, n=n, seed=1, **{**options, "precision": "fp32"})
-    exact_rate = sum(len(p.ids) for p in exact) / (time.perf_counter() - started)
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
     precision = "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
-    return {"model": what, "pieces": n, "precision": precision, "batched_fp32_tokens_per_s": round(exact_rate), "batched_seconds": round(batched_s, 2),
+    return {"model": what, "pieces": n, "repeat": repeat, "precision": precision,
+            "batched_fp32_tokens_per_s": round(chars_b / fp32_s), "batched_seconds": round(batched_s, 2),
             "sequential_seconds": round(sequential_s, 2), "ratio_wall": round(sequential_s / batched_s, 1),
             "batched_tokens_per_s": round(chars_b / batched_s), "sequential_tokens_per_s": round(chars_s / sequential_s),
             "ratio_tokens_per_s": round((chars_b / batched_s) / (chars_s / sequential_s), 1),
@@ -222,7 +231,9 @@ def bench_reading(limit: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="a trained folk model for the sampling figures (default: untrained, default shape)")
+    ap.add_argument("--model", default="folk",
+                    help="the folk model for the sampling figures: a name or folder (default: folk, the shipped "
+                         "default model); 'untrained' for an untrained default-shape model")
     ap.add_argument("--corpus", nargs="+", help="training corpus (default: ../shared/data/nottingham-abc, else oneills)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=200, help="training steps timed per side")
@@ -230,6 +241,7 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("-n", type=int, default=100, help="tunes for the sampling figures")
     ap.add_argument("--max-length", type=int, default=600)
+    ap.add_argument("--repeat", type=int, default=3, help="sampling runs per side; the table gives medians")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: training,sampling,reading")
@@ -238,16 +250,17 @@ def main() -> int:
     device = torch.device(args.device)
     corpus = args.corpus or ([str(SHARED / "nottingham-abc")] if (SHARED / "nottingham-abc").exists() else ["oneills"])
     shape = dict(layers=args.layers, hidden=args.hidden, embed=64, dropout=0.3, batch_size=16, seq_len=128)
-    steps, n, max_length, limit = args.steps, args.n, args.max_length, 40
+    steps, n, max_length, limit, repeat = args.steps, args.n, args.max_length, 40, args.repeat
+    model = None if args.model == "untrained" else args.model
     if args.smoke:
         shape = dict(layers=1, hidden=32, embed=16, dropout=0.0, batch_size=4, seq_len=32)
-        steps, n, max_length, limit = 10, 4, 60, 2
+        steps, n, max_length, limit, repeat, model = 10, 4, 60, 2, 1, None
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {"machine": machine(device)}
     if "training" not in skip:
         results["training"] = bench_training(corpus, shape, steps, device)
     if "sampling" not in skip:
-        results["sampling"] = bench_sampling(args.model, corpus, n, device, max_length)
+        results["sampling"] = bench_sampling(model, corpus, n, device, max_length, repeat)
     if "reading" not in skip:
         results["reading"] = bench_reading(limit)
 

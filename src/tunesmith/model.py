@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from tunesmith import TunesmithError
 
@@ -85,13 +86,16 @@ class LSTMModel(nn.Module):
         out, state = self.lstm(x, state)
         return self.head(self.drop(out)), state
 
-    def stepper(self, precision: str = "fp32") -> "Stepper":
-        """A one-token-at-a-time view of this model for sampling (inference only); precision
-        fp32, bf16, or auto: bf16 on a CPU that multiplies bfloat16 natively, else fp32."""
+    def stepper(self, state: State, precision: str = "fp32", scale: float = 1.0) -> "Stepper":
+        """A one-token-at-a-time view of this model for sampling (inference only), its rows
+        starting from `state`, its logits multiplied by `scale`; precision fp32, bf16, or auto:
+        bf16 on a CPU that multiplies bfloat16 natively when there are at least
+        Stepper.BF16_ROWS rows, else fp32."""
         if precision == "auto":
             on_cpu = next(self.parameters()).device.type == "cpu"
-            precision = "auto" if on_cpu and cpu_has_bf16() else "fp32"
-        return Stepper(self, precision)
+            fast = on_cpu and cpu_has_bf16() and state[0].size(1) >= Stepper.BF16_ROWS
+            precision = "bf16" if fast else "fp32"
+        return Stepper(self, state, precision, scale)
 
     def zero_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         shape = (self.config.layers, batch, self.config.hidden)
@@ -102,53 +106,109 @@ class LSTMModel(nn.Module):
 
 
 class Stepper:
-    """One sampling step for a batch: token ids (batch,) and per-layer states → logits (batch, vocab).
+    """One sampling step for a batch of rows that carries its own LSTM state: token ids (rows,) → logits (rows, vocab).
 
     On a CPU, PyTorch's nn.LSTM spends most of a one-token call on setting
     itself up (about 0.6 ms for a 3×256 model against 0.15 ms of arithmetic),
-    so here each layer is one fused matrix product of [input, hidden] with the
-    stacked gate weights, from weights arranged once. On CUDA the cuDNN LSTM
-    does the step. Same numbers as `LSTMModel.forward` up to rounding.
+    so here a step is a few whole-tensor operations per layer:
+    - the first layer's input is an embedding row, so its part of that
+      layer's gates is a table by token (bias included), made once;
+    - the rows live in one buffer [h_0, h_1, …] in the products' dtype, so
+      layer k's input [h_{k-1}, h_k] is a slice of it and each new h is
+      written once, where both this step's next layer and the next step read
+      it: nothing is concatenated;
+    - per layer one matrix product with the stacked gate weights (arranged
+      once) and one sigmoid over all four gates; tanh is written with sigmoid,
+      tanh(x) = 2·sigmoid(2x) − 1 (PyTorch's CPU tanh costs about 7× a
+      sigmoid), and the factors of 2 live in the weights and the stored
+      state, where doubling and halving are exact: the cell-candidate weights
+      are doubled, the cell state is kept as 2c, the buffer holds h/2, and
+      the weights that read h are doubled;
+    - the cell state is updated in place, and the head's weights are divided
+      by the temperature once (`scale`).
+    On CUDA the cuDNN LSTM does the step. Same numbers as `LSTMModel.forward`
+    up to rounding (fp32: about 4e-5 in the logits).
 
-    `precision="bf16"` does the matrix products in bfloat16 (gates, cell
-    states and the head stay float32): on CPUs with AVX-512 BF16 a 100-row
-    step is about 2.4× faster and the next-token distribution moves by about
-    1e-4 nats (KL). For a few rows the casts cost more than they save, so
-    "auto" (on such a CPU) takes bf16 from BF16_ROWS rows up and fp32 below.
+    `precision="bf16"` keeps the buffer and the gate weights in bfloat16 and
+    does the products in bf16; bias, gates, cell states and the head stay
+    float32. On CPUs with AVX-512 BF16 that halves the products' time from
+    two rows up, and the next-token distribution moves by about 5e-5 nats (KL).
     """
 
-    BF16_ROWS = 16
+    BF16_ROWS = 2
 
-    def __init__(self, model: LSTMModel, precision: str = "fp32"):
-        if precision not in ("fp32", "bf16", "auto"):
-            raise TunesmithError(f"sampling precision must be fp32, bf16 or auto, not {precision!r}")
+    def __init__(self, model: LSTMModel, state: State, precision: str = "fp32", scale: float = 1.0):
+        """`state`: the (layers, rows, hidden) state the rows start from; the logits come out
+        multiplied by `scale` (1 / temperature)."""
+        if precision not in ("fp32", "bf16"):
+            raise TunesmithError(f"sampling precision must be fp32 or bf16, not {precision!r}")
         self.model = model
         self.precision = precision
+        self.scale = scale
         self.fused = next(model.parameters()).device.type == "cpu"
-        lstm = model.lstm
+        if not self.fused:
+            self.state = (state[0].contiguous(), state[1].contiguous())
+            return
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        lstm, hidden = model.lstm, model.config.hidden
+        layers = lstm.num_layers
+
+        def arranged(w: torch.Tensor) -> torch.Tensor:   # nn.LSTM's gate order i, f, g, o → i, f, o, 2g
+            i, f, g, o = w.chunk(4, 0)
+            return torch.cat([i, f, o, 2 * g], 0)
+
         with torch.no_grad():
-            self.layers = [(torch.cat([getattr(lstm, f"weight_ih_l{k}"), getattr(lstm, f"weight_hh_l{k}")], 1)
-                            .t().contiguous(),
-                            getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}"))
-                           for k in range(lstm.num_layers)]
-            self.layers_bf16 = [(w.to(torch.bfloat16), b.to(torch.bfloat16)) for w, b in self.layers] \
-                if precision != "fp32" else None
+            # inputs that are h arrive halved: their weights double. Layer 0's input is an
+            # embedding row, so its share of layer 0's gates is a table by token, bias included.
+            self.table = (F.linear(model.embed.weight, arranged(lstm.weight_ih_l0))
+                          + arranged(lstm.bias_ih_l0) + arranged(lstm.bias_hh_l0)).float().contiguous()
+            self.weights = [(arranged(lstm.weight_hh_l0) * 2).t().contiguous().to(dtype)]
+            self.weights += [torch.cat([arranged(getattr(lstm, f"weight_ih_l{k}")),
+                                        arranged(getattr(lstm, f"weight_hh_l{k}"))], 1).mul(2).t().contiguous().to(dtype)
+                             for k in range(1, layers)]
+            self.biases = [None] + [(arranged(getattr(lstm, f"bias_ih_l{k}")) + arranged(getattr(lstm, f"bias_hh_l{k}")))
+                                    .float().contiguous() for k in range(1, layers)]
+            self.head = (model.head.weight * (2 * scale)).contiguous(), (model.head.bias * scale).contiguous()
+        h, c = state
+        rows = h.size(1)
+        # layer k reads columns inputs[k] of the buffer [h_0/2, h_1/2, …] and writes its new h/2 into outputs[k]
+        self.outputs = [slice(k * hidden, (k + 1) * hidden) for k in range(layers)]
+        self.inputs = [slice(max(k - 1, 0) * hidden, (k + 1) * hidden) for k in range(layers)]
+        self.buffer = torch.empty(rows, layers * hidden, dtype=dtype)
+        for k in range(layers):
+            self.buffer[:, self.outputs[k]] = h[k] / 2
+        self.c2 = [torch.empty(rows, hidden).copy_(c[k]).mul_(2) for k in range(layers)]
+
+    @property
+    def rows(self) -> int:
+        return self.buffer.size(0) if self.fused else self.state[0].size(1)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only these rows (a bool mask or indices), in this order."""
+        if not self.fused:
+            self.state = (self.state[0][:, rows], self.state[1][:, rows])
+            return
+        self.buffer = self.buffer[rows]
+        self.c2 = [c[rows] for c in self.c2]
 
     @torch.inference_mode()
-    def __call__(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        model = self.model
         if not self.fused:
-            logits, state = self.model(ids[:, None], state)
-            return logits[:, -1, :], state
-        h, c = state
-        x = self.model.embed(ids)
-        hs, cs = [], []
-        low = self.precision == "bf16" or (self.precision == "auto" and len(ids) >= self.BF16_ROWS)
-        layers, dtype = (self.layers_bf16, torch.bfloat16) if low else (self.layers, torch.float32)
-        for k, (weight, bias) in enumerate(layers):
-            gates = torch.addmm(bias, torch.cat([x, h[k]], 1).to(dtype), weight).float()
-            i, f, g, o = gates.chunk(4, 1)
-            ck = torch.sigmoid(f) * c[k] + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(ck)
-            hs.append(x)
-            cs.append(ck)
-        return self.model.head(x), (torch.stack(hs), torch.stack(cs))
+            logits, self.state = model(ids[:, None], self.state)
+            return logits[:, -1, :] * self.scale
+        hidden, buffer, last = model.config.hidden, self.buffer, len(self.weights) - 1
+        for k, (weight, bias, c2) in enumerate(zip(self.weights, self.biases, self.c2)):
+            gates = torch.mm(buffer[:, self.inputs[k]], weight).float()
+            gates = gates.add_(self.table[ids] if k == 0 else bias).sigmoid_()
+            i, f, o, g = gates[:, :hidden], gates[:, hidden:2 * hidden], gates[:, 2 * hidden:3 * hidden], gates[:, 3 * hidden:]
+            # 2c = f·2c + 2·i·tanh(g) = f·2c + 4·i·g − 2·i, where g holds sigmoid(2g)
+            c2.mul_(f).addcmul_(i, g, value=4.0).sub_(i, alpha=2.0)
+            # h/2 = o·tanh(c)/2 = o·(sigmoid(2c) − 1/2)
+            half_h = torch.sigmoid(c2).sub_(0.5)
+            if k < last:
+                torch.mul(half_h, o, out=buffer[:, self.outputs[k]])
+            else:
+                half_h.mul_(o)
+                buffer[:, self.outputs[k]] = half_h
+        return F.linear(half_h, *self.head)

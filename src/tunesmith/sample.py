@@ -46,12 +46,11 @@ def check_options(n: int, temperature: float, top_k: int, top_p: float, max_leng
             raise TunesmithError(message)
 
 
-def _pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
+def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
           generator: torch.Generator) -> torch.Tensor:
-    """One token per row from (batch, vocab) logits."""
-    if temperature == 0:
+    """One token per row from (batch, vocab) logits, already divided by the temperature."""
+    if greedy:
         return logits.argmax(-1)
-    logits = logits / temperature
     if 0 < top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -62,8 +61,13 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
         drop = (probs.cumsum(-1) - probs) >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    # Inverse CDF, one uniform number per row (torch.multinomial draws an exponential number
+    # per vocabulary entry: ten times slower for 100 rows). The number is scaled to just under
+    # the total, so a draw never lands past the last token that has probability, and a token
+    # is only found where the running sum rises, i.e. where its probability is not zero.
+    cdf = torch.softmax(logits, dim=-1).cumsum_(-1)
+    u = torch.rand((cdf.size(0), 1), generator=generator, device=cdf.device).mul_(cdf[:, -1:] * (1 - 2 ** -20))
+    return torch.searchsorted(cdf, u, right=True).squeeze_(-1)
 
 
 @torch.inference_mode()
@@ -88,8 +92,10 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     # The primer is the same for every piece: run it once and share the state.
     logits, (h, c) = model(prime[None, :])
     state = (h.expand(-1, n, -1).contiguous(), c.expand(-1, n, -1).contiguous())
-    logits = logits[:, -1, :].expand(n, -1)
-    step = model.stepper(precision)
+    greedy = temperature == 0
+    scale = 1.0 if greedy else 1.0 / temperature
+    logits = (logits[:, -1, :] * scale).expand(n, -1)
+    step = model.stepper(state, precision, scale)   # its logits come divided by the temperature
     budget = max_length - (len(prime) - 1)
     # what may never be sampled: the start token inside a piece; a style token after the first step
     never = torch.zeros(codec.vocab_size, device=device)
@@ -97,12 +103,13 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     later = never.clone()
     later[codec.start_only_ids] = float("-inf")
     first = later if len(prime) > 1 else never
-    out = torch.full((n, budget), codec.EOS, dtype=torch.long, device=device)
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
+    tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
     for t in range(budget):
-        token = _pick(logits + (first if t == 0 else later), temperature, top_k, top_p, generator)
-        out[active, t] = token
+        token = _pick(logits + first if t == 0 else logits.add_(later), greedy, top_k, top_p, generator)
+        tokens.append(token)
+        rows_of.append(active)
         ended = token == codec.EOS
         if bool(ended.any()):
             lengths[active[ended]] = t
@@ -110,9 +117,13 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
             if not bool(going.any()):
                 break
             active, token = active[going], token[going]
-            state = (state[0][:, going], state[1][:, going])
-        logits, state = step(token, state)
+            step.keep(going)
+        logits = step(token)
     model.train(was_training)
+    out = torch.full((n, budget), codec.EOS, dtype=torch.long, device=device)
+    steps = torch.repeat_interleave(torch.arange(len(tokens), device=device),
+                                    torch.tensor([len(r) for r in rows_of], device=device))
+    out[torch.cat(rows_of), steps] = torch.cat(tokens)
     primer_ids = prime[1:].tolist()
     results = []
     rows = out.cpu().tolist()

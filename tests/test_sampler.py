@@ -1,0 +1,71 @@
+"""The sampler's fast paths against the plain model: the fused one-token step (fp32 and bf16,
+rows leaving the batch) and the inverse-CDF draw (only tokens with probability, in proportion)."""
+
+import torch
+import torch.nn.functional as F
+
+from tunesmith.model import LSTMModel, ModelConfig, Stepper
+from tunesmith.sample import _pick
+
+
+def model_and_sequence(rows=5, steps=40):
+    torch.manual_seed(0)
+    model = LSTMModel(ModelConfig(vocab_size=30, layers=3, hidden=48, embed=12, dropout=0.0)).eval()
+    with torch.no_grad():   # larger weights than the initialisation, so the gates saturate somewhere too
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model, torch.randint(0, 30, (rows, steps))
+
+
+def stepped(step, seq, start=0):
+    return torch.stack([step(seq[:, t]) for t in range(start, seq.size(1))], 1)
+
+
+def test_fp32_step_matches_the_model_and_rows_leave_cleanly():
+    model, seq = model_and_sequence()
+    with torch.no_grad():
+        expected, _ = model(seq)
+        got = stepped(Stepper(model, model.zero_state(5), "fp32"), seq)
+        assert (got - expected).abs().max() < 1e-4
+        # from a state part-way, with rows leaving in between and the logits scaled
+        _, state = model(seq[:, :10])
+        step = Stepper(model, state, "fp32", scale=0.5)
+        first = stepped(step, seq[:, :20], start=10)
+        step.keep(torch.tensor([True, False, True, False, True]))
+        assert step.rows == 3
+        rest = stepped(step, seq[[0, 2, 4]], start=20)
+        assert (first - expected[:, 10:20] * 0.5).abs().max() < 1e-4
+        assert (rest - expected[[0, 2, 4], 20:] * 0.5).abs().max() < 1e-4
+
+
+def test_bf16_step_stays_close_in_distribution():
+    model, seq = model_and_sequence(rows=16)
+    with torch.no_grad():
+        expected, _ = model(seq)
+        got = stepped(Stepper(model, model.zero_state(16), "bf16"), seq)
+    kl = F.kl_div(got.log_softmax(-1), expected.log_softmax(-1), log_target=True, reduction="none").sum(-1)
+    assert kl.mean() < 1e-3 and kl.max() < 1e-2
+
+
+def test_auto_precision_is_fp32_for_one_row():
+    model, _ = model_and_sequence()
+    assert model.stepper(model.zero_state(1), "auto").precision == "fp32"
+
+
+def test_draws_only_tokens_with_probability_in_proportion():
+    generator = torch.Generator().manual_seed(1)
+    probs = torch.tensor([0.0, 0.5, 0.0, 0.2, 0.3, 0.0])
+    logits = probs.log().expand(20000, -1).contiguous()
+    drawn = _pick(logits, False, 0, 1.0, generator)
+    counts = torch.bincount(drawn, minlength=6).float() / len(drawn)
+    assert counts[[0, 2, 5]].sum() == 0
+    assert (counts - probs).abs().max() < 0.015
+    # a single allowed token, last in the vocabulary, and one first
+    for allowed in (0, 5):
+        only = torch.full((1000, 6), float("-inf"))
+        only[:, allowed] = 0.0
+        assert bool((_pick(only, False, 0, 1.0, generator) == allowed).all())
+    # greedy, top-k 1 and a tiny top-p all take the most likely token
+    assert bool((_pick(logits[:5], True, 0, 1.0, generator) == 1).all())
+    assert bool((_pick(logits[:5], False, 1, 1.0, generator) == 1).all())
+    assert bool((_pick(logits[:5], False, 0, 1e-6, generator) == 1).all())
