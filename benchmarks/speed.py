@@ -10,8 +10,10 @@ with --json. Timings on shared machines are noisy: compare the ratios, and
 absolute numbers only within one run.
 
 - training: tokens/s of tunesmith's trainer (its own figure over its training
-  steps, validation excluded) vs a plain PyTorch loop — embedding, nn.LSTM,
-  linear, Adam, gradient clipping — of the same shape on the same batches;
+  steps from the first, validation excluded) vs a plain PyTorch loop —
+  embedding, nn.LSTM, linear, Adam, gradient clipping — of the same shape on
+  the same batches, timed the same way; each side --repeat times,
+  interleaved, medians reported;
 - sampling: n folk tunes with the shipped default model (folk; temperature
   1.0, primer X:1) in one batch vs one at a time (the same sampler with n=1),
   and the latency of a single tune; each side --repeat times, interleaved,
@@ -58,7 +60,8 @@ def machine(device: torch.device) -> dict:
 # ---- training ----------------------------------------------------------------------------
 
 def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device) -> float:
-    """Tokens/s of a bare PyTorch loop on the trainer's own batches."""
+    """Tokens/s of a bare PyTorch loop on the trainer's own batches, timed from the first step
+    as the trainer times itself."""
     from tunesmith import data
 
     torch.manual_seed(0)
@@ -70,16 +73,12 @@ def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device
     opt = torch.optim.Adam(params, lr=3e-3)
     batches = []
     epoch = 0
-    while len(batches) < steps + 5:
+    while len(batches) < steps:
         batches += list(data.epoch_chunks(tokens, shape["batch_size"], shape["seq_len"], 1, epoch))
         epoch += 1
     hidden = None
-    counted, started = 0, None
-    for i, c in enumerate(batches[:steps + 5]):
-        if i == 5:   # warm-up steps are not timed
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            counted, started = 0, time.perf_counter()
+    counted, started = 0, time.perf_counter()
+    for c in batches[:steps]:
         x = torch.from_numpy(c.inputs).to(device)
         y = torch.from_numpy(c.targets).to(device)
         out, hidden = lstm(embed(x), hidden)
@@ -96,25 +95,30 @@ def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device
     return counted / (time.perf_counter() - started)
 
 
-def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.device) -> dict:
+def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.device, repeat: int) -> dict:
+    """Both sides `repeat` times, interleaved so they see the same machine; medians."""
     from tunesmith import log
     from tunesmith.train import TrainConfig, _prepare, train
 
+    trainer, plain = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(corpus=corpus, out=f"{tmp}/run", steps=steps, eval_every=steps, preview_length=1,
-                          device=str(device), copy_index=False, valid_fraction=0.05, **shape)
         log.set_quiet(True)
         try:
-            result = train(cfg)
-            trainer = result.history[-1]["tokens_per_s"]
             _, _, _, codec, train_set, _, _ = _prepare(
                 TrainConfig(corpus=corpus, out=f"{tmp}/probe", copy_index=False, valid_fraction=0.05, **shape),
                 resume=False)
+            for r in range(repeat):
+                cfg = TrainConfig(corpus=corpus, out=f"{tmp}/run-{r}", steps=steps, eval_every=steps,
+                                  preview_length=1, device=str(device), copy_index=False, valid_fraction=0.05,
+                                  **shape)
+                trainer.append(train(cfg).history[-1]["tokens_per_s"])
+                plain.append(plain_loop(train_set, codec.vocab_size, shape, steps, device))
         finally:
             log.set_quiet(False)
-    plain = plain_loop(train_set, codec.vocab_size, shape, steps, device)
-    return {"trainer_tokens_per_s": round(trainer), "plain_tokens_per_s": round(plain),
-            "ratio": round(trainer / plain, 3), "steps": steps, "shape": shape}
+    trainer_rate, plain_rate = statistics.median(trainer), statistics.median(plain)
+    return {"trainer_tokens_per_s": round(trainer_rate), "plain_tokens_per_s": round(plain_rate),
+            "ratio": round(trainer_rate / plain_rate, 3), "steps": steps, "repeat": repeat, "shape": shape,
+            "runs": {"trainer": [round(x) for x in trainer], "plain": [round(x) for x in plain]}}
 
 
 # ---- sampling ----------------------------------------------------------------------------
@@ -241,7 +245,8 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("-n", type=int, default=100, help="tunes for the sampling figures")
     ap.add_argument("--max-length", type=int, default=600)
-    ap.add_argument("--repeat", type=int, default=3, help="sampling runs per side; the table gives medians")
+    ap.add_argument("--repeat", type=int, default=3, help="training and sampling runs per side, interleaved; "
+                                                          "the table gives medians")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: training,sampling,reading")
@@ -258,7 +263,7 @@ def main() -> int:
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {"machine": machine(device)}
     if "training" not in skip:
-        results["training"] = bench_training(corpus, shape, steps, device)
+        results["training"] = bench_training(corpus, shape, steps, device, repeat)
     if "sampling" not in skip:
         results["sampling"] = bench_sampling(model, corpus, n, device, max_length, repeat)
     if "reading" not in skip:

@@ -199,8 +199,10 @@ class Stepper:
             return logits[:, -1, :] * self.scale
         hidden, buffer, last = model.config.hidden, self.buffer, len(self.weights) - 1
         for k, (weight, bias, c2) in enumerate(zip(self.weights, self.biases, self.c2)):
-            gates = torch.mm(buffer[:, self.inputs[k]], weight).float()
-            gates = gates.add_(self.table[ids] if k == 0 else bias).sigmoid_()
+            product = torch.mm(buffer[:, self.inputs[k]], weight)
+            # float32 gates: the product (bf16 or fp32) added to the token's table row or the bias
+            gates = (torch.index_select(self.table, 0, ids).add_(product) if k == 0
+                     else product.float().add_(bias)).sigmoid_()
             i, f, o, g = gates[:, :hidden], gates[:, hidden:2 * hidden], gates[:, 2 * hidden:3 * hidden], gates[:, 3 * hidden:]
             # 2c = f·2c + 2·i·tanh(g) = f·2c + 4·i·g − 2·i, where g holds sigmoid(2g)
             c2.mul_(f).addcmul_(i, g, value=4.0).sub_(i, alpha=2.0)
