@@ -38,6 +38,20 @@ def test_fp32_step_matches_the_model_and_rows_leave_cleanly():
         assert (rest - expected[[0, 2, 4], 20:] * 0.5).abs().max() < 1e-4
 
 
+def test_unfused_step_is_the_same():
+    """The path CUDA takes (the model's own nn.LSTM per token), here on the CPU."""
+    model, seq = model_and_sequence()
+    with torch.no_grad():
+        fused = Stepper(model, model.zero_state(5), "fp32", scale=2.0)
+        plain = Stepper(model, model.zero_state(5), "fp32", scale=2.0, fused=False)
+        a, b = stepped(fused, seq[:, :15]), stepped(plain, seq[:, :15])
+        for step in (fused, plain):
+            step.keep(torch.tensor([3, 1]))
+        a2, b2 = stepped(fused, seq[[3, 1]], start=15), stepped(plain, seq[[3, 1]], start=15)
+    assert plain.rows == fused.rows == 2
+    assert (a - b).abs().max() < 2e-4 and (a2 - b2).abs().max() < 2e-4
+
+
 def test_bf16_step_stays_close_in_distribution():
     model, seq = model_and_sequence(rows=16)
     with torch.no_grad():

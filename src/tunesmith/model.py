@@ -137,15 +137,17 @@ class Stepper:
 
     BF16_ROWS = 2
 
-    def __init__(self, model: LSTMModel, state: State, precision: str = "fp32", scale: float = 1.0):
+    def __init__(self, model: LSTMModel, state: State, precision: str = "fp32", scale: float = 1.0,
+                 fused: bool | None = None):
         """`state`: the (layers, rows, hidden) state the rows start from; the logits come out
-        multiplied by `scale` (1 / temperature)."""
+        multiplied by `scale` (1 / temperature). `fused`: the CPU step above (default on a CPU)
+        or the model's own nn.LSTM (default elsewhere)."""
         if precision not in ("fp32", "bf16"):
             raise TunesmithError(f"sampling precision must be fp32 or bf16, not {precision!r}")
         self.model = model
         self.precision = precision
         self.scale = scale
-        self.fused = next(model.parameters()).device.type == "cpu"
+        self.fused = next(model.parameters()).device.type == "cpu" if fused is None else fused
         if not self.fused:
             self.state = (state[0].contiguous(), state[1].contiguous())
             return
