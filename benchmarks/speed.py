@@ -1,6 +1,6 @@
 """Speed, measured side by side in one run: training, sampling, corpus preparation.
 
-    python benchmarks/speed.py                       # the full table (about 6 minutes on 2 cores)
+    python benchmarks/speed.py                       # the full table (about 9 minutes on 2 cores)
     python benchmarks/speed.py --model runs/gpu --device cuda
     python benchmarks/speed.py --smoke               # seconds; what CI runs
 
@@ -9,11 +9,11 @@ the same run on the same machine) and absolute figures, and writes it as JSON
 with --json. Timings on shared machines are noisy: compare the ratios, and
 absolute numbers only within one run.
 
-- training: tokens/s of tunesmith's trainer (its own figure over its training
-  steps from the first, validation excluded) vs a plain PyTorch loop —
-  embedding, nn.LSTM, linear, Adam, gradient clipping — of the same shape on
-  the same batches, timed the same way; each side --repeat times,
-  interleaved, medians reported;
+- training: tokens/s of tunesmith's trainer (its own figure per --window
+  steps, validation excluded) vs a plain PyTorch loop — embedding, nn.LSTM,
+  dropout, linear, PyTorch's default Adam, gradient clipping — of the same
+  shape on the same batches, measured per window the same way; each side
+  --repeat runs, interleaved; first windows dropped; medians over windows;
 - sampling: n folk tunes with the shipped default model (folk; temperature
   1.0, primer X:1) in one batch vs one at a time (the same sampler with n=1),
   and the latency of a single tune; each side --repeat times, interleaved,
@@ -59,10 +59,10 @@ def machine(device: torch.device) -> dict:
 
 # ---- training ----------------------------------------------------------------------------
 
-def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device) -> float:
-    """Tokens/s of a bare PyTorch loop on the trainer's own batches, timed from the first step
-    as the trainer times itself. The same model: embedding, nn.LSTM (dropout between layers),
-    dropout on its output, linear head."""
+def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device, window: int) -> list[float]:
+    """Tokens/s of a bare PyTorch loop on the trainer's own batches, per window of steps as the
+    trainer measures itself. The same model: embedding, nn.LSTM (dropout between layers),
+    dropout on its output, linear head; PyTorch's default Adam."""
     from tunesmith import data
 
     torch.manual_seed(0)
@@ -79,8 +79,8 @@ def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device
         batches += list(data.epoch_chunks(tokens, shape["batch_size"], shape["seq_len"], 1, epoch))
         epoch += 1
     hidden = None
-    counted, started = 0, time.perf_counter()
-    for c in batches[:steps]:
+    rates, counted, started = [], 0, time.perf_counter()
+    for step, c in enumerate(batches[:steps], 1):
         x = torch.from_numpy(c.inputs).to(device)
         y = torch.from_numpy(c.targets).to(device)
         out, hidden = lstm(embed(x), hidden)
@@ -92,13 +92,20 @@ def plain_loop(tokens, vocab: int, shape: dict, steps: int, device: torch.device
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         counted += int((y != data.IGNORE).sum())
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return counted / (time.perf_counter() - started)
+        if step % window == 0:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            rates.append(counted / (time.perf_counter() - started))
+            counted, started = 0, time.perf_counter()
+    return rates
 
 
-def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.device, repeat: int) -> dict:
-    """Both sides `repeat` times, interleaved so they see the same machine; medians."""
+def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.device, repeat: int,
+                   window: int) -> dict:
+    """Both sides `repeat` times, interleaved so they see the same machine. Each measures tokens/s
+    per window of steps (the trainer its own figure between validations); the first window of a
+    run (warm-up) is dropped on both sides, and the table compares the medians over all windows,
+    which a passing slowdown of a shared machine moves less than whole-run averages."""
     from tunesmith import log
     from tunesmith.train import TrainConfig, _prepare, train
 
@@ -110,17 +117,17 @@ def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.dev
                 TrainConfig(corpus=corpus, out=f"{tmp}/probe", copy_index=False, valid_fraction=0.05, **shape),
                 resume=False)
             for r in range(repeat):
-                cfg = TrainConfig(corpus=corpus, out=f"{tmp}/run-{r}", steps=steps, eval_every=steps,
+                cfg = TrainConfig(corpus=corpus, out=f"{tmp}/run-{r}", steps=steps, eval_every=window,
                                   preview_length=1, device=str(device), copy_index=False, valid_fraction=0.05,
                                   **shape)
-                trainer.append(train(cfg).history[-1]["tokens_per_s"])
-                plain.append(plain_loop(train_set, codec.vocab_size, shape, steps, device))
+                trainer += [row["tokens_per_s"] for row in train(cfg).history[1:]]
+                plain += plain_loop(train_set, codec.vocab_size, shape, steps, device, window)[1:]
         finally:
             log.set_quiet(False)
     trainer_rate, plain_rate = statistics.median(trainer), statistics.median(plain)
     return {"trainer_tokens_per_s": round(trainer_rate), "plain_tokens_per_s": round(plain_rate),
-            "ratio": round(trainer_rate / plain_rate, 3), "steps": steps, "repeat": repeat, "shape": shape,
-            "runs": {"trainer": [round(x) for x in trainer], "plain": [round(x) for x in plain]}}
+            "ratio": round(trainer_rate / plain_rate, 3), "steps": steps, "window": window, "repeat": repeat,
+            "shape": shape, "windows": {"trainer": [round(x) for x in trainer], "plain": [round(x) for x in plain]}}
 
 
 # ---- sampling ----------------------------------------------------------------------------
@@ -242,12 +249,13 @@ def main() -> int:
                          "default model); 'untrained' for an untrained default-shape model")
     ap.add_argument("--corpus", nargs="+", help="training corpus (default: ../shared/data/nottingham-abc, else oneills)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=200, help="training steps timed per side")
+    ap.add_argument("--steps", type=int, default=200, help="training steps timed per side and run")
+    ap.add_argument("--window", type=int, default=20, help="training steps per measured window")
     ap.add_argument("--layers", type=int, default=3, help="model shape for the training figures (default 3x256)")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("-n", type=int, default=100, help="tunes for the sampling figures")
     ap.add_argument("--max-length", type=int, default=600)
-    ap.add_argument("--repeat", type=int, default=3, help="training and sampling runs per side, interleaved; "
+    ap.add_argument("--repeat", type=int, default=5, help="training and sampling runs per side, interleaved; "
                                                           "the table gives medians")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes")
     ap.add_argument("--json", help="also write the results to this file")
@@ -257,15 +265,15 @@ def main() -> int:
     device = torch.device(args.device)
     corpus = args.corpus or ([str(SHARED / "nottingham-abc")] if (SHARED / "nottingham-abc").exists() else ["oneills"])
     shape = dict(layers=args.layers, hidden=args.hidden, embed=64, dropout=0.3, batch_size=16, seq_len=128)
-    steps, n, max_length, limit, repeat = args.steps, args.n, args.max_length, 40, args.repeat
+    steps, window, n, max_length, limit, repeat = args.steps, args.window, args.n, args.max_length, 40, args.repeat
     model = None if args.model == "untrained" else args.model
     if args.smoke:
         shape = dict(layers=1, hidden=32, embed=16, dropout=0.0, batch_size=4, seq_len=32)
-        steps, n, max_length, limit, repeat, model = 10, 4, 60, 2, 1, None
+        steps, window, n, max_length, limit, repeat, model = 10, 5, 4, 60, 2, 1, None
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {"machine": machine(device)}
     if "training" not in skip:
-        results["training"] = bench_training(corpus, shape, steps, device, repeat)
+        results["training"] = bench_training(corpus, shape, steps, device, repeat, window)
     if "sampling" not in skip:
         results["sampling"] = bench_sampling(model, corpus, n, device, max_length, repeat)
     if "reading" not in skip:
