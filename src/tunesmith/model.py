@@ -119,7 +119,7 @@ class Stepper:
       it: nothing is concatenated;
     - per layer one matrix product with the stacked gate weights (arranged
       once) and one sigmoid over all four gates; tanh is written with sigmoid,
-      tanh(x) = 2·sigmoid(2x) − 1 (PyTorch's CPU tanh costs about 7× a
+      tanh(x) = 2·sigmoid(2x) − 1 (PyTorch's CPU tanh costs up to 7× a
       sigmoid), and the factors of 2 live in the weights and the stored
       state, where doubling and halving are exact: the cell-candidate weights
       are doubled, the cell state is kept as 2c, the buffer holds h/2, and
