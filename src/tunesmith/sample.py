@@ -107,7 +107,7 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
     tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
     for t in range(budget):
-        token = _pick(logits + first if t == 0 else logits.add_(later), greedy, top_k, top_p, generator)
+        token = _pick((logits + first) if t == 0 else logits.add_(later), greedy, top_k, top_p, generator)
         tokens.append(token)
         rows_of.append(active)
         ended = token == codec.EOS

@@ -156,8 +156,6 @@ def evaluate_tokens(model: LSTMModel, tokens: data.TokenSet, device: torch.devic
     return {"bits": total_nll / count / LN2, "accuracy": correct / count, "tokens": count}
 
 
-# ---- the run folder ----------------------------------------------------------------------
-
 def _adam(model: torch.nn.Module, cfg: "TrainConfig") -> torch.optim.Optimizer:
     """Adam, fused where this PyTorch has it for the device (CPU from 2.4): one kernel over all
     parameters instead of a dozen tensor operations each, about 10x faster on a CPU for the
@@ -167,6 +165,8 @@ def _adam(model: torch.nn.Module, cfg: "TrainConfig") -> torch.optim.Optimizer:
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+
+# ---- the run folder ----------------------------------------------------------------------
 
 def _save_trainer_state(folder: Path, optimizer: torch.optim.Optimizer, state: dict,
                         hidden: tuple[torch.Tensor, torch.Tensor] | None) -> None:
