@@ -42,16 +42,19 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def machine(device: torch.device) -> dict:
-    cpu = platform.processor() or ""
+    cpu, named, flags = platform.processor() or "", False, set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            if line.startswith("model name") and not named:
+                cpu, named = line.split(":", 1)[1].strip(), True
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "device": str(device)}
+    # the vector arithmetic that decides the CPU figures: same-named CPUs differ in it
+    isa = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
+    info = {"cpu": cpu, "cores": os.cpu_count(), "vector": " ".join(isa) or "unknown",
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -124,10 +127,44 @@ def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.dev
                 plain += plain_loop(train_set, codec.vocab_size, shape, steps, device, window)[1:]
         finally:
             log.set_quiet(False)
+    return {**training_ratio(trainer, plain), "steps": steps, "window": window, "repeat": repeat, "shape": shape,
+            "windows": {"trainer": [round(x) for x in trainer], "plain": [round(x) for x in plain]}}
+
+
+def training_ratio(trainer: list[float], plain: list[float], resamples: int = 2000) -> dict:
+    """The two sides' median tokens/s per window, their ratio, and a 95% interval for the ratio by
+    bootstrap (windows resampled with replacement; it treats windows as independent, which
+    neighbouring windows of one run are not quite, so the interval is on the narrow side)."""
+    import random
+
+    draw = random.Random(0)
+    ratios = sorted(statistics.median(draw.choices(trainer, k=len(trainer)))
+                    / statistics.median(draw.choices(plain, k=len(plain))) for _ in range(resamples))
     trainer_rate, plain_rate = statistics.median(trainer), statistics.median(plain)
     return {"trainer_tokens_per_s": round(trainer_rate), "plain_tokens_per_s": round(plain_rate),
-            "ratio": round(trainer_rate / plain_rate, 3), "steps": steps, "window": window, "repeat": repeat,
-            "shape": shape, "windows": {"trainer": [round(x) for x in trainer], "plain": [round(x) for x in plain]}}
+            "ratio": round(trainer_rate / plain_rate, 3), "windows_per_side": [len(trainer), len(plain)],
+            "ratio_95": [round(ratios[int(0.025 * resamples)], 3), round(ratios[int(0.975 * resamples) - 1], 3)]}
+
+
+def combine(paths: list[str]) -> int:
+    """Pool the training windows of runs saved with --json (same machine and shape) into one ratio."""
+    trainer, plain, shapes = [], [], set()
+    for path in paths:
+        try:
+            run = json.loads(Path(path).read_text())["training"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"{path}: not a speed.py --json file with training figures ({e})")
+        trainer += run["windows"]["trainer"]
+        plain += run["windows"]["plain"]
+        shapes.add(json.dumps(run["shape"], sort_keys=True))
+        print(f"{path}: ratio {run['ratio']}, {len(run['windows']['trainer'])} windows per side")
+    if len(shapes) > 1:
+        raise SystemExit("these runs trained different shapes: pool runs of one shape")
+    t = training_ratio(trainer, plain)
+    print(f"pooled, {len(trainer)} windows per side: trainer {t['trainer_tokens_per_s']:,} vs plain "
+          f"{t['plain_tokens_per_s']:,} tokens/s, ratio {t['ratio']:.3f} "
+          f"(95% by bootstrap {t['ratio_95'][0]:.3f}–{t['ratio_95'][1]:.3f})")
+    return 0
 
 
 # ---- sampling ----------------------------------------------------------------------------
@@ -158,6 +195,8 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
         return time.perf_counter() - started, result
 
     generate(model, codec, n=2, seed=0, **{**options, "max_length": 50})   # warm-up
+    # auto precision is bf16 only on CPUs with bfloat16 arithmetic; elsewhere it is fp32 itself
+    precision = "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
     # each side `repeat` times with the same seeds, interleaved so both see the same machine; medians
     runs = {"batched": [], "sequential": [], "latency": [], "fp32": []}
     for _ in range(repeat):
@@ -165,14 +204,14 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
         sequential_s, single = seconds(lambda: [generate(model, codec, n=1, seed=100 + i, **options)[0]
                                                 for i in range(n)])
         latency, _ = seconds(lambda: generate(model, codec, n=1, seed=7, **options))
-        fp32_s, _ = seconds(lambda: generate(model, codec, n=n, seed=1, **{**options, "precision": "fp32"}))
+        fp32_s = (seconds(lambda: generate(model, codec, n=n, seed=1, **{**options, "precision": "fp32"}))[0]
+                  if precision == "bf16" else batched_s)
         for key, value in zip(runs, (batched_s, sequential_s, latency, fp32_s)):
             runs[key].append(value)
     batched_s, sequential_s, latency, fp32_s = (statistics.median(runs[k]) for k in runs)
     plain_tokens, plain_s = plain_sampling(model, codec, min(n, 20), max_length, device)
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
-    precision = "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
     return {"model": what, "pieces": n, "repeat": repeat, "precision": precision,
             "batched_fp32_tokens_per_s": round(chars_b / fp32_s), "batched_seconds": round(batched_s, 2),
             "sequential_seconds": round(sequential_s, 2), "ratio_wall": round(sequential_s / batched_s, 1),
@@ -260,7 +299,11 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: training,sampling,reading")
+    ap.add_argument("--combine", nargs="+", metavar="JSON",
+                    help="measure nothing: pool the training windows of earlier --json runs into one ratio")
     args = ap.parse_args()
+    if args.combine:
+        return combine(args.combine)
 
     device = torch.device(args.device)
     corpus = args.corpus or ([str(SHARED / "nottingham-abc")] if (SHARED / "nottingham-abc").exists() else ["oneills"])
@@ -280,25 +323,29 @@ def main() -> int:
         results["reading"] = bench_reading(limit)
 
     m = results["machine"]
-    print(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), {m['device']}"
+    print(f"machine: {m['cpu']} ({m['vector']}), {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), {m['device']}"
           + (f", {m['gpu']}" if "gpu" in m else ""))
     print(f"\n{'measure':<58} {'this':>12} {'baseline':>12} {'ratio':>7}")
     if "training" in results:
         t = results["training"]
         print(f"{'training tokens/s: trainer vs plain nn.LSTM loop':<58} {t['trainer_tokens_per_s']:>12,} "
               f"{t['plain_tokens_per_s']:>12,} {t['ratio']:>7.2f}")
+        print(f"{'  the ratio, 95% by bootstrap over windows':<58} {'':>25} "
+              f"{t['ratio_95'][0]:.2f}–{t['ratio_95'][1]:.2f}")
     if "sampling" in results:
         s = results["sampling"]
-        print(f"sampling precision (auto): {s['precision']}")
+        print(f"sampling precision (auto): {s['precision']}"
+              + ("" if s["precision"] == "bf16" else " (no bfloat16 arithmetic here: auto is fp32)"))
         label = f"sampling {s['pieces']} tunes, seconds: batched vs one at a time"
         print(f"{label:<58} {s['batched_seconds']:>12} {s['sequential_seconds']:>12} {s['ratio_wall']:>7.1f}")
         print(f"{'sampling tokens/s: batched vs one at a time':<58} {s['batched_tokens_per_s']:>12,} "
               f"{s['sequential_tokens_per_s']:>12,} {s['ratio_tokens_per_s']:>7.1f}")
         print(f"{'sampling tokens/s: batched vs a plain nn.LSTM loop, 1 tune':<58} {s['batched_tokens_per_s']:>12,} "
               f"{s['plain_loop_tokens_per_s']:>12,} {s['ratio_vs_plain_loop']:>7.1f}")
-        print(f"{'sampling tokens/s, batched: auto precision vs fp32':<58} {s['batched_tokens_per_s']:>12,} "
-              f"{s['batched_fp32_tokens_per_s']:>12,} "
-              f"{s['batched_tokens_per_s'] / s['batched_fp32_tokens_per_s']:>7.1f}")
+        if s["precision"] == "bf16":
+            print(f"{'sampling tokens/s, batched: auto precision vs fp32':<58} {s['batched_tokens_per_s']:>12,} "
+                  f"{s['batched_fp32_tokens_per_s']:>12,} "
+                  f"{s['batched_tokens_per_s'] / s['batched_fp32_tokens_per_s']:>7.1f}")
         print(f"{'single tune latency, seconds':<58} {s['single_tune_seconds']:>12}")
     if "reading" in results:
         for name, r in results["reading"].items():

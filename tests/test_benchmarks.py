@@ -1,4 +1,4 @@
-"""The speed benchmark's seconds-long smoke version runs and prints its table."""
+"""The speed benchmark's seconds-long smoke version runs and prints its table; runs pool."""
 
 import json
 import subprocess
@@ -18,3 +18,19 @@ def test_speed_benchmark_smoke(tmp_path):
     results = json.loads(out.read_text())
     assert results["training"]["ratio"] > 0 and results["sampling"]["ratio_wall"] > 0
     assert results["reading"]["midi events"]["cache_speedup"] > 1
+    low, high = results["training"]["ratio_95"]
+    assert low <= results["training"]["ratio"] <= high
+    assert results["machine"]["vector"]
+
+    # --combine pools saved runs' training windows and measures nothing
+    pooled = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--combine", str(out), str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert pooled.returncode == 0, pooled.stderr[-3000:]
+    windows = len(results["training"]["windows"]["trainer"])
+    assert f"pooled, {2 * windows} windows per side" in pooled.stdout
+    assert f"ratio {results['training']['ratio']:.3f}" in pooled.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--combine", str(broken)],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "not a speed.py --json file" in refused.stderr
