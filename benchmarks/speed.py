@@ -3,6 +3,7 @@
     python benchmarks/speed.py                       # the full table (about 9 minutes on 2 cores)
     python benchmarks/speed.py --model runs/gpu --device cuda
     python benchmarks/speed.py --smoke               # seconds; what CI runs
+    python benchmarks/speed.py --json a.json ...     # later: --combine a.json b.json pools their training windows
 
 Prints the machine, then a table of ratios (this vs its baseline, measured in
 the same run on the same machine) and absolute figures, and writes it as JSON
@@ -152,14 +153,17 @@ def combine(paths: list[str]) -> int:
     for path in paths:
         try:
             run = json.loads(Path(path).read_text())["training"]
+            ours, theirs = [float(x) for x in run["windows"]["trainer"]], [float(x) for x in run["windows"]["plain"]]
+            shapes.add(json.dumps(run["shape"], sort_keys=True))
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise SystemExit(f"{path}: not a speed.py --json file with training figures ({e})")
-        trainer += run["windows"]["trainer"]
-        plain += run["windows"]["plain"]
-        shapes.add(json.dumps(run["shape"], sort_keys=True))
-        print(f"{path}: ratio {run['ratio']}, {len(run['windows']['trainer'])} windows per side")
+            raise SystemExit(f"{path}: not a speed.py --json file with training figures ({e!r})")
+        trainer += ours
+        plain += theirs
+        print(f"{path}: ratio {run.get('ratio')}, {len(ours)} windows per side")
     if len(shapes) > 1:
         raise SystemExit("these runs trained different shapes: pool runs of one shape")
+    if not trainer or not plain:
+        raise SystemExit("these runs hold no training windows to pool")
     t = training_ratio(trainer, plain)
     print(f"pooled, {len(trainer)} windows per side: trainer {t['trainer_tokens_per_s']:,} vs plain "
           f"{t['plain_tokens_per_s']:,} tokens/s, ratio {t['ratio']:.3f} "
