@@ -43,15 +43,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def machine(device: torch.device) -> dict:
-    cpu, named, flags = platform.processor() or "", False, set()
+    first: dict[str, str] = {}   # each /proc/cpuinfo field as the first processor gives it
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not named:
-                cpu, named = line.split(":", 1)[1].strip(), True
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+            key, _, value = line.partition(":")
+            first.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    cpu, flags = first.get("model name") or platform.processor() or "", set(first.get("flags", "").split())
     # the vector arithmetic that decides the CPU figures: same-named CPUs differ in it
     isa = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
     info = {"cpu": cpu, "cores": os.cpu_count(), "vector": " ".join(isa) or "unknown",
@@ -143,7 +142,7 @@ def training_ratio(trainer: list[float], plain: list[float], resamples: int = 20
                     / statistics.median(draw.choices(plain, k=len(plain))) for _ in range(resamples))
     trainer_rate, plain_rate = statistics.median(trainer), statistics.median(plain)
     return {"trainer_tokens_per_s": round(trainer_rate), "plain_tokens_per_s": round(plain_rate),
-            "ratio": round(trainer_rate / plain_rate, 3), "windows_per_side": [len(trainer), len(plain)],
+            "ratio": round(trainer_rate / plain_rate, 3),
             "ratio_95": [round(ratios[int(0.025 * resamples)], 3), round(ratios[int(0.975 * resamples) - 1], 3)]}
 
 
@@ -208,16 +207,18 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
         sequential_s, single = seconds(lambda: [generate(model, codec, n=1, seed=100 + i, **options)[0]
                                                 for i in range(n)])
         latency, _ = seconds(lambda: generate(model, codec, n=1, seed=7, **options))
-        fp32_s = (seconds(lambda: generate(model, codec, n=n, seed=1, **{**options, "precision": "fp32"}))[0]
-                  if precision == "bf16" else batched_s)
-        for key, value in zip(runs, (batched_s, sequential_s, latency, fp32_s)):
+        for key, value in zip(runs, (batched_s, sequential_s, latency)):
             runs[key].append(value)
-    batched_s, sequential_s, latency, fp32_s = (statistics.median(runs[k]) for k in runs)
+        if precision == "bf16":   # elsewhere auto is fp32 already
+            runs["fp32"].append(seconds(lambda: generate(model, codec, n=n, seed=1,
+                                                         **{**options, "precision": "fp32"}))[0])
+    batched_s, sequential_s, latency = (statistics.median(runs[k]) for k in ("batched", "sequential", "latency"))
     plain_tokens, plain_s = plain_sampling(model, codec, min(n, 20), max_length, device)
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
     return {"model": what, "pieces": n, "repeat": repeat, "precision": precision,
-            "batched_fp32_tokens_per_s": round(chars_b / fp32_s), "batched_seconds": round(batched_s, 2),
+            "batched_fp32_tokens_per_s": round(chars_b / statistics.median(runs["fp32"])) if runs["fp32"] else None,
+            "batched_seconds": round(batched_s, 2),
             "sequential_seconds": round(sequential_s, 2), "ratio_wall": round(sequential_s / batched_s, 1),
             "batched_tokens_per_s": round(chars_b / batched_s), "sequential_tokens_per_s": round(chars_s / sequential_s),
             "ratio_tokens_per_s": round((chars_b / batched_s) / (chars_s / sequential_s), 1),
@@ -346,7 +347,7 @@ def main() -> int:
               f"{s['sequential_tokens_per_s']:>12,} {s['ratio_tokens_per_s']:>7.1f}")
         print(f"{'sampling tokens/s: batched vs a plain nn.LSTM loop, 1 tune':<58} {s['batched_tokens_per_s']:>12,} "
               f"{s['plain_loop_tokens_per_s']:>12,} {s['ratio_vs_plain_loop']:>7.1f}")
-        if s["precision"] == "bf16":
+        if s["batched_fp32_tokens_per_s"]:
             print(f"{'sampling tokens/s, batched: auto precision vs fp32':<58} {s['batched_tokens_per_s']:>12,} "
                   f"{s['batched_fp32_tokens_per_s']:>12,} "
                   f"{s['batched_tokens_per_s'] / s['batched_fp32_tokens_per_s']:>7.1f}")
