@@ -34,3 +34,13 @@ def test_speed_benchmark_smoke(tmp_path):
     refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--combine", str(broken)],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "not a speed.py --json file" in refused.stderr
+
+
+def test_cpu_dropout_benchmark_smoke():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cpu_dropout.py"), "--smoke"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("training tokens/s: by-layer masks"))
+    this, baseline, ratio = (float(v.replace(",", "")) for v in line.split()[-3:])
+    assert this > 0 and baseline > 0 and abs(ratio - this / baseline) < 0.35 * ratio   # median of pairs vs medians
+    assert "95% by bootstrap over blocks" in done.stdout and "dropout_mask vs bernoulli_" in done.stdout
