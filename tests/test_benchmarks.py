@@ -44,3 +44,19 @@ def test_cpu_dropout_benchmark_smoke():
     this, baseline, ratio = (float(v.replace(",", "")) for v in line.split()[-3:])
     assert this > 0 and baseline > 0 and abs(ratio - this / baseline) < 0.35 * ratio   # median of pairs vs medians
     assert "95% by bootstrap over blocks" in done.stdout and "dropout_mask vs bernoulli_" in done.stdout
+
+
+def test_sampling_bound_smoke():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sampling_bound.py"), "--smoke"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seconds = {}
+    for line in done.stdout.splitlines()[3:-1]:
+        label, value = line.rsplit(None, 1)
+        seconds[label.strip()] = float(value)
+    wall, steps = seconds["the batch (wall)"], seconds["its steps"]
+    assert 0 < steps < wall and 0 <= seconds["of which steps with at most a tenth of the rows"] <= steps
+    assert abs(seconds["the rest (picking, stopping, bookkeeping)"] - (wall - steps)) < 2e-3
+    measured, ceiling = (float(x) for x in done.stdout.split("ratio batched / one at a time: ")[1]
+                         .replace(" measured; ", " ").split(" if")[0].split())
+    assert 0 < measured <= ceiling
