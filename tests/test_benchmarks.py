@@ -42,8 +42,12 @@ def test_cpu_dropout_benchmark_smoke():
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("training tokens/s: by-layer masks"))
     this, baseline, ratio = (float(v.replace(",", "")) for v in line.split()[-3:])
-    assert this > 0 and baseline > 0 and abs(ratio - this / baseline) < 0.35 * ratio   # median of pairs vs medians
-    assert "95% by bootstrap over blocks" in done.stdout and "dropout_mask vs bernoulli_" in done.stdout
+    assert this > 0 and baseline > 0 and ratio > 0
+    interval = next(x for x in done.stdout.splitlines() if "95% by bootstrap over blocks" in x).split()[-1]
+    low, high = (float(v) for v in interval.split("–"))
+    assert 0 < low <= high
+    mask_line = next(x for x in done.stdout.splitlines() if x.startswith("one mask, ms: dropout_mask vs bernoulli_"))
+    assert all(float(v) > 0 for v in mask_line.split()[-3:])
 
 
 def test_sampling_bound_smoke():
