@@ -35,9 +35,9 @@ from tunesmith.model import LSTMModel, ModelConfig, dropout_mask  # noqa: E402
 
 
 def nn_lstm_forward(model: LSTMModel, ids: torch.Tensor, state):
-    """The model as it trained before the by-layer path: nn.LSTM's own dropout, then nn.Dropout."""
-    out, state = model.lstm(model.embed(ids), state)
-    return model.head(model.drop(out)), state
+    """The model as it trained before the by-layer path (and still does on CUDA): nn.LSTM's own
+    dropout, then nn.Dropout."""
+    return model._forward_nn_lstm(model.embed(ids), state)
 
 
 def steps(model, forward, opt, ids, targets, state, count: int):

@@ -39,7 +39,7 @@ class TimedSteps:
     """Wraps a model's `stepper` so that every step call records (rows, seconds)."""
 
     def __init__(self, model: LSTMModel):
-        self.model, self.original, self.calls = model, model.stepper, []
+        self.original, self.calls = model.stepper, []
         model.stepper = self.stepper   # an instance attribute: this model only
 
     def stepper(self, *args, **kwargs):

@@ -110,6 +110,10 @@ class LSTMModel(nn.Module):
         x = self.embed(ids)
         if self.training and x.device.type == "cpu" and keep_threshold(self.config.dropout) is not None:
             return self._forward_by_layer(x, state)
+        return self._forward_nn_lstm(x, state)
+
+    def _forward_nn_lstm(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Embedded input → logits through nn.LSTM (cuDNN on CUDA), its dropout and self.drop."""
         out, state = self.lstm(x, state)
         return self.head(self.drop(out)), state
 
