@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tunesmith.model import LSTMModel, ModelConfig, dropout_mask  # noqa: E402
+from tunesmith.nets.lstm import LSTMModel, ModelConfig, dropout_mask  # noqa: E402
 
 
 def nn_lstm_forward(model: LSTMModel, ids: torch.Tensor, state):

@@ -43,7 +43,7 @@ def synthetic(count: int, seed: int) -> int:
 
 def main() -> int:
     from tunesmith import corpus
-    from tunesmith.corpus import scores
+    from tunesmith.notation import scores
     from tunesmith.evaluate.novelty import NoveltyIndex
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

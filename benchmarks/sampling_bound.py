@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tunesmith import bundle  # noqa: E402
-from tunesmith.model import LSTMModel, ModelConfig  # noqa: E402
+from tunesmith.nets.lstm import LSTMModel, ModelConfig  # noqa: E402
 from tunesmith.sample import generate  # noqa: E402
 
 

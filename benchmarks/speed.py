@@ -176,7 +176,7 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
                    max_length: int, repeat: int) -> dict:
     from tunesmith import bundle, corpus as corpus_mod
     from tunesmith.codecs import CharCodec
-    from tunesmith.model import LSTMModel, ModelConfig
+    from tunesmith.nets.lstm import LSTMModel, ModelConfig
     from tunesmith.sample import generate
 
     if model_path:
@@ -188,7 +188,7 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
         torch.manual_seed(0)
         model = LSTMModel(ModelConfig(codec.vocab_size)).to(device).eval()
         what = "untrained 3x256 (default shape)"
-    from tunesmith.model import cpu_has_bf16
+    from tunesmith.nets.lstm import cpu_has_bf16
 
     options = dict(temperature=1.0, primer="X:1\n", max_length=max_length, device=device, precision="auto")
 
@@ -253,7 +253,7 @@ def bench_reading(limit: int) -> dict:
     from music21 import converter, corpus as m21corpus
 
     from tunesmith import corpus as corpus_mod
-    from tunesmith.corpus import scores
+    from tunesmith.notation import scores
 
     out = {}
     for name, spec in (("abc text", SHARED / "nottingham-abc"), ("kern text", SHARED / "mozart-kern")):

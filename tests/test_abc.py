@@ -1,5 +1,5 @@
 from tunesmith import corpus
-from tunesmith.corpus import abc
+from tunesmith.notation import abc
 
 from conftest import TUNES
 

@@ -7,7 +7,7 @@ import torch
 from tunesmith import TunesmithError, bundle
 from tunesmith.codecs import CharCodec, codec_from_json
 from tunesmith.corpus import Piece
-from tunesmith.model import LSTMModel, ModelConfig
+from tunesmith.nets.lstm import LSTMModel, ModelConfig
 
 PIECES = [Piece("a", "X:1\nT:a\nM:4/4\nL:1/8\nK:G\nGABc|\n", "abc"),
           Piece("b", "X:1\nT:b\nM:6/8\nL:1/8\nK:D\ndef|\n", "abc")]

@@ -8,8 +8,8 @@ import pytest
 
 from tunesmith import TunesmithError, corpus
 from tunesmith.cli import main
-from tunesmith.codecs import CharCodec, EventCodec, codec_from_json
-from tunesmith.corpus import scores
+from tunesmith.codecs import CharCodec, CodecOptions, EventCodec, codec_from_json
+from tunesmith.notation import scores
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def test_codec_round_trip_on_bach_chorales():
         parts = [p for ps in result.files.values() for p in ps]
         assert len(parts) >= 12
         pieces = [corpus.Piece(p.name, p.text(), "events", {"events": p.to_json()}) for p in parts]
-        codec = EventCodec.fit(pieces, chords=chords)
+        codec = EventCodec.fit(pieces, CodecOptions(chords=chords))
         pickups = 0
         for part in parts:
             words = codec.words_of(part)
@@ -120,7 +120,7 @@ def test_transposition_to_c_keeps_the_intervals(tmp_path):
                       for p in corpus.load(str(minor), transpose="C", show_progress=False).pieces]
     assert moved_minor.key_name() == "a" and moved_minor.events[0][0] == (69,)
     # --augment: transposed copies, named by their shift
-    copies = corpus.augment(loaded.pieces, 3)
+    copies = corpus.augment(loaded, loaded.pieces, 3)
     assert [c.name.rsplit("@", 1)[1] for c in copies] == ["+1", "-1", "+2"]
     assert scores.PartEvents.from_json(copies[0].meta["events"]).events[0][0] == (61,)
     with pytest.raises(TunesmithError, match="not a key"):

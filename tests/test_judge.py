@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith import TunesmithError, cli
-from tunesmith.corpus import abc
+from tunesmith.notation import abc
 from tunesmith.evaluate.judge import judge
 from tunesmith.evaluate.novelty import NoveltyIndex
 from tunesmith.train import TrainConfig, train

@@ -1,6 +1,6 @@
 import pytest
 
-from tunesmith.corpus import kern
+from tunesmith.notation import kern
 
 from conftest import shared
 

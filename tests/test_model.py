@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from tunesmith import model as model_module
-from tunesmith.model import LSTMModel, ModelConfig, dropout_mask, keep_threshold
+from tunesmith.nets import lstm as model_module
+from tunesmith.nets.lstm import LSTMModel, ModelConfig, dropout_mask, keep_threshold
 
 
 def ones_mask(shape, p, device="cpu"):

@@ -4,7 +4,7 @@ rows leaving the batch) and the inverse-CDF draw (only tokens with probability, 
 import torch
 import torch.nn.functional as F
 
-from tunesmith.model import LSTMModel, ModelConfig, Stepper
+from tunesmith.nets.lstm import LSTMModel, ModelConfig, Stepper
 from tunesmith.sample import _pick
 
 

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from tunesmith import TunesmithError, bundle, cli
-from tunesmith.corpus import kern
+from tunesmith.notation import kern
 from tunesmith.sample import generate
 from tunesmith.train import TrainConfig, train
 

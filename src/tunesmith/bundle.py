@@ -8,6 +8,7 @@ wrong in one sentence.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,9 +16,9 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from tunesmith import TunesmithError, __version__, atomic
+from tunesmith import TunesmithError, __version__, atomic, registry
 from tunesmith.codecs import Codec, codec_from_json
-from tunesmith.model import LSTMModel, ModelConfig
+from tunesmith.nets import LanguageModel, ModelConfig, build_model
 
 BUNDLE_VERSION = 1
 FILES = ("config.json", "codec.json", "weights.safetensors", "card.json")
@@ -25,13 +26,13 @@ FILES = ("config.json", "codec.json", "weights.safetensors", "card.json")
 
 @dataclass
 class Bundle:
-    model: LSTMModel
+    model: LanguageModel
     codec: Codec
     card: dict
     path: Path | None = None
 
 
-def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None,
+def write_files(folder: Path, model: LanguageModel, codec: Codec, card: dict, dtype: torch.dtype | None = None,
                 extra: Callable[[Path], object] | None = None) -> None:
     """Write the bundle's files into an existing folder (use `save` for an atomic bundle).
     `extra(folder)` writes more files beside them (the index of the training corpus)."""
@@ -47,7 +48,7 @@ def write_files(folder: Path, model: LSTMModel, codec: Codec, card: dict, dtype:
         extra(folder)
 
 
-def save(path: str | Path, model: LSTMModel, codec: Codec, card: dict, dtype: torch.dtype | None = None,
+def save(path: str | Path, model: LanguageModel, codec: Codec, card: dict, dtype: torch.dtype | None = None,
          extra: Callable[[Path], object] | None = None) -> Path:
     """Write a bundle folder atomically (a half-written bundle never appears)."""
     with atomic.folder(path) as tmp:
@@ -64,8 +65,6 @@ def resolve(path: str | Path, models: list[str] | None = None) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         if len(path.parts) == 1 and not str(path).startswith("."):
-            from tunesmith import registry
-
             return registry.find(str(path), models)
         raise TunesmithError(f"no model at '{path}'")
     if (path / "config.json").exists() or not path.is_dir():
@@ -114,7 +113,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", models: list[str]
         state = load_file(str(path / "weights.safetensors"))
     except Exception as exc:  # safetensors raises several kinds for damaged files
         raise TunesmithError(f"{path / 'weights.safetensors'} is truncated or corrupt ({exc})") from None
-    model = LSTMModel(model_config)
+    model = build_model(model_config)
     expected = model.state_dict()
     if set(state) != set(expected):
         absent = sorted(set(expected) - set(state))
@@ -131,23 +130,20 @@ def load(path: str | Path, device: str | torch.device = "cpu", models: list[str]
     return Bundle(model, codec, card, path)
 
 
-def export(source: str | Path, dest: str | Path, half: bool = False) -> Path:
+def export(source: str | Path, dest: str | Path, half: bool = False, recipe: str | None = None) -> Path:
     """Copy the bundle `source` resolves to (a run folder: its recommended, else best checkpoint)
     into a new bundle folder `dest`: the weights in fp16 where `half` (half the size; sampling
     computes in fp32 all the same), the other files as they are, the card completed with the
-    model's shape and the train command that made it."""
-    import shutil
-
+    model's shape and `recipe`, the train command that made it (`train.recipe_of`)."""
     loaded = load(source)
     dest = Path(dest)
     if dest.exists():
         raise TunesmithError(f"'{dest}' exists; export writes a new folder")
     cfg = loaded.model.config
-    params = sum(p.numel() for p in loaded.model.parameters())
-    merged = {**loaded.card, "model": f"{cfg.layers}x{cfg.hidden} LSTM, embedding {cfg.embed}, "
+    params = loaded.model.num_parameters()
+    merged = {**loaded.card, "model": f"{loaded.model.describe()}, embedding {cfg.embed}, "
                                       f"{params / 1e6:.2f}M parameters",
               "weights_dtype": "float16" if half else "float32"}
-    recipe = _train_command(loaded.path)
     if recipe and "recipe" not in merged:
         merged["recipe"] = recipe
     if "run" in merged:       # the folder it was trained in, without this machine's path
@@ -160,17 +156,3 @@ def export(source: str | Path, dest: str | Path, half: bool = False) -> Path:
                 shutil.copyfile(f, folder / f.name)
 
     return save(dest, loaded.model, loaded.codec, merged, torch.float16 if half else None, others)
-
-
-def _train_command(checkpoint: Path) -> str | None:
-    """The `tunesmith train` command of the run a checkpoint belongs to (run.json beside best/, last/
-    or checkpoints/), or None when it is not in a run folder."""
-    from tunesmith.train import TrainConfig
-
-    for folder in (checkpoint.parent, checkpoint.parent.parent):
-        try:
-            settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))["settings"]
-            return TrainConfig(**settings).command()
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return None

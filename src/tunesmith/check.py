@@ -7,8 +7,9 @@ read them: a short first bar is a pickup, a short last bar completes it, and
 short bars at repeat signs, double bars and first/second endings are the two
 halves of one bar split by the repeat.
 
-The music21 parse runs in the render worker process, so a piece that hangs or
-crashes the parser is one invalid piece, not a dead command.
+The music21 parse runs in a worker process (`tunesmith.worker`, the job "check"
+registered here), so a piece that hangs or crashes the parser is one invalid
+piece, not a dead command.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tunesmith import atomic, log, render
+from tunesmith.notation.scores import ReaderSettings, read_parts
+from tunesmith.worker import Worker, register_job, using
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Report:
 
 def _split_bar(measure) -> bool:
     """A bar that may be short: it touches a repeat sign, a double or final bar, or an ending bracket."""
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import bar
 
     for line in (measure.leftBarline, measure.rightBarline):
@@ -81,11 +85,13 @@ def bar_figures(score) -> tuple[int, int, int]:
     return total // max(len(score.parts) or 1, 1), long, short
 
 
+@register_job("check")
 def _check_job(piece: render.Piece, fmt: str, out_dir: Path) -> dict:
     """Runs in the worker: parse and measure."""
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import harmony, tempo
 
-    score = render._score(piece)
+    score = render.score_of(piece)
     # chord symbols ("Am" over a folk tune) are accompaniment names, not notes of the piece
     notes = [n for n in score.recurse().notes if not isinstance(n, harmony.ChordSymbol)]
     pitches = [p for n in notes for p in n.pitches]
@@ -95,8 +101,6 @@ def _check_job(piece: render.Piece, fmt: str, out_dir: Path) -> dict:
     low = min(pitches, key=lambda p: p.ps) if pitches else None
     high = max(pitches, key=lambda p: p.ps) if pitches else None
     try:    # the melody the way the corpus index was read (scores.read_parts), for the copy guard
-        from tunesmith.corpus.scores import ReaderSettings, read_parts
-
         melody = [(p, d) for p, _, d in read_parts(score, piece.name, ReaderSettings("melody"))[0].melody()]
     except Exception:  # noqa: BLE001 - no melody: the guard has nothing to compare
         melody = None
@@ -125,8 +129,8 @@ def abc2midi(text: str, timeout: float = 30) -> tuple[int, int, list[str]] | Non
 
 
 def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = True,
-          worker: render.Worker | None = None) -> list[Report]:
-    """Check every piece of every file. `worker`: a running render.Worker to use (and leave
+          worker: Worker | None = None) -> list[Report]:
+    """Check every piece of every file. `worker`: a running Worker (render.Worker) to use (and leave
     running), else one is started for this call."""
     reports: list[Report] = []
     jobs = []
@@ -138,7 +142,7 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     if any(p.kind == "abc" for _, p in jobs) and shutil.which("abc2midi") is None:
         log.warn("abc2midi is not installed (Debian package abcmidi): ABC pieces are checked without it")
     bar = log.progress(len(jobs), "checking", unit="piece") if show_progress and len(jobs) > 1 else None
-    with render._using(worker, timeout) as worker:
+    with using(worker, timeout) as worker:
         for path, piece in jobs:
             ok, value = worker.run(piece, "check", Path("."), timeout)
             report = Report(piece.name, True, path=path)
@@ -195,7 +199,7 @@ SAMPLE_TIMEOUT = 10.0   # seconds: a sampled piece music21 needs longer for is r
 
 
 def check_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOUT,
-                worker: render.Worker | None = None) -> list[Report]:
+                worker: Worker | None = None) -> list[Report]:
     """The check of each piece of text (a complete file, one piece each). Meant for sampled pieces:
     one that takes music21 longer than `timeout` to read (garbage can take minutes) fails."""
     with atomic.temporary_files(texts, extension) as paths:
@@ -209,6 +213,6 @@ def check_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOU
 
 
 def valid_texts(texts: list[str], extension: str, timeout: float = SAMPLE_TIMEOUT,
-                worker: render.Worker | None = None) -> list[bool]:
+                worker: Worker | None = None) -> list[bool]:
     """Whether each piece of text (a complete file) passes the check (see check_texts)."""
     return [r.valid for r in check_texts(texts, extension, timeout, worker)]

@@ -1,95 +1,39 @@
 """Composing with a model: sample, keep the pieces that pass, write files a person opens.
 
-One path for `tunesmith sample`, `tunesmith compose` and the web app:
+The one path for `tunesmith sample`, `tunesmith compose`, the web app and the benchmarks:
 
-    options (flags, or a model card's measured defaults)
+    options (flags, API fields, or a model card's measured defaults: `SampleOptions`)
       -> sample in batches (sample.generate / generate_valid)
-      -> judge each piece: `check` (--valid-only) and the copy guard (--max-copy)
+      -> the verdict on each piece (evaluate/verdict.py): `check` (valid_only) and the copy guard
       -> write complete files (sample.write), render MIDI/WAV/... (render.render)
 
-A shipped model's card holds the settings its figures were measured with
-(`card["compose"]`): `tunesmith compose` uses them unless a flag says otherwise.
+`compose()` does all of it and returns what was kept and why the rest was
+dropped; `run()` is the sampling half. A shipped model's card holds the
+settings its figures were measured with (`card["compose"]`): `tunesmith
+compose` uses them unless a flag says otherwise.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from tunesmith import TunesmithError, log
+from tunesmith import TunesmithError, check, log, render, sample, settings
+from tunesmith.bundle import Bundle
+from tunesmith.evaluate.novelty import INDEX_FILE, NoveltyIndex
+from tunesmith.evaluate.verdict import judge_report
+from tunesmith.options import (CARD_KEY, DEFAULT_MODEL, TUNABLE, Options, SampleOptions, card_defaults,  # noqa: F401
+                               max_copy_notes)
+from tunesmith.worker import using
 
-DEFAULT_MODEL = "folk"
-CARD_KEY = "compose"      # the card's section of measured compose defaults
-
-
-@dataclass
-class Options:
-    """What shapes the pieces. Defaults are `tunesmith sample`'s; `compose` starts from the card's."""
-    n: int = 1
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    primer: str = ""
-    max_length: int = 3000
-    style: str | None = None
-    key: str | None = None
-    seed: int | None = None
-    valid_only: bool = False
-    max_copy: str = "auto"       # N, auto (the default N where the model has the corpus index) or off
-    tries: int = 5
-    precision: str = "auto"
-
-
-# what a card may set, and the JSON types it may set them to
-TUNABLE = {"temperature": (int, float), "top_k": int, "top_p": (int, float), "primer": str, "max_length": int,
-           "valid_only": bool, "max_copy": str, "tries": int}
-
-
-def card_defaults(card: dict) -> Options:
-    """The compose defaults a model's card records; fields it does not name keep `compose`'s own
-    (valid-only and the copy guard on)."""
-    base = Options(valid_only=True)
-    saved = card.get(CARD_KEY) if isinstance(card, dict) else None
-    if not isinstance(saved, dict):
-        return base
-    values = {}
-    for name, expected in TUNABLE.items():
-        if name not in saved:
-            continue
-        value = saved[name]
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            raise TunesmithError(f"the model card's {CARD_KEY}.{name} is {value!r}, which is not of the right type")
-        values[name] = value
-    return replace(base, **values)
-
-
-def max_copy_notes(value: str) -> int | None:
-    """--max-copy N|auto|off as a number of notes (None: off)."""
-    from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
-
-    if value == "off":
-        return None
-    if value == "auto":
-        return DEFAULT_MAX_COPY
-    try:
-        n = int(value)
-    except ValueError:
-        raise TunesmithError(f"--max-copy must be a number of notes, auto or off, not {value!r}") from None
-    if not 1 <= n <= 10000:
-        raise TunesmithError(f"--max-copy must be between 1 and 10000 notes, not {n}")
-    return n
-
-
-def make_judge(loaded, valid_only: bool, max_copy: str, worker=None
+def make_judge(loaded: Bundle, valid_only: bool, max_copy: str, worker=None
                ) -> Callable[[list[str]], list[str | None]] | None:
     """What sampling re-samples for: failing `check` (valid_only), copying the training corpus
     (more than max_copy notes in a row, where the bundle holds the corpus index). None: keep all.
-    `worker`: a running render.Worker for the check (else each round starts one); the check's
+    `worker`: a running render worker for the check (else each round starts one); the check's
     worker also reads each piece's melody for the copy guard, so music21 never runs here."""
-    from tunesmith import check
-    from tunesmith.evaluate.novelty import INDEX_FILE, NoveltyIndex
-
     limit = max_copy_notes(max_copy)
     index = None
     if limit is not None and loaded.path is not None:
@@ -104,14 +48,7 @@ def make_judge(loaded, valid_only: bool, max_copy: str, worker=None
 
     def judge(texts: list[str]) -> list[str | None]:
         reports = check.check_texts(texts, extension, worker=worker)
-        verdicts: list[str | None] = [None] * len(texts)
-        for i, report in enumerate(reports):
-            if valid_only and not report.valid:
-                verdicts[i] = "failed the check"
-            elif index is not None and report.melody:
-                if index.longest_match(report.melody).length > limit:
-                    verdicts[i] = f"more than {limit} notes in a row from the corpus"
-        return verdicts
+        return [judge_report(report, index, limit).reason(valid_only) for report in reports]
 
     return judge
 
@@ -126,31 +63,19 @@ class Outcome:
     failed: int = 0         # pieces among `pieces` that did not pass (the tries ran out)
 
 
-def validate(loaded, options: Options) -> None:
+def validate(loaded: Bundle, options: SampleOptions) -> None:
     """Every option checked before any work: one clear sentence for the first that is wrong."""
-    from tunesmith import sample
-    from tunesmith.corpus.scores import parse_key
-
-    sample.check_options(options.n, options.temperature, options.top_k, options.top_p, options.max_length)
-    if not 1 <= options.tries <= 100:
-        raise TunesmithError(f"--tries must be between 1 and 100, not {options.tries}")
-    if options.precision not in ("auto", "fp32", "bf16"):
-        raise TunesmithError(f"--precision must be auto, fp32 or bf16, not {options.precision!r}")
-    max_copy_notes(options.max_copy)
+    settings.check(options)
     if options.style is not None:
         loaded.codec.style_id(options.style)
     if options.key is not None:
-        if loaded.codec.kind != "events":
-            raise TunesmithError(f"--key moves note-event models' pieces; this model writes {loaded.codec.format} text")
-        parse_key(options.key)
+        loaded.codec.check_key(options.key)
 
 
-def run(loaded, options: Options, device="cpu", worker=None) -> Outcome:
+def run(loaded: Bundle, options: SampleOptions, device="cpu", worker=None) -> Outcome:
     """Sample options.n pieces with a loaded bundle, re-sampling those the judge rejects.
-    `worker`: a running render.Worker to check pieces with (start it early: it imports music21
+    `worker`: a running render worker to check pieces with (start it early: it imports music21
     while the model samples)."""
-    from tunesmith import sample
-
     validate(loaded, options)
     seed = options.seed if options.seed is not None else sample.new_seed()
     kwargs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p,
@@ -171,3 +96,49 @@ def run(loaded, options: Options, device="cpu", worker=None) -> Outcome:
         log.warn(f"only {len(kept)} of {options.n} pieces passed within --tries {options.tries}; "
                  f"the last {short} written did not ({', '.join(sorted(reasons))})")
     return outcome
+
+
+@dataclass
+class Composed:
+    """What `compose` made: the sampling outcome, the files written and what was rendered from them."""
+
+    outcome: Outcome
+    paths: list[Path]
+    rendered: list = field(default_factory=list)     # render.Result per written file
+
+    @property
+    def kept(self) -> int:
+        return len(self.outcome.pieces) - self.outcome.failed
+
+    @property
+    def dropped(self) -> Counter:
+        """Why sampled pieces were not kept: reason -> how many."""
+        return self.outcome.rejected
+
+    def passed(self, k: int) -> bool:
+        """Whether the k-th written piece passed the verdict."""
+        return k < self.kept
+
+
+def compose(loaded: Bundle, options: SampleOptions, out_dir: str | Path, *, stem: str = "piece",
+            formats: list[str] | tuple[str, ...] = (), device="cpu", worker=None, render_timeout: float = 60.0,
+            show_progress: bool | None = None, stop: Callable[[], bool] | None = None) -> Composed:
+    """Sample → verdict → write → render: options.n pieces of `loaded` into `out_dir` as STEM-NNN files
+    (numbered after those there), each rendered to `formats`. One render worker checks and renders
+    (`worker`, else one started here, early, so it imports music21 while the model samples).
+    `stop()` true after sampling: nothing is written (the caller gave up waiting)."""
+    validate(loaded, options)
+    with using(worker, render_timeout) as active:
+        if options.valid_only or formats:
+            active.start()
+        outcome = run(loaded, options, device, active)
+        if stop is not None and stop():
+            return Composed(outcome, [])
+        paths = sample.write(outcome.pieces, loaded.codec, out_dir, stem=stem, key=options.key)
+        results = []
+        if formats:
+            progress = len(paths) > 1 if show_progress is None else show_progress
+            results = render.render(paths, list(formats), out_dir, timeout=render_timeout, show_progress=progress,
+                                    worker=active)
+    return Composed(outcome, paths, results)
+

@@ -2,7 +2,8 @@
 
 Renderers are fragile: Verovio kills its whole process on some malformed ABC
 (a segmentation fault), and music21 can spend minutes on garbage. So every
-piece is rendered in a worker process. A crash, a hang past the timeout or an
+piece is rendered in a worker process (`tunesmith.worker`; this module registers
+the jobs midi, musicxml and svg). A crash, a hang past the timeout or an
 exception becomes an error for that piece and format, the worker is replaced,
 and the rest goes on.
 
@@ -18,25 +19,22 @@ own process.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import multiprocessing as mp
+import copy
 import os
 import shutil
 import subprocess
 import tempfile
-import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunesmith import TunesmithError, log
-from tunesmith.corpus import abc as abc_text
+from tunesmith import TunesmithError, formats, log
+from tunesmith.notation import abc as abc_text
+from tunesmith.worker import Worker, register_job, using
 
 OUTPUTS = ("midi", "musicxml", "svg", "wav")
 SOUNDFONTS = ("/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
               "/usr/share/soundfonts/default.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
-INPUTS = {".abc": "abc", ".krn": "kern", ".kern": "kern", ".xml": "musicxml", ".musicxml": "musicxml",
-          ".mxl": "musicxml", ".mid": "midi", ".midi": "midi"}
 SUFFIX = {"midi": ".mid", "musicxml": ".musicxml"}
 
 
@@ -60,11 +58,11 @@ class Result:
 def pieces_of(path: str | Path) -> list[Piece]:
     """A file → its pieces (an ABC book gives one per tune). Raises TunesmithError for unknown kinds."""
     path = Path(path)
-    kind = INPUTS.get(path.suffix.lower())
+    kind = formats.format_of(path)
     if kind is None:
         raise TunesmithError(f"{path}: cannot tell the format from '{path.suffix}' "
-                             f"(known: {', '.join(sorted(INPUTS))})")
-    if kind in ("midi",) or path.suffix.lower() == ".mxl":
+                             f"(known: {', '.join(sorted(formats.EXTENSIONS))})")
+    if formats.is_binary(path):
         return [Piece(path.stem, kind, path=str(path))]
     text = abc_text.decode(path.read_bytes())
     if kind != "abc":
@@ -84,22 +82,28 @@ def pieces_of(path: str | Path) -> list[Piece]:
     return out
 
 
-# ---- inside the worker process -----------------------------------------------------------
+# ---- jobs of the worker process -----------------------------------------------------------
 
-def _score(piece: Piece):
-    import warnings
-
+def score_of(piece: Piece):
+    """The piece as a music21 score (read from its file, never from music21's pickle cache)."""
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import converter
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if piece.path is not None:
-            return converter.parse(piece.path)
+            return converter.parse(piece.path, forceSource=True)
         fmt = {"abc": "abc", "kern": "humdrum", "musicxml": "musicxml"}[piece.kind]
         return converter.parse(piece.text, format=fmt)
 
 
-def _svg(piece: Piece, out_dir: Path) -> list[Path]:
+_score = score_of   # the old private name, which tests/test_render.py still uses
+
+
+@register_job("svg")
+def _svg(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
+    """Runs in the worker: sheet music, one SVG file per page."""
+    # Verovio and music21 are imported where used: they cost seconds at start-up
     import verovio
 
     verovio.enableLog(verovio.LOG_OFF)
@@ -111,7 +115,7 @@ def _svg(piece: Piece, out_dir: Path) -> list[Path]:
         from music21.musicxml.m21ToXml import GeneralObjectExporter
 
         tk.setOptions({"inputFrom": "musicxml"})
-        data = GeneralObjectExporter(_score(piece)).parse().decode("utf-8")
+        data = GeneralObjectExporter(score_of(piece)).parse().decode("utf-8")
     if not tk.loadData(data) or tk.getPageCount() < 1:
         raise ValueError("Verovio could not read it")
     paths = []
@@ -119,19 +123,15 @@ def _svg(piece: Piece, out_dir: Path) -> list[Path]:
     for page in range(1, pages + 1):
         path = out_dir / (f"{piece.name}.svg" if pages == 1 else f"{piece.name}-{page}.svg")
         path.write_text(tk.renderToSVG(page), encoding="utf-8")
-        paths.append(path)
+        paths.append(str(path))
     return paths
 
 
-def _render_one(piece: Piece, fmt: str, out_dir: Path):
-    """Runs in the worker: write one format of one piece ("check" measures it instead, see check.py)."""
-    if fmt == "check":
-        from tunesmith.check import _check_job
-
-        return _check_job(piece, fmt, out_dir)
-    if fmt == "svg":
-        return [str(p) for p in _svg(piece, out_dir)]
-    score = _score(piece)
+@register_job("midi")
+@register_job("musicxml")
+def _write(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
+    """Runs in the worker: the piece as a MIDI or MusicXML file, written by music21."""
+    score = score_of(piece)
     if not score.recurse().notes:
         raise ValueError("no notes")
     path = out_dir / f"{piece.name}{SUFFIX[fmt]}"
@@ -141,14 +141,13 @@ def _render_one(piece: Piece, fmt: str, out_dir: Path):
         if type(exc).__name__ != "ExpanderException":
             raise
         # MIDI plays repeats out; where music21 cannot expand them, the notes are played once
-        _without_measures(_score(piece)).write("midi" if fmt == "midi" else "musicxml", fp=str(path))
+        _without_measures(score_of(piece)).write("midi" if fmt == "midi" else "musicxml", fp=str(path))
     return [str(path)]
 
 
 def _without_measures(score):
     """The score's notes, rests and tempo/meter/key marks at their offsets, with no measures or repeats."""
-    import copy
-
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import harmony, stream
 
     kinds = ["Note", "Chord", "Rest", "MetronomeMark", "TimeSignature", "KeySignature", "Instrument"]
@@ -161,111 +160,6 @@ def _without_measures(score):
                 new.insert(el.getOffsetBySite(flat), copy.deepcopy(el))
         flat_score.insert(0, new)
     return flat_score
-
-
-# ---- the worker loop ---------------------------------------------------------------------
-
-def _serve(conn, job) -> None:
-    """The worker's loop: one job in, one answer out, until told to stop."""
-    while True:
-        request = conn.recv()
-        if request is None:
-            return
-        piece, fmt, out_dir = request
-        try:
-            # music21 prints its warnings about a piece ("abcFormat: WARNING ...") to stderr: a
-            # piece's problems are the answer's business, not the terminal's
-            with contextlib.redirect_stderr(io.StringIO()):
-                answer = job(piece, fmt, Path(out_dir))
-            conn.send(("ok", answer))
-        except Exception as exc:  # any renderer failure is this piece's error, not the worker's
-            last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-            where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-            conn.send(("error", f"{type(exc).__name__}: {str(exc).strip()[:200]}{where}"))
-
-
-# ---- the parent's side -------------------------------------------------------------------
-
-class Worker:
-    """A render worker process, replaced whenever it crashes or hangs.
-
-    `job(piece, fmt, out_dir) -> result` runs in the worker; it must be a
-    module-level function (it is sent to a spawned process, so a script that
-    renders needs the usual `if __name__ == "__main__":` guard)."""
-
-    def __init__(self, timeout: float = 60.0, job=_render_one):
-        self.timeout = timeout
-        self.job = job
-        self._ctx = mp.get_context("spawn")
-        self._proc = None
-        self._conn = None
-
-    def start(self) -> "Worker":
-        """Start the process now (it imports music21 and Verovio while the caller does other work)."""
-        if self._proc is None or not self._proc.is_alive():
-            self._start()
-        return self
-
-    def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_serve, args=(child, self.job), daemon=True)
-        self._proc.start()
-        child.close()
-        self._conn = parent
-
-    def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.join(5)
-        self._proc, self._conn = None, None
-
-    def run(self, piece: Piece, fmt: str, out_dir: Path, timeout: float | None = None) -> tuple[bool, object]:
-        """(True, what the job returned) or (False, a one-line reason). `timeout` overrides the worker's."""
-        timeout = self.timeout if timeout is None else timeout
-        self.start()
-        try:
-            self._conn.send((piece, fmt, str(out_dir)))
-            # the first job also waits for the worker to import music21 and Verovio
-            if self._conn.poll(timeout):
-                status, value = self._conn.recv()
-                return status == "ok", value
-        except (EOFError, BrokenPipeError, ConnectionResetError):
-            pass
-        self._proc.join(1)  # a crashed worker needs a moment to be reaped
-        code = self._proc.exitcode
-        self._kill()
-        if code is None:
-            return False, f"the renderer did not finish within {timeout:g} s"
-        signal = f"signal {-code}" if code < 0 else f"exit status {code}"
-        return False, f"the renderer crashed ({signal})"
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-        if self._proc is not None and self._proc.pid is not None:
-            self._proc.join(5)
-            if self._proc.is_alive():
-                self._proc.kill()
-        self._proc, self._conn = None, None
-
-    def __enter__(self) -> "Worker":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-@contextlib.contextmanager
-def _using(worker: Worker | None, timeout: float):
-    """The caller's worker, left running; or a new one, closed afterwards."""
-    if worker is not None:
-        yield worker
-        return
-    with Worker(timeout) as own:
-        yield own
 
 
 def soundfont() -> str | None:
@@ -329,7 +223,7 @@ def render(files: list[str | Path], formats: list[str], out_dir: str | Path, tim
     if no_wav:
         log.warn(f"{no_wav}; the other formats still render")
     bar = log.progress(len(jobs) * len(formats), "rendering", unit="file") if show_progress else None
-    with _using(worker, timeout) as worker, tempfile.TemporaryDirectory() as scratch:
+    with using(worker, timeout) as worker, tempfile.TemporaryDirectory() as scratch:
         for result, piece in jobs:
             for fmt in formats:
                 if fmt == "wav":

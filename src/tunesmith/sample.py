@@ -1,9 +1,10 @@
 """Sampling: n pieces generated together in one batch, each stopping at its end-of-piece.
 
-Every piece starts where training pieces start: a zero LSTM state and the
+Every piece starts where training pieces start: a zero state and the
 start-of-piece token, then the primer (brought into training shape by the
 codec). Temperature, top-k and top-p shape each step's distribution; a seeded
-generator makes a run repeatable.
+generator makes a run repeatable. Where the codec has a decoding constraint,
+each step's tokens are limited to those it allows, row by row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from tunesmith import TunesmithError, atomic, check, log
 from tunesmith.codecs import Codec
-from tunesmith.model import LSTMModel
+from tunesmith.nets import LanguageModel, expand_rows
 
 
 def new_seed() -> int:
@@ -71,7 +72,7 @@ def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
 
 
 @torch.inference_mode()
-def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
+def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
              device: torch.device | str = "cpu", style: str | None = None,
              precision: str = "auto") -> list[Sampled]:
@@ -90,8 +91,8 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else new_seed())
     # The primer is the same for every piece: run it once and share the state.
-    logits, (h, c) = model(prime[None, :])
-    state = (h.expand(-1, n, -1).contiguous(), c.expand(-1, n, -1).contiguous())
+    logits, state = model(prime[None, :])
+    state = expand_rows(state, n)
     greedy = temperature == 0
     scale = 1.0 if greedy else 1.0 / temperature
     logits = (logits[:, -1, :] * scale).expand(n, -1)
@@ -106,10 +107,18 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
     tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
+    rule = codec.constraint()
+    if rule is not None:
+        rule.start(n, prime.tolist())
     for t in range(budget):
-        token = _pick((logits + first) if t == 0 else logits.add_(later), greedy, top_k, top_p, generator)
+        logits = (logits + first) if t == 0 else logits.add_(later)
+        if rule is not None:
+            logits = logits.masked_fill(~rule.allowed(), float("-inf"))
+        token = _pick(logits, greedy, top_k, top_p, generator)
         tokens.append(token)
         rows_of.append(active)
+        if rule is not None:
+            rule.advance(token)
         ended = token == codec.EOS
         if bool(ended.any()):
             lengths[active[ended]] = t
@@ -118,6 +127,8 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
                 break
             active, token = active[going], token[going]
             step.keep(going)
+            if rule is not None:
+                rule.keep(going)
         logits = step(token)
     model.train(was_training)
     out = torch.full((n, budget), codec.EOS, dtype=torch.long, device=device)
@@ -133,7 +144,7 @@ def generate(model: LSTMModel, codec: Codec, n: int = 1, temperature: float = 1.
     return results
 
 
-def generate_valid(model: LSTMModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]],
+def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]],
                    rounds: int = 5, seed: int | None = None, key: str | None = None, **options
                    ) -> tuple[list[Sampled], list[tuple[Sampled, str]], int, int]:
     """Generate until n pieces pass `judge` or `rounds` batches are spent.

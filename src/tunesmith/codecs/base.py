@@ -1,15 +1,96 @@
-"""The codec interface every representation implements."""
+"""The codec interface every representation implements, its registry, and its settings.
+
+A codec owns every decision about its representation, so nothing outside
+`codecs/` asks which codec it has:
+
+- how its corpus is read: `reader_for` (which files it reads, under which
+  reader) and `read_files` (files → pieces in training shape);
+- its fit options: fields of `CodecOptions` it reads in `fit`;
+- `primer_kind`: "text" (a primer in training shape) or "score" (also the
+  first notes of a score file);
+- `default_formats`: what `sample` renders beside the file it writes;
+  `source_format`, `text_output`: what that file is;
+- `loss_unit` and `units(piece)`: the unit its loss is also reported in
+  (characters for text);
+- `can_transpose` (and `augment`): whether pieces can change key;
+- `constraint()`: an optional decoding constraint (`codecs/constraint.py`).
+
+Register a codec with `@register_codec`; `kind` names it in codec.json.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from tunesmith import TunesmithError
+from tunesmith.formats import FORMATS
+from tunesmith.notation import scores
+from tunesmith.settings import setting
+
+if TYPE_CHECKING:   # for annotations only
+    from tunesmith.codecs.constraint import Constraint
 
 SPECIALS = ["<s>", "</s>"]
+CODECS: dict[str, type["Codec"]] = {}
+
+
+def register_codec(cls: type["Codec"]) -> type["Codec"]:
+    """Class decorator: make a Codec subclass known by its `kind` (codec.json, --codec)."""
+    if not cls.kind:
+        raise TunesmithError(f"codec class {cls.__name__} has no kind")
+    CODECS[cls.kind] = cls
+    return cls
+
+
+def codec_names() -> tuple[str, ...]:
+    return ("auto", *CODECS)
+
+
+def _check_parts(value: str) -> None:
+    if value in ("melody", "all") or (value.isdigit() and int(value) >= 1):
+        return
+    raise TunesmithError(f"--parts must be melody, all or a part number (1 = top), not {value!r}")
+
+
+def _check_key(value: str | None) -> None:
+    if value:
+        scores.parse_key(value)
+
+
+@dataclass(kw_only=True)
+class CodecOptions:
+    """How a corpus is read and a codec fitted: one field per option, each codec reads its own."""
+
+    format: str | None = setting(None, "only files of this format (default: every music file, format from its "
+                                       "extension)", choices=FORMATS, group="corpus")
+    codec: str = setting("auto", "chars: ABC/kern text one character per token; events: notes of any score; "
+                                 "auto: chars for ABC or **kern files, events otherwise", choices=codec_names,
+                         group="corpus")
+    parts: str = setting("melody", "events: melody (the part named Soprano/Melody/Voice, else the top part), "
+                                   "all (each part its own sequence) or a part number N (1 = top)",
+                         check=_check_parts, group="corpus")
+    transpose: str | None = setting(None, "events: move every piece to KEY, e.g. C (C major, A minor for minor "
+                                          "pieces)", metavar="KEY", check=_check_key, group="corpus")
+    chords: str = setting("reduce", "events: reduce keeps the chord tone nearest the previous melody note, keep "
+                                    "makes one token of all its pitches", choices=("reduce", "keep"),
+                          group="corpus")
+    augment: int = setting(0, "events: add N transposed copies (+1, -1, +2, ... semitones) of every training "
+                              "piece", low=0, high=11, group="corpus")
+
+
+@dataclass
+class Piece:
+    """A corpus piece in the training shape of the reader that read it."""
+
+    name: str       # where it came from: path, and tune number for books
+    text: str       # training-shape text (canonical ABC tune, stripped **kern body, readable event line)
+    format: str     # the reader: abc, kern, or events
+    meta: dict = field(default_factory=dict)  # kern header; events (PartEvents JSON); style
 
 
 class Codec(ABC):
@@ -21,9 +102,73 @@ class Codec(ABC):
     """
 
     kind: str = ""
+    format: str = ""                   # what its pieces are, for people and cards: abc, kern, events, …
     BOS = 0
     EOS = 1
     styles: list[str] = []
+
+    # ---- the representation's decisions --------------------------------------------------------
+    primer_kind: str = "text"          # "text", or "score": a score file's first notes may start a piece
+    default_formats: tuple[str, ...] = ()   # rendered by `sample` beside the written file
+    text_output: bool = True           # its files are text a person reads (shown by the web page)
+    loss_unit: str | None = None       # its loss is also reported per this unit ("character")
+    can_transpose: bool = False        # --key, --transpose and --augment work
+
+    @classmethod
+    @abstractmethod
+    def reader_for(cls, formats: set[str], chosen: bool) -> str | None:
+        """The reader this codec reads files of `formats` with; None when it does not read them and
+        was not `chosen` by name (auto); an error saying why when it was chosen and cannot."""
+
+    @classmethod
+    @abstractmethod
+    def read_files(cls, files: list[Path], reader: str, options: CodecOptions, show_progress: bool = True
+                   ) -> tuple[list[tuple[str, list[Piece]]], list[tuple[str, str]]]:
+        """Files → ((file, its pieces) for each file read, skipped (where, reason))."""
+
+    @classmethod
+    def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
+        """Transposed copies of training pieces (codecs that can transpose)."""
+        raise TunesmithError(f"--augment works on note events: add --codec events")
+
+    @classmethod
+    def label(cls, fmt: str) -> str:
+        """What a model of this codec writes, for people ("ABC text", "note events")."""
+        return fmt
+
+    @classmethod
+    def length(cls, piece: Piece) -> tuple[int, str]:
+        """How long a piece is, and in what (for people): characters for text."""
+        return len(piece.text), "characters"
+
+    @classmethod
+    def melodies(cls, pieces: list[Piece], files: list[str]) -> list[tuple[str, list]] | None:
+        """The corpus's melodies as (name, [(pitch, onset, duration)]) for the copy guard's index, or
+        None where the representation has no melody (then there is no copy guard)."""
+        return None
+
+    def reading(self) -> CodecOptions:
+        """The options other files are read with, to read them as this model's corpus was."""
+        return CodecOptions(codec=self.kind)
+
+    def units(self, piece: Piece) -> int:
+        """How many `loss_unit`s a piece has."""
+        return len(piece.text)
+
+    def check_key(self, key: str) -> None:
+        """Refuse a --key this codec cannot write its pieces in."""
+        raise TunesmithError(f"--key moves note-event models' pieces; this model writes {self.format} text")
+
+    def constraint(self) -> "Constraint | None":
+        """The decoding constraint sampling applies, or None."""
+        return None
+
+    @property
+    def source_format(self) -> str:
+        """The format of the file `finish` makes (abc, kern, musicxml)."""
+        return self.format
+
+    # ---- symbols ----------------------------------------------------------------------------
 
     def _init_symbols(self, styles: Sequence[str], words: Sequence[str]) -> None:
         self.styles = list(styles)
@@ -58,13 +203,16 @@ class Codec(ABC):
     def vocab_size(self) -> int:
         return len(self.symbols)
 
+    # ---- what each codec implements ------------------------------------------------------------
+
     @classmethod
     @abstractmethod
-    def fit(cls, pieces: Sequence, **options) -> "Codec":
+    def fit(cls, pieces: Sequence[Piece], options: CodecOptions | None = None, styles: Sequence[str] = ()
+            ) -> "Codec":
         """Learn the vocabulary (and anything else the format needs) from training pieces."""
 
     @abstractmethod
-    def encode(self, piece) -> np.ndarray:
+    def encode(self, piece: Piece) -> np.ndarray:
         """A corpus piece → ids, framed by BOS [style] ... EOS."""
 
     @abstractmethod
@@ -89,3 +237,24 @@ class Codec(ABC):
     @classmethod
     @abstractmethod
     def from_json(cls, data: dict) -> "Codec": ...
+
+
+def codec_from_json(data: dict) -> Codec:
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in CODECS:
+        raise TunesmithError(f"unknown codec kind '{kind}' (known: {', '.join(CODECS)})")
+    return CODECS[kind].from_json(data)
+
+
+def choose(codec: str, formats: set[str]) -> tuple[type[Codec], str]:
+    """The codec class (by name, or the first registered that reads these formats for auto) and its reader."""
+    if codec != "auto":
+        if codec not in CODECS:
+            raise TunesmithError(f"--codec must be one of {', '.join(codec_names())}, not {codec!r}")
+        cls = CODECS[codec]
+        return cls, cls.reader_for(formats, chosen=True)
+    for cls in CODECS.values():
+        reader = cls.reader_for(formats, chosen=False)
+        if reader is not None:
+            return cls, reader
+    raise TunesmithError(f"no codec reads {', '.join(sorted(formats))} files; pass --codec")

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from tunesmith import TunesmithError
-from tunesmith.codecs.base import Codec
-from tunesmith.corpus import abc, kern
+from tunesmith import TunesmithError, log
+from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
+from tunesmith.formats import TEXT_FORMATS
+from tunesmith.notation import abc, kern, scores
 
 
+@register_codec
 class CharCodec(Codec):
     kind = "chars"
+    loss_unit = "character"
 
     def __init__(self, fmt: str, chars: Sequence[str], kern_headers: dict | None = None,
                  styles: Sequence[str] = ()):
@@ -29,8 +33,60 @@ class CharCodec(Codec):
     def extension(self) -> str:
         return ".abc" if self.format == "abc" else ".krn"
 
+    # ---- reading ------------------------------------------------------------------------------
+
     @classmethod
-    def fit(cls, pieces: Sequence, styles: Sequence[str] = (), **options) -> "CharCodec":
+    def reader_for(cls, formats: set[str], chosen: bool) -> str | None:
+        if not chosen and not formats <= set(TEXT_FORMATS):
+            return None
+        if len(formats) > 1:
+            raise TunesmithError(f"the corpus mixes formats ({', '.join(sorted(formats))}); the character codec "
+                                 f"reads one: pass --format, separate corpora, or --codec events")
+        reader = next(iter(formats))
+        if reader not in TEXT_FORMATS:
+            raise TunesmithError(f"the character codec reads ABC or **kern text, not {reader}: use --codec events")
+        return reader
+
+    @classmethod
+    def read_files(cls, files: list[Path], reader: str, options: CodecOptions, show_progress: bool = True
+                   ) -> tuple[list[tuple[str, list[Piece]]], list[tuple[str, str]]]:
+        if options.transpose or options.parts != "melody":
+            raise TunesmithError("--transpose and --parts work on note events: add --codec events")
+        found, skipped = [], []
+        bar = log.progress(len(files), "reading", unit="file") if show_progress and len(files) > 20 else None
+        for path in files:
+            try:
+                pieces, bad = read_file(path, reader)
+            except (OSError, ValueError, kern.KernError) as exc:
+                skipped.append((str(path), str(exc) or type(exc).__name__))
+                pieces, bad = [], []
+            skipped += bad
+            found.append((str(path), pieces))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return found, skipped
+
+    @classmethod
+    def melodies(cls, pieces: list[Piece], files: list[str]) -> list[tuple[str, list]]:
+        """The files read by music21 (cached), as the check reads a sampled piece."""
+        log.info("reading the corpus's melodies for the copy guard (once; cached after)")
+        by_file, _ = scores.read_melodies([Path(f) for f in files])
+        return [item for items in by_file.values() for item in items]
+
+    @classmethod
+    def label(cls, fmt: str) -> str:
+        return f"{fmt.upper() if fmt == 'abc' else fmt} text"
+
+    def reading(self) -> CodecOptions:
+        return CodecOptions(codec=self.kind, format=self.format)
+
+    # ---- fitting, encoding, decoding --------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, pieces: Sequence[Piece], options: CodecOptions | None = None, styles: Sequence[str] = ()
+            ) -> "CharCodec":
         if not pieces:
             raise TunesmithError("cannot learn a vocabulary from no pieces")
         fmt = pieces[0].format
@@ -86,3 +142,18 @@ class CharCodec(Codec):
             return cls(data["format"], data["chars"], data.get("kern_headers"), data.get("styles", []))
         except (KeyError, TypeError) as exc:
             raise TunesmithError(f"the codec file is missing its '{exc}' entry") from None
+
+
+def read_file(path: Path, fmt: str) -> tuple[list[Piece], list[tuple[str, str]]]:
+    """One ABC or **kern file → (pieces, skipped). Raises OSError/ValueError for an unreadable file."""
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        raise ValueError("binary data, not a text file")
+    text = abc.decode(data)
+    if fmt == "abc":
+        found, skipped = abc.read_book(text, str(path))
+        if not found and not skipped:
+            raise ValueError("no tunes (no X: line)")
+        return [Piece(n, t, "abc") for n, t in found], skipped
+    body, header = kern.strip(text)
+    return [Piece(str(path), body, "kern", {"header": header.to_json()})], []

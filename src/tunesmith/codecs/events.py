@@ -24,19 +24,22 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from tunesmith import TunesmithError
-from tunesmith.codecs.base import Codec
-from tunesmith.corpus.scores import TONICS, PartEvents, parse_key, shift_between
+from tunesmith import TunesmithError, log
+from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
+from tunesmith.notation import scores
+from tunesmith.notation.scores import TONICS, PartEvents, parse_key, shift_between
 
 DURATIONS = [Fraction(x) for x in ("1/12", "1/8", "1/6", "1/4", "1/3", "3/8", "1/2", "2/3", "3/4", "1", "5/4",
                                    "4/3", "3/2", "7/4", "2", "5/2", "3", "7/2", "4", "5", "6", "7", "8", "10",
                                    "12", "16")]
 FALLBACK = "x"
 CHORDS = ("reduce", "keep")
+SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # --augment N takes the first N
 
 
 def _frac(x: float | Fraction) -> str:
@@ -74,9 +77,14 @@ def beat_strength(ratio: str, position: float) -> str:
     return _frac(Fraction(1, 2 ** exponent))
 
 
+@register_codec
 class EventCodec(Codec):
     kind = "events"
     extension = ".musicxml"
+    primer_kind = "score"
+    default_formats = ("midi",)    # a piece is a score: hear it without another command
+    text_output = False
+    can_transpose = True
 
     def __init__(self, words: Sequence[str], chords: str = "reduce", styles: Sequence[str] = (),
                  fallback_duration: float = 1.0, parts: str = "melody", transpose: str | None = None):
@@ -92,6 +100,66 @@ class EventCodec(Codec):
     @property
     def format(self) -> str:
         return "events"
+
+    @property
+    def source_format(self) -> str:
+        return "musicxml"
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    @classmethod
+    def reader_for(cls, formats: set[str], chosen: bool) -> str | None:
+        return "events"    # music21 reads every score format
+
+    @classmethod
+    def read_files(cls, files: list[Path], reader: str, options: CodecOptions, show_progress: bool = True
+                   ) -> tuple[list[tuple[str, list[Piece]]], list[tuple[str, str]]]:
+        target = parse_key(options.transpose) if options.transpose else None
+        result = scores.read_files(files, scores.ReaderSettings(options.parts), show_progress=show_progress)
+        if result.cached and show_progress:
+            log.info(f"{result.cached} of {len(files)} files from the parse cache ({scores.cache_dir()})")
+        found = []
+        for path, parts in result.files.items():
+            moved = [part.in_key(target) if target is not None else part for part in parts]
+            found.append((path, [Piece(p.name, p.text(), "events", {"events": p.to_json()}) for p in moved]))
+        return found, list(result.skipped)
+
+    @classmethod
+    def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
+        """Up to `copies` transposed copies of each piece (+1, -1, +2, -2, ... semitones), leaving out
+        copies that leave the MIDI range."""
+        if not 0 <= copies <= len(SHIFTS):
+            raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
+        out = []
+        for piece in pieces:
+            part = PartEvents.from_json(piece.meta["events"])
+            for shift in SHIFTS[:copies]:
+                moved = part.transposed(shift)
+                if moved.fits_midi():
+                    out.append(Piece(f"{piece.name}@{shift:+d}", moved.text(), "events",
+                                     {**piece.meta, "events": moved.to_json()}))
+        return out
+
+    @classmethod
+    def melodies(cls, pieces: list[Piece], files: list[str]) -> list[tuple[str, list]]:
+        return [(p.name, PartEvents.from_json(p.meta["events"]).melody()) for p in pieces]
+
+    @classmethod
+    def label(cls, fmt: str) -> str:
+        return "note events"
+
+    @classmethod
+    def length(cls, piece: Piece) -> tuple[int, str]:
+        return len(piece.meta["events"]["events"]), "events"
+
+    def reading(self) -> CodecOptions:
+        return CodecOptions(codec=self.kind, parts=self.parts, transpose=self.transpose)
+
+    def units(self, piece: Piece) -> int:
+        return len(piece.meta["events"]["events"])
+
+    def check_key(self, key: str) -> None:
+        parse_key(key)
 
     # ---- events → words ----------------------------------------------------------------
 
@@ -113,8 +181,10 @@ class EventCodec(Codec):
         return words
 
     @classmethod
-    def fit(cls, pieces: Sequence, chords: str = "reduce", styles: Sequence[str] = (),
-            parts: str = "melody", transpose: str | None = None, **options) -> "EventCodec":
+    def fit(cls, pieces: Sequence[Piece], options: CodecOptions | None = None, styles: Sequence[str] = ()
+            ) -> "EventCodec":
+        options = options or CodecOptions()
+        chords, parts, transpose = options.chords, options.parts, options.transpose
         if not pieces:
             raise TunesmithError("cannot learn a vocabulary from no pieces")
         probe = cls([], chords)

@@ -1,9 +1,10 @@
 """Reading corpora: named ones from music21's bundled corpus, or any file, folder or glob.
 
-A corpus becomes a list of `Piece`s in the training shape of its reader:
-text for the character codec (ABC tunes and **kern bodies, see `abc.py` and
-`kern.py`), or parts as note events for the event codec (MIDI, MusicXML,
-**kern and ABC through music21, see `scores.py`). Broken files and tunes are
+A corpus becomes a list of `Piece`s in the training shape of the codec that
+reads it (`Codec.reader_for` and `Codec.read_files`): text for the character
+codec (ABC tunes and **kern bodies, see `notation/abc.py` and `notation/kern.py`),
+or parts as note events for the event codec (MIDI, MusicXML, **kern and ABC
+through music21, see `notation/scores.py`). Broken files and tunes are
 skipped with their path and a one-line reason, never fatal; an empty corpus
 is an error.
 
@@ -21,13 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunesmith import TunesmithError, log
-from tunesmith.corpus import abc, kern, scores
-
-EXTENSIONS = {".abc": "abc", ".krn": "kern", ".kern": "kern", ".mid": "midi", ".midi": "midi",
-              ".xml": "musicxml", ".mxl": "musicxml", ".musicxml": "musicxml"}
-TEXT_FORMATS = ("abc", "kern")
-FORMATS = ("abc", "kern", "midi", "musicxml")
-CODECS = ("auto", "chars", "events")
+from tunesmith.codecs import CODECS, CodecOptions, Piece, choose
+from tunesmith.formats import FORMATS, format_of
 
 
 @dataclass(frozen=True)
@@ -52,14 +48,6 @@ NAMED = {
 
 
 @dataclass
-class Piece:
-    name: str       # where it came from: path, and tune number for books
-    text: str       # training-shape text (canonical ABC tune, stripped **kern body, readable event line)
-    format: str     # abc, kern, or events
-    meta: dict = field(default_factory=dict)  # kern header; events (PartEvents JSON); style
-
-
-@dataclass
 class Corpus:
     name: str
     format: str
@@ -68,6 +56,7 @@ class Corpus:
     duplicates: int = 0
     styles: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    codec: str = ""                 # the codec (kind) whose reader read it
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -82,10 +71,6 @@ def music21_corpus_root() -> Path:
     except ImportError as exc:  # pragma: no cover - music21 is a dependency
         raise TunesmithError("music21 is not installed; run the setup command in the README") from exc
     return Path(music21.corpus.__file__).parent
-
-
-def format_of(path: Path) -> str | None:
-    return EXTENSIONS.get(path.suffix.lower())
 
 
 def _music_files(folder: Path) -> list[Path]:
@@ -127,14 +112,19 @@ def resolve(spec: str | list[str], fmt: str | None = None, codec: str = "auto"
     """Corpus spec(s) → (display name, reader, files, style of each file).
 
     A spec is a named corpus, a file, a folder (searched recursively) or a glob,
-    optionally as NAME=SPEC to make it a style. The reader is `abc` or `kern`
-    (text, for the character codec) or `events` (any score, for the event codec).
+    optionally as NAME=SPEC to make it a style. The reader is the one the codec
+    (`codec`, or for auto the first registered that reads the files) reads them
+    with: `abc` or `kern` (text, for the character codec) or `events` (any
+    score, for the event codec).
     """
+    name, _, reader, files, styles = _resolve(spec, fmt, codec)
+    return name, reader, files, styles
+
+
+def _resolve(spec: str | list[str], fmt: str | None, codec: str):
     specs = [spec] if isinstance(spec, str) else list(spec)
     if not specs:
         raise TunesmithError("no corpus given")
-    if codec not in CODECS:
-        raise TunesmithError(f"--codec must be one of {', '.join(CODECS)}, not {codec!r}")
     if fmt is not None and fmt not in FORMATS:
         raise TunesmithError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     files: list[Path] = []
@@ -157,105 +147,49 @@ def resolve(spec: str | list[str], fmt: str | None = None, codec: str = "auto"
     formats.discard(None)
     if not formats:
         raise TunesmithError("cannot tell the format of the corpus files from their extensions; pass --format")
-    if codec == "chars" or (codec == "auto" and formats <= set(TEXT_FORMATS)):
-        if len(formats) > 1:
-            raise TunesmithError(f"the corpus mixes formats ({', '.join(sorted(formats))}); the character codec "
-                                 f"reads one: pass --format, separate corpora, or --codec events")
-        reader = formats.pop()
-        if reader not in TEXT_FORMATS:
-            raise TunesmithError(f"the character codec reads ABC or **kern text, not {reader}: use --codec events")
-    else:
-        reader = "events"
+    reads, reader = choose(codec, formats)
     name = "+".join(specs) if len(specs) <= 3 else f"{specs[0]}+{len(specs) - 1} more"
-    return name, reader, files, styles
-
-
-def read_file(path: Path, fmt: str) -> tuple[list[Piece], list[tuple[str, str]]]:
-    """One file → (pieces, skipped). Raises OSError/ValueError for an unreadable file."""
-    data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise ValueError("binary data, not a text file")
-    text = abc.decode(data)
-    if fmt == "abc":
-        found, skipped = abc.read_book(text, str(path))
-        if not found and not skipped:
-            raise ValueError("no tunes (no X: line)")
-        return [Piece(n, t, "abc") for n, t in found], skipped
-    body, header = kern.strip(text)
-    return [Piece(str(path), body, "kern", {"header": header.to_json()})], []
+    return name, reads, reader, files, styles
 
 
 def load(spec: str | list[str], fmt: str | None = None, show_progress: bool = True, codec: str = "auto",
-         parts: str = "melody", transpose: str | None = None) -> Corpus:
+         parts: str = "melody", transpose: str | None = None, options: CodecOptions | None = None) -> Corpus:
     """Read a corpus, skipping (and reporting) broken files, tunes and exact duplicates.
 
-    `parts` and `transpose` apply to note events: which parts of a score become
-    sequences, and the key every piece is moved to ("C": C major / A minor).
+    `options` (or `fmt`, `codec`, `parts`, `transpose`) say how: which files, which codec reads
+    them, which parts of a score become sequences, the key every piece is moved to ("C": C major /
+    A minor) where the codec can transpose.
     """
-    name, reader, files, styles = resolve(spec, fmt, codec)
-    target = scores.parse_key(transpose) if transpose else None
-    if reader != "events" and (transpose or parts != "melody"):
-        raise TunesmithError("--transpose and --parts work on note events: add --codec events")
+    options = options or CodecOptions(format=fmt, codec=codec, parts=parts, transpose=transpose)
+    name, reads, reader, files, styles = _resolve(spec, options.format, options.codec)
     style_of = {str(p): st for p, st in zip(files, styles)}
-    found: list[Piece] = []
-    skipped: list[tuple[str, str]] = []
-    if reader == "events":
-        result = scores.read_files(files, scores.ReaderSettings(parts), show_progress=show_progress)
-        skipped += result.skipped
-        if result.cached and show_progress:
-            log.info(f"{result.cached} of {len(files)} files from the parse cache ({scores.cache_dir()})")
-        for path, parts in result.files.items():
-            for part in parts:
-                if target is not None:
-                    part = part.in_key(target)
-                found.append(Piece(part.name, part.text(), "events",
-                                   {"events": part.to_json(), "style": style_of[path]}))
-    else:
-        bar = log.progress(len(files), f"reading {name}", unit="file") if show_progress and len(files) > 20 else None
-        for path in files:
-            try:
-                pieces, bad = read_file(path, reader)
-            except (OSError, ValueError, kern.KernError) as exc:
-                skipped.append((str(path), str(exc) or type(exc).__name__))
-                pieces, bad = [], []
-            skipped += bad
-            for piece in pieces:
-                piece.meta["style"] = style_of[str(path)]
-            found += pieces
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+    by_file, skipped = reads.read_files(files, reader, options, show_progress)
     pieces, seen, duplicates = [], set(), 0
-    for piece in found:
-        if piece.text in seen:
-            duplicates += 1
-            continue
-        seen.add(piece.text)
-        pieces.append(piece)
+    for path, found in by_file:
+        for piece in found:
+            piece.meta["style"] = style_of[path]
+            if piece.text in seen:
+                duplicates += 1
+                continue
+            seen.add(piece.text)
+            pieces.append(piece)
     used = sorted({p.meta["style"] for p in pieces if p.meta.get("style")})
-    return Corpus(name, reader, pieces, skipped, duplicates, used, [str(p) for p in files])
+    return Corpus(name, reader, pieces, skipped, duplicates, used, [str(p) for p in files], reads.kind)
 
 
-SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]
+def augment(corpus: Corpus, pieces: list[Piece], copies: int) -> list[Piece]:
+    """Up to `copies` transposed copies of each piece of a corpus whose codec can transpose."""
+    return CODECS[corpus.codec].augment(pieces, copies) if copies else []
 
 
-def augment(pieces: list[Piece], copies: int) -> list[Piece]:
-    """Up to `copies` transposed copies of each event piece (+1, -1, +2, -2, ... semitones),
-    leaving out copies that leave the MIDI range. Text pieces cannot be transposed."""
-    if not 0 <= copies <= len(SHIFTS):
-        raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
-    out = []
-    for piece in pieces:
-        if piece.format != "events":
-            raise TunesmithError("--augment works on note events: add --codec events")
-        part = scores.PartEvents.from_json(piece.meta["events"])
-        for shift in SHIFTS[:copies]:
-            moved = part.transposed(shift)
-            if moved.fits_midi():
-                out.append(Piece(f"{piece.name}@{shift:+d}", moved.text(), "events",
-                                 {**piece.meta, "events": moved.to_json()}))
-    return out
+def lengths(corpus: Corpus) -> tuple[list[int], str]:
+    """Each piece's length, and the unit (characters, events) its codec measures it in."""
+    unit = "pieces"
+    sizes = []
+    for piece in corpus.pieces:
+        size, unit = CODECS[corpus.codec].length(piece)
+        sizes.append(size)
+    return sizes, unit
 
 
 def report(corpus: Corpus) -> None:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith import TunesmithError, check, corpus, log
-from tunesmith.corpus import scores
+from tunesmith.notation import scores
 from tunesmith.evaluate import stats
 from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY, NoveltyIndex
+from tunesmith.evaluate.verdict import Verdict
 
 
 @dataclass
@@ -80,14 +81,15 @@ def judge(samples: list[str], corpus_spec: list[str], max_copy: int = DEFAULT_MA
             report = file_reports[k] if k < len(file_reports) else None
             notes = file_melodies[k][1] if k < len(file_melodies) else []
             match = index.longest_match([(p, d) for p, _, d in notes], intervals=intervals)
+            verdict = Verdict(bool(report and report.valid), match.length, max_copy)
             rows.append({
                 "piece": report.piece if report else f"{path.stem}-{k + 1}",
-                "valid": bool(report and report.valid),
+                "valid": verdict.valid,
                 "reasons": "; ".join(report.reasons) if report else "music21 could not read it",
                 "notes": len(notes),
                 "longest_copy": match.length,
                 "copied_from": _short(match.source),
-                "copy": match.length > max_copy,
+                "copy": verdict.copy,
                 "top_pitch_share": round(stats.top_pitch_share(notes), 3),
                 "longest_repeat": stats.longest_repeat(notes),
                 "capped": capped,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from tunesmith import TunesmithError, bundle, corpus, data, log
-from tunesmith.train import evaluate_tokens
+from tunesmith.evaluate.tokens import evaluate_tokens
 
 
 @dataclass
@@ -20,29 +20,37 @@ class Likelihood:
     pieces: int
     skipped: list[tuple[str, str]]
     tokens: int             # predicted tokens (each piece's symbols and its end)
-    characters: int | None  # for text codecs: characters in the pieces
+    units: int | None       # the codec's loss unit (characters for text) in the pieces, where it has one
     bits_per_token: float
     accuracy: float
+    unit: str | None = None  # that unit's name ("character")
+
+    @property
+    def bits_per_unit(self) -> float | None:
+        if not self.units:
+            return None
+        return self.bits_per_token * self.tokens / self.units
+
+    @property
+    def characters(self) -> int | None:
+        return self.units if self.unit == "character" else None
 
     @property
     def bits_per_character(self) -> float | None:
-        if not self.characters:
-            return None
-        return self.bits_per_token * self.tokens / self.characters
+        return self.bits_per_unit if self.unit == "character" else None
 
     def to_json(self) -> dict:
-        return {"pieces": self.pieces, "skipped": len(self.skipped), "tokens": self.tokens,
+        data = {"pieces": self.pieces, "skipped": len(self.skipped), "tokens": self.tokens,
                 "characters": self.characters, "bits_per_token": self.bits_per_token,
                 "bits_per_character": self.bits_per_character, "accuracy": self.accuracy}
+        if self.unit and self.unit != "character":
+            data.update({f"{self.unit}s": self.units, f"bits_per_{self.unit}": self.bits_per_unit})
+        return data
 
 
 def read_for(codec, spec: list[str], style: str | None = None, show_progress: bool = True) -> corpus.Corpus:
     """Read files the way the model's training corpus was read."""
-    if codec.kind == "events":
-        loaded = corpus.load(spec, codec="events", parts=codec.parts, transpose=codec.transpose,
-                             show_progress=show_progress)
-    else:
-        loaded = corpus.load(spec, codec.format, codec="chars", show_progress=show_progress)
+    loaded = corpus.load(spec, options=codec.reading(), show_progress=show_progress)
     if style is not None:
         codec.style_id(style)
         for piece in loaded.pieces:
@@ -62,14 +70,14 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
     codec = loaded.codec
     pieces = read_for(codec, spec, style, show_progress)
     corpus.report(pieces)
-    arrays, skipped, characters = [], list(pieces.skipped), 0
+    arrays, skipped, units = [], list(pieces.skipped), 0
     for piece in pieces.pieces:
         try:
             arrays.append(codec.encode(piece))
         except TunesmithError as exc:  # a symbol the model never saw: that piece cannot be scored
             skipped.append((piece.name, str(exc)))
             continue
-        characters += len(piece.text)
+        units += codec.units(piece)
     if not arrays:
         raise TunesmithError(f"none of the {len(pieces.pieces)} pieces could be scored by this model"
                              + (f" (e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
@@ -78,5 +86,5 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
         log.warn(f"{dropped} pieces have symbols the model never saw and are left out, e.g. {skipped[-1][1]}")
     tokens = data.TokenSet.from_arrays(arrays)
     result = evaluate_tokens(loaded.model, tokens, torch.device(device))
-    return Likelihood(len(arrays), skipped, result["tokens"], characters if codec.kind == "chars" else None,
-                      result["bits"], result["accuracy"])
+    return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
+                      result["bits"], result["accuracy"], codec.loss_unit)

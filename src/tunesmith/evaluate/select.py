@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tunesmith import TunesmithError, atomic, bundle, check, log, render, sample
 from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY, INDEX_FILE, NoveltyIndex
+from tunesmith.evaluate.verdict import judge_report
 
 SELECT_FILE = bundle.SELECT_FILE
 
@@ -62,11 +63,10 @@ def select(run_dir: str | Path, n: int = 8, seed: int = 1, max_copy: int = DEFAU
             pieces = sample.generate(loaded.model, loaded.codec, n=n, seed=seed, max_length=max_length)
             texts = [loaded.codec.finish(p.text, i + 1) for i, p in enumerate(pieces)]
             reports = check.check_texts(texts, loaded.codec.extension, worker=worker)
-            runs = [0]
-            if index is not None:
-                runs = [index.longest_match(r.melody).length if r.melody else 0 for r in reports]
+            verdicts = [judge_report(r, index, max_copy) for r in reports]
             rows.append(Row(path.name, int(loaded.card.get("step", 0)), loaded.card.get("val_bits"),
-                            sum(r.valid for r in reports), sum(r > max_copy for r in runs), max(runs), n))
+                            sum(v.valid for v in verdicts), sum(v.copy for v in verdicts),
+                            max((v.longest_copy for v in verdicts), default=0), n))
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -1,8 +1,9 @@
 """A score file as the start of a note-event model's pieces.
 
-The file is read by music21 in a render worker process (`render.Worker` with
-`read_part` as its job): a file that crashes or hangs the reader is an error
-for that request, not a dead server.
+The file is read by music21 in a worker process (`tunesmith.worker`: the job
+"read_part" registered here, e.g. `Worker(job="read_part")` or any worker's
+`call("read_part", piece, parts, folder)`): a file that crashes or hangs the
+reader is an error for that request, not a dead server.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith import TunesmithError
+from tunesmith.notation.scores import PartEvents, ReaderSettings, parse_file, parse_key
+from tunesmith.worker import register_job
 
 PRIMER_EVENTS = 32     # notes and rests of the file that start each piece
 
@@ -26,18 +29,15 @@ def suffix_of(data: bytes) -> str:
     raise TunesmithError("the primer file is neither MIDI nor MusicXML")
 
 
+@register_job("read_part")
 def read_part(piece, parts: str, out_dir: Path) -> dict:
     """Runs in the worker: the score's chosen part (the codec's --parts) as note events (JSON)."""
-    from tunesmith.corpus.scores import ReaderSettings, parse_file
-
     return parse_file(piece.path, ReaderSettings(parts))[0].to_json()
 
 
 def words(codec, part_json: dict, events: int = PRIMER_EVENTS) -> str:
     """The event model's primer text for a part read by `read_part`: its header words and first events,
     moved to the key the model was trained in (where it was)."""
-    from tunesmith.corpus.scores import PartEvents, parse_key
-
     part = PartEvents.from_json(part_json)
     if codec.transpose:
         part = part.in_key(parse_key(codec.transpose))

@@ -68,7 +68,7 @@
 
   function describe(m) {
     const bits = [];
-    bits.push(m.kind === "events" ? "note events" : `${(SOURCE_NAMES[m.format] || m.format)} text`);
+    bits.push(m.label || m.format);
     if (m.corpus) bits.push(`trained on ${m.corpus}` + (m.pieces ? ` (${Number(m.pieces).toLocaleString()} pieces)` : ""));
     if (typeof m.val_bits === "number") bits.push(`${m.val_bits.toFixed(2)} bits/token`);
     if (m.judged && m.judged.pieces) bits.push(`composed: ${m.judged.valid} of ${m.judged.pieces} valid, ${m.judged.copies} copies`);
@@ -107,7 +107,7 @@
     const select = $("model");
     select.replaceChildren();
     for (const m of models) {
-      const label = `${m.name} \u2014 ${m.kind === "events" ? "events" : m.format}` + (m.corpus ? `, ${m.corpus}` : "");
+      const label = `${m.name} \u2014 ${m.format}` + (m.corpus ? `, ${m.corpus}` : "");
       select.append(el("option", {value: m.name, text: label}));
     }
     if (limits) {

@@ -1,47 +1,16 @@
-"""The LSTM language model: embedding → N LSTM layers with dropout → linear head."""
+"""The LSTM language model: embedding → N LSTM layers with dropout → linear head (model type `lstm`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn import functional as F
 
 from tunesmith import TunesmithError
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int
-    layers: int = 3
-    hidden: int = 256
-    embed: int = 64
-    dropout: float = 0.3
-
-    def __post_init__(self):
-        if self.vocab_size < 3:
-            raise TunesmithError(f"vocabulary of {self.vocab_size} symbols is too small to model")
-        if not 1 <= self.layers <= 16:
-            raise TunesmithError(f"--layers must be between 1 and 16, not {self.layers}")
-        if not 1 <= self.hidden <= 8192:
-            raise TunesmithError(f"--hidden must be between 1 and 8192, not {self.hidden}")
-        if not 1 <= self.embed <= 8192:
-            raise TunesmithError(f"--embed must be between 1 and 8192, not {self.embed}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise TunesmithError(f"--dropout must be in [0, 1), not {self.dropout}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise TunesmithError(f"the model config has entries this version does not know: {', '.join(sorted(unknown))}")
-        return cls(**data)
+from tunesmith.nets.base import LanguageModel, ModelConfig, register_model
 
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -83,10 +52,10 @@ def dropout_mask(shape: torch.Size, p: float, device: torch.device | str = "cpu"
     return (lanes < threshold - 32768).to(torch.float32).mul_(65536 / threshold)
 
 
-class LSTMModel(nn.Module):
+@register_model("lstm")
+class LSTMModel(LanguageModel):
     def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.embed = nn.Embedding(config.vocab_size, config.embed)
         self.lstm = nn.LSTM(config.embed, config.hidden, num_layers=config.layers,
                             dropout=config.dropout if config.layers > 1 else 0.0, batch_first=True)
@@ -125,8 +94,6 @@ class LSTMModel(nn.Module):
         layer is the model's own weights in a one-layer nn.LSTM call (`functional_call`), so the
         parameters, their gradients and the saved files are those of `self.lstm`, and with the
         masks set to ones the logits are the same numbers as `self.lstm`'s."""
-        from torch.func import functional_call
-
         layers, p = self.config.layers, self.config.dropout
         shells = self.__dict__.get("_shells")
         if shells is None:   # weightless stand-ins (meta tensors): functional_call supplies the weights
@@ -157,9 +124,6 @@ class LSTMModel(nn.Module):
     def zero_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         shape = (self.config.layers, batch, self.config.hidden)
         return (torch.zeros(shape, device=device), torch.zeros(shape, device=device))
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
 
 class Stepper:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,11 +27,10 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from tunesmith import TunesmithError, atomic, log
+from tunesmith import TunesmithError, atomic, formats, log
+from tunesmith.notation import abc
 
 READER_VERSION = 2
-SCORE_EXTENSIONS = {".mid": "midi", ".midi": "midi", ".xml": "musicxml", ".mxl": "musicxml",
-                    ".musicxml": "musicxml", ".krn": "kern", ".kern": "kern", ".abc": "abc"}
 GRID = 48   # onsets and durations are rounded to 1/48 of a quarter (covers 64ths and triplets)
 TONICS = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B"]
 
@@ -120,6 +120,7 @@ def _q(x) -> float:
 # ---- reading one score (runs in a worker process) -----------------------------------------
 
 def _key_of(score, part) -> tuple[int, str]:
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import key as m21key
 
     found = list(part.recurse().getElementsByClass(m21key.KeySignature)) or \
@@ -143,6 +144,7 @@ def _key_of(score, part) -> tuple[int, str]:
 
 def _line(part) -> tuple[list[tuple[tuple[int, ...], float, float]], float]:
     """A part → (monophonic line of events, onset of its first note)."""
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import chord, note
 
     flat = part.stripTies(matchByPitch=True).flatten()
@@ -196,6 +198,7 @@ def _line(part) -> tuple[list[tuple[tuple[int, ...], float, float]], float]:
 
 
 def _time_signature(part) -> tuple[str, float]:
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import meter
 
     found = list(part.recurse().getElementsByClass(meter.TimeSignature))
@@ -251,11 +254,10 @@ def read_parts(score, name: str, settings: ReaderSettings) -> list[PartEvents]:
 
 def parse_file(path: str, settings: ReaderSettings) -> list[PartEvents]:
     """One file → its parts (an ABC book: every tune). Raises on a file music21 cannot read."""
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import converter
 
-    from tunesmith.corpus import abc
-
-    kind = SCORE_EXTENSIONS.get(Path(path).suffix.lower())
+    kind = formats.format_of(path)
     if kind is None:
         raise ValueError(f"cannot tell the format from '{Path(path).suffix}'")
     with warnings.catch_warnings():
@@ -364,8 +366,6 @@ def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool 
                 if bar is not None:
                     bar.update(1)
         else:
-            import multiprocessing as mp
-
             entries = dict(todo)
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
                 futures = [pool.submit(_parse_job, path, settings) for path, _ in todo]

@@ -1,0 +1,267 @@
+"""The API's routes and the HTTP around them: security headers, size limits, error answers.
+
+Each `add_*` function puts one group on an app, in the order they are listed
+(the order of the paths in openapi.json); the routes call the app's
+`Composer` and answer its `ApiError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import concurrent.futures
+import shutil
+import threading
+from pathlib import Path
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from tunesmith import TunesmithError, __version__, log
+from tunesmith.compose import DEFAULT_MODEL
+from tunesmith.web.composer import Composer, StoredPiece
+from tunesmith.web.schemas import (FORMATS, LENGTH, MAX_BODY, MAX_COUNT, PRIMER_BYTES, PRIMER_CHARS, SEED_MAX,
+                                   SOURCE_TYPES, TEMPERATURE, TEXT_TYPE, ApiError, ComposeRequest, ComposeResponse,
+                                   PieceOut, api_words, model_info)
+
+STATIC = Path(__file__).resolve().parent / "static"
+HTML = "text/html; charset=utf-8"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+COMPOSE_ANSWERS = {400: {"description": "a primer the model cannot start from"},
+                   404: {"description": "no such model or style"},
+                   413: {"description": "the primer file or the request is too large"},
+                   422: {"description": "a parameter out of bounds"},
+                   429: {"description": "the server is composing all it can; try again soon"},
+                   503: {"description": "composing took longer than the server allows"}}
+
+
+def add_routes(app: FastAPI, composer: Composer) -> None:
+    """Every route, guard and error answer of the composer app."""
+    add_guard(app)
+    add_error_answers(app)
+    add_page(app)
+    add_status_routes(app, composer)
+    add_compose_route(app, composer)
+    add_piece_routes(app, composer)
+
+
+# ---- HTTP around the routes --------------------------------------------------------------------
+
+def add_guard(app: FastAPI) -> None:
+    """Refuse bodies over MAX_BODY (and chunked ones, whose size is not told); security headers on every answer."""
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"detail": f"the request is larger than {MAX_BODY // 1024} KB"}, 413,
+                                headers=SECURITY_HEADERS)
+        if length is None and request.method == "POST" and request.headers.get("transfer-encoding"):
+            return JSONResponse({"detail": "send the request with a Content-Length"}, 411, headers=SECURITY_HEADERS)
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+
+def add_error_answers(app: FastAPI) -> None:
+    """ApiError as its status and reason; a request out of bounds as 422 naming the fields."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return JSONResponse({"detail": exc.detail}, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _validation_message(exc), "errors": _plain(exc.errors())}, 422)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        msg = err.get("msg", "is not valid")
+        parts.append(f"{where}: {msg}" + ("" if err.get("type") == "missing" else f" (got {shown})"))
+    return "; ".join(parts)
+
+
+def _plain(errors: list) -> list:
+    """Pydantic's error list with only JSON-safe values."""
+    out = []
+    for e in errors:
+        out.append({"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")),
+                    "type": str(e.get("type", ""))})
+    return out
+
+
+# ---- the page, health and models ---------------------------------------------------------------
+
+def add_page(app: FastAPI) -> None:
+    """The page, the API's reference page, and their files (shipped in the package)."""
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html", media_type=HTML)
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(STATIC / "docs.html", media_type=HTML)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def add_status_routes(app: FastAPI, composer: Composer) -> None:
+    """/api/health, /api/models and /api/models/{name}."""
+
+    @app.get("/api/health", summary="Whether the server is up, and how busy")
+    async def health():
+        gate = composer.gate
+        return {"status": "ok", "version": __version__, "renderers_ready": composer.workers.ready,
+                "running": gate.active,
+                "waiting": max(gate.admitted - gate.active, 0),
+                "capacity": {"running": gate.running, "waiting": gate.waiting},
+                "pieces": len(composer.store), "wav": composer.wav_missing is None,
+                "wav_missing": composer.wav_missing}
+
+    @app.get("/api/models", summary="The models found by name, with their cards")
+    async def list_models():
+        entries = await asyncio.get_running_loop().run_in_executor(None, composer.bundles.entries)
+        return {"models": [model_info(e) for e in entries], "default": DEFAULT_MODEL,
+                "limits": {"temperature": TEMPERATURE, "length": LENGTH, "count": MAX_COUNT,
+                           "primer_chars": PRIMER_CHARS, "primer_bytes": PRIMER_BYTES, "seed": SEED_MAX}}
+
+    @app.get("/api/models/{name}", summary="One model", responses={404: {"description": "no such model"}})
+    async def one_model(name: str):
+        entry = await asyncio.get_running_loop().run_in_executor(None, composer.bundles.entry, name)
+        return model_info(entry)
+
+
+# ---- composing ---------------------------------------------------------------------------------
+
+def add_compose_route(app: FastAPI, composer: Composer) -> None:
+    """POST /api/compose."""
+
+    @app.post("/api/compose", response_model=ComposeResponse, summary="Compose pieces", responses=COMPOSE_ANSWERS)
+    async def compose_pieces(req: ComposeRequest):
+        await asyncio.get_running_loop().run_in_executor(None, composer.bundles.entry, req.model)   # 404 first
+        return await _compose(composer, req, _primer_bytes(req))
+
+
+def _primer_bytes(req: ComposeRequest) -> bytes | None:
+    """The primer file's bytes (None: no file), refused when not base64, empty or too large."""
+    if req.primer_file is None:
+        return None
+    if req.primer:
+        raise ApiError(400, "give a primer as text or as a file, not both")
+    try:
+        data = base64.b64decode(req.primer_file.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "primer_file.data is not base64") from None
+    if len(data) > PRIMER_BYTES:
+        raise ApiError(413, f"the primer file is {len(data) // 1024} KB; the limit is {PRIMER_BYTES // 1024} KB")
+    if not data:
+        raise ApiError(400, "the primer file is empty")
+    return data
+
+
+async def _compose(composer: Composer, req: ComposeRequest, primer_bytes: bytes | None):
+    """Compose in the composer's threads if the gate admits it (else 429), within its timeout (else 503)."""
+    gate = composer.gate
+    if not gate.try_admit():
+        return JSONResponse({"detail": f"the composer is busy ({gate.running} pieces being composed and "
+                                       f"{gate.waiting} waiting); try again in a few seconds"}, 429,
+                            headers={"Retry-After": "5"})
+    abandoned = threading.Event()
+    try:
+        future = composer.executor.submit(composer.compose, req, primer_bytes, abandoned)
+    except RuntimeError:      # shutting down
+        gate.release()
+        raise ApiError(503, "the server is shutting down") from None
+    future.add_done_callback(lambda _: gate.release())
+    try:
+        pieces, outcome, seconds = await asyncio.wait_for(asyncio.wrap_future(future), composer.timeout)
+    except asyncio.TimeoutError:
+        abandoned.set()
+        future.add_done_callback(_discard)
+        return JSONResponse({"detail": f"composing took longer than {composer.timeout:g} s, the most this "
+                                       f"server allows; ask for fewer pieces or a shorter length"}, 503)
+    except ApiError:
+        raise
+    except TunesmithError as exc:
+        raise ApiError(400, api_words(str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - this request fails; the server goes on
+        log.warn(f"compose failed: {type(exc).__name__}: {exc}")
+        raise ApiError(500, f"composing failed ({type(exc).__name__}: {str(exc)[:200]})") from None
+    composer.store.add(pieces)
+    return ComposeResponse(model=req.model, seed=outcome.seed, seconds=round(seconds, 2),
+                           sampled=outcome.sampled, failed=outcome.failed, pieces=[p.out() for p in pieces])
+
+
+def _discard(future: concurrent.futures.Future) -> None:
+    """A compose nobody waits for any more: remove what it wrote."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    pieces, _, _ = future.result()
+    for folder in {p.folder for p in pieces}:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---- pieces ------------------------------------------------------------------------------------
+
+def add_piece_routes(app: FastAPI, composer: Composer) -> None:
+    """GET /api/pieces/{id} and /api/pieces/{id}/{format}."""
+
+    @app.get("/api/pieces/{piece_id}", response_model=PieceOut, summary="One composed piece")
+    async def piece_info(piece_id: str):
+        return _piece(composer, piece_id).out()
+
+    @app.get("/api/pieces/{piece_id}/{fmt}", summary="A composed piece's file",
+             responses={200: {"content": {t: {} for t, _ in FORMATS.values() if t}},
+                        404: {"description": "no such piece, format or page"}})
+    async def piece_file(piece_id: str, fmt: str, page: int = Query(1, ge=1, le=1000)):
+        piece = _piece(composer, piece_id)
+        path = _piece_path(piece, fmt, page)
+        media, suffix = FORMATS[fmt]
+        if fmt == "source":
+            media, suffix = SOURCE_TYPES.get(piece.source_format, TEXT_TYPE), path.suffix
+        name = f"{piece.model}-{piece.id[:6]}-{piece.number}{suffix}"
+        return FileResponse(path, media_type=media, filename=name, content_disposition_type="inline")
+
+
+def _piece(composer: Composer, piece_id: str) -> StoredPiece:
+    piece = composer.store.get(piece_id)
+    if piece is None:
+        shown = piece_id if len(piece_id) <= 40 else piece_id[:40] + "..."
+        raise ApiError(404, f"no piece {shown!r} on this server (it keeps the last {composer.store.keep} "
+                            f"pieces composed, until it stops)")
+    return piece
+
+
+def _piece_path(piece: StoredPiece, fmt: str, page: int) -> Path:
+    """The file of `piece` in format `fmt` (svg: its page), or a 404 saying why there is none."""
+    if fmt not in FORMATS:
+        raise ApiError(404, f"no format {fmt[:40]!r}; the formats are {', '.join(FORMATS)}")
+    if fmt == "svg":
+        if not piece.pages:
+            raise ApiError(404, f"piece {piece.id} has no sheet music: {piece.errors.get('svg', 'not rendered')}")
+        if page > len(piece.pages):
+            raise ApiError(404, f"piece {piece.id} has {len(piece.pages)} pages of sheet music, not {page}")
+        return piece.pages[page - 1]
+    path = piece.files.get(fmt)
+    if path is None:
+        raise ApiError(404, f"piece {piece.id} has no {fmt}: {piece.errors.get(fmt, 'not made')}")
+    return path
