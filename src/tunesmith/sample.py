@@ -16,9 +16,10 @@ from typing import Callable
 
 import torch
 
-from tunesmith import TunesmithError, atomic, check, log
+from tunesmith import TunesmithError, atomic, check, log, settings
 from tunesmith.codecs import Codec
 from tunesmith.nets import LanguageModel, expand_rows
+from tunesmith.options import SampleOptions
 
 
 def new_seed() -> int:
@@ -34,17 +35,11 @@ class Sampled:
     style: str | None = None   # the style it was asked for, or took itself
 
 
-def check_options(n: int, temperature: float, top_k: int, top_p: float, max_length: int) -> None:
-    rules = [
-        (1 <= n <= 10000, f"-n must be between 1 and 10000, not {n}"),
-        (0 <= temperature <= 10, f"--temperature must be between 0 and 10, not {temperature}"),
-        (top_k >= 0, f"--top-k must be 0 (off) or more, not {top_k}"),
-        (0 < top_p <= 1, f"--top-p must be in (0, 1], not {top_p}"),
-        (1 <= max_length <= 1_000_000, f"--max-length must be between 1 and 1000000, not {max_length}"),
-    ]
-    for ok, message in rules:
-        if not ok:
-            raise TunesmithError(message)
+def check_primer_length(tokens: int, max_length: int) -> None:
+    """A piece holds its primer and at least one token more."""
+    if tokens >= max_length:
+        raise TunesmithError(f"the primer is {tokens} tokens long: --max-length must be more than that, "
+                             f"not {max_length}")
 
 
 def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
@@ -82,10 +77,9 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     Rows that end leave the batch, so a step costs what the pieces still being
     written cost. `precision`: the step's matrix products in fp32, bf16, or
     auto (bf16 on CPUs with bfloat16 arithmetic; see `model.Stepper`)."""
-    check_options(n, temperature, top_k, top_p, max_length)
+    settings.check(SampleOptions(n=n, temperature=temperature, top_k=top_k, top_p=top_p, max_length=max_length))
     prime = torch.as_tensor(codec.encode_primer(primer, style), dtype=torch.long, device=device)
-    if len(prime) - 1 >= max_length:
-        raise TunesmithError(f"the primer is {len(prime) - 1} tokens long, as long as --max-length {max_length}")
+    check_primer_length(len(prime) - 1, max_length)
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=device)
@@ -155,8 +149,7 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     piece). Returns (kept pieces, at most n; rejected pieces with the reason;
     pieces sampled in all; rounds used).
     """
-    if rounds < 1:
-        raise TunesmithError(f"--tries must be at least 1, not {rounds}")
+    settings.check(SampleOptions(n=n, tries=rounds))
     seed = seed if seed is not None else new_seed()
     kept: list[Sampled] = []
     rejected: list[tuple[Sampled, str]] = []

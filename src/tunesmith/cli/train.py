@@ -7,10 +7,11 @@ import os
 from dataclasses import fields
 
 from tunesmith import TunesmithError, settings
+from tunesmith.codecs import CodecOptions
 
 
 def add_train_parser(sub) -> None:
-    sub.add_parser("train", help="train an LSTM on a corpus", fill=_train_flags,
+    sub.add_parser("train", help="train a model (an LSTM by default) on a corpus", fill=_train_flags,
                    description="Train an LSTM on ABC tunes or **kern scores as text (character codec), or on "
                                "the notes of MIDI, MusicXML, **kern or ABC scores as (pitch, beat strength, "
                                "duration) events (event codec). A folder whose subfolders hold the music, or "
@@ -20,7 +21,6 @@ def add_train_parser(sub) -> None:
 
 def _train_flags(p: argparse.ArgumentParser) -> None:
     # imported here: torch (which these pull in) costs ~1 s at start-up; --help needs none of it
-    from tunesmith.codecs import CodecOptions
     from tunesmith.train.config import TrainConfig
 
     reading = [f.name for f in fields(CodecOptions)]

@@ -57,6 +57,7 @@ def quantize_duration(ql: float) -> str:
 
 @lru_cache(maxsize=64)
 def _time_signature(ratio: str):
+    # music21 is imported where used: it costs about a second at start-up
     from music21 import meter
     try:
         return meter.TimeSignature(ratio)
@@ -221,6 +222,7 @@ class EventCodec(Codec):
 
     def score(self, text: str, number: int = 1, key: str | None = None):
         """Decoded words → a music21 score (malformed or misplaced words are left out)."""
+        # music21 is imported where used: it costs about a second at start-up
         from music21 import chord, instrument, key as m21key, metadata, note, pitch, stream
 
         ratio, (tonic, mode), start = "4/4", (0, "major"), Fraction(0)
@@ -292,6 +294,7 @@ class EventCodec(Codec):
         return score
 
     def finish(self, text: str, number: int, key: str | None = None) -> str:
+        # music21 is imported where used: it costs about a second at start-up
         from music21.musicxml.m21ToXml import GeneralObjectExporter
 
         return GeneralObjectExporter(self.score(text, number, key)).parse().decode("utf-8")

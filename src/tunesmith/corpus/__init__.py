@@ -66,7 +66,7 @@ class Corpus:
 
 
 def music21_corpus_root() -> Path:
-    try:
+    try:   # music21 is imported where used: it costs about a second at start-up
         import music21.corpus
     except ImportError as exc:  # pragma: no cover - music21 is a dependency
         raise TunesmithError("music21 is not installed; run the setup command in the README") from exc

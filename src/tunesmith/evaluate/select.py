@@ -88,6 +88,7 @@ def select(run_dir: str | Path, n: int = 8, seed: int = 1, max_copy: int = DEFAU
 def plot(rows: list[Row], path: Path) -> None:
     from io import BytesIO
 
+    # matplotlib is imported where used: it takes a while and only the plot needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

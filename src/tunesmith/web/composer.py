@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tunesmith import TunesmithError, bundle, compose, formats, registry, render
+from tunesmith import TunesmithError, bundle, compose, formats, registry, render, sample
 from tunesmith.web import primer
 from tunesmith.web.schemas import FORMATS, ApiError, ComposeRequest, PieceOut, api_words, web_length
 from tunesmith.worker import Worker
@@ -370,9 +370,10 @@ class Composer:
             primed = len(loaded.codec.encode_primer(options.primer, options.style)) - 1
         except TunesmithError as exc:
             raise ApiError(400, api_words(str(exc))) from None
-        if primed >= options.max_length:
-            raise ApiError(422, f"the primer is {primed} tokens long: length must be more than that, "
-                                f"not {options.max_length}")
+        try:
+            sample.check_primer_length(primed, options.max_length)
+        except TunesmithError as exc:
+            raise ApiError(422, api_words(str(exc))) from None
 
     def _formats(self, loaded: bundle.Bundle) -> list[str]:
         """What each piece is rendered to: MIDI, sheet music, MusicXML (unless that is its source), WAV."""
