@@ -2,7 +2,11 @@
 
 Weights are safetensors, never pickle: loading a model runs no code. Loading
 checks that every file is there, readable and consistent, and says what is
-wrong in one sentence.
+wrong in one sentence (`registry.check_bundle`): the config's types and bounds,
+the codec, the weights' names, dtypes and shapes read from the safetensors
+header against the config, the model's size against a limit
+(`max_parameters`, $TUNESMITH_MAX_PARAMETERS, default 200 million) and that
+every weight is a finite number, all before the model is built.
 """
 
 from __future__ import annotations
@@ -14,14 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from tunesmith import TunesmithError, __version__, atomic, registry
-from tunesmith.codecs import Codec, codec_from_json
-from tunesmith.nets import LanguageModel, ModelConfig, build_model
-
-BUNDLE_VERSION = 1
-FILES = ("config.json", "codec.json", "weights.safetensors", "card.json")
+from tunesmith.codecs import Codec
+from tunesmith.nets import LanguageModel, build_model
+from tunesmith.registry import BUNDLE_VERSION, FILES
 
 
 @dataclass
@@ -81,53 +83,16 @@ def resolve(path: str | Path, models: list[str] | None = None) -> Path:
     raise TunesmithError(f"'{path}' is neither a model folder nor a training run with a checkpoint")
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TunesmithError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise TunesmithError(f"{path} should hold a JSON object")
-    return data
-
-
-def load(path: str | Path, device: str | torch.device = "cpu", models: list[str] | None = None) -> Bundle:
+def load(path: str | Path, device: str | torch.device = "cpu", models: list[str] | None = None,
+         max_parameters: int | None = None) -> Bundle:
+    """The bundle `path` resolves to, its files checked before anything is built (a model bigger
+    than `max_parameters`, default $TUNESMITH_MAX_PARAMETERS or 200 million, is refused)."""
     path = resolve(path, models)
-    if not path.is_dir():
-        raise TunesmithError(f"'{path}' is a file; a model is a folder with {', '.join(FILES)}")
-    missing = [f for f in FILES if not (path / f).is_file()]
-    if missing:
-        raise TunesmithError(f"model folder '{path}' is missing {', '.join(missing)} (a model needs {', '.join(FILES)})")
-    config = _read_json(path / "config.json")
-    version = config.get("bundle_version")
-    if not isinstance(version, int) or version > BUNDLE_VERSION:
-        raise TunesmithError(f"'{path}' was made by another tunesmith version (bundle format {version!r}, "
-                             f"this one reads up to {BUNDLE_VERSION})")
-    model_config = ModelConfig.from_json(config.get("model") or {})
-    codec = codec_from_json(_read_json(path / "codec.json"))
-    card = _read_json(path / "card.json")
-    if codec.vocab_size != model_config.vocab_size:
-        raise TunesmithError(f"codec.json in '{path}' has {codec.vocab_size} symbols but the model was built "
-                             f"for {model_config.vocab_size}: the codec belongs to another model")
-    try:
-        state = load_file(str(path / "weights.safetensors"))
-    except Exception as exc:  # safetensors raises several kinds for damaged files
-        raise TunesmithError(f"{path / 'weights.safetensors'} is truncated or corrupt ({exc})") from None
-    model = build_model(model_config)
-    expected = model.state_dict()
-    if set(state) != set(expected):
-        absent = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
-        raise TunesmithError(f"the weights in '{path}' do not fit its config "
-                             f"(missing {absent[:3]}, unexpected {extra[:3]})")
-    for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise TunesmithError(f"the weights in '{path}' do not fit its config: {name} is "
-                                 f"{tuple(tensor.shape)}, the config {model_config.to_json()} needs "
-                                 f"{tuple(expected[name].shape)}")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    checked = registry.check_bundle(path, max_parameters)
+    model = build_model(checked.config)
+    model.load_state_dict({k: v.float() for k, v in checked.tensors.items()})
     model.to(device).eval()
-    return Bundle(model, codec, card, path)
+    return Bundle(model, checked.codec, checked.card, path)
 
 
 def export(source: str | Path, dest: str | Path, half: bool = False, recipe: str | None = None) -> Path:

@@ -142,35 +142,42 @@ def check(files: list[str | Path], timeout: float = 60.0, show_progress: bool = 
     if any(p.kind == "abc" for _, p in jobs) and shutil.which("abc2midi") is None:
         log.warn("abc2midi is not installed (Debian package abcmidi): ABC pieces are checked without it")
     bar = log.progress(len(jobs), "checking", unit="piece") if show_progress and len(jobs) > 1 else None
-    with using(worker, timeout) as worker:
-        for path, piece in jobs:
-            ok, value = worker.run(piece, "check", Path("."), timeout)
-            report = Report(piece.name, True, path=path)
-            if not ok:
-                report.valid = False
-                report.reasons.append(f"music21 cannot read it: {value}")
-            else:
-                for k, v in value.items():
-                    setattr(report, k, v)
-                if report.notes == 0:
-                    report.reasons.append("no notes")
-                if report.bars_too_long:
-                    report.reasons.append(f"{report.bars_too_long} bars longer than the time signature")
-                if report.bars_too_short:
-                    report.reasons.append(f"{report.bars_too_short} bars shorter than the time signature")
-            if piece.kind == "abc" and piece.text is not None:
-                found = abc2midi(piece.text)
-                if found is not None:
-                    report.abc2midi_errors, report.abc2midi_warnings, messages = found
-                    if report.abc2midi_errors:
-                        report.reasons.append(f"abc2midi: {messages[0]}")
-            report.valid = not report.reasons
-            reports.append(report)
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    try:
+        with using(worker, timeout) as worker:
+            for path, piece in jobs:
+                reports.append(_check_piece(worker, path, piece, timeout))
+                if bar is not None:
+                    bar.update(1)
+    finally:   # the bar's last line comes before what Ctrl-C prints
+        if bar is not None:
+            bar.close()
     return reports
+
+
+def _check_piece(worker: Worker, path: str, piece: render.Piece, timeout: float) -> Report:
+    """One piece's report: music21's reading in the worker, abc2midi's here."""
+    ok, value = worker.run(piece, "check", Path("."), timeout)
+    report = Report(piece.name, True, path=path)
+    if not ok:
+        report.valid = False
+        report.reasons.append(f"music21 cannot read it: {value}")
+    else:
+        for k, v in value.items():
+            setattr(report, k, v)
+        if report.notes == 0:
+            report.reasons.append("no notes")
+        if report.bars_too_long:
+            report.reasons.append(f"{report.bars_too_long} bars longer than the time signature")
+        if report.bars_too_short:
+            report.reasons.append(f"{report.bars_too_short} bars shorter than the time signature")
+    if piece.kind == "abc" and piece.text is not None:
+        found = abc2midi(piece.text)
+        if found is not None:
+            report.abc2midi_errors, report.abc2midi_warnings, messages = found
+            if report.abc2midi_errors:
+                report.reasons.append(f"abc2midi: {messages[0]}")
+    report.valid = not report.reasons
+    return report
 
 
 CAPPED = "tunesmith: cut at the max-length cap"   # no "--": XML comments may not hold it

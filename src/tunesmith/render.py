@@ -19,7 +19,9 @@ own process.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import glob
 import os
 import shutil
 import subprocess
@@ -27,10 +29,12 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
-from tunesmith import TunesmithError, formats, log
+from tunesmith import TunesmithError, atomic, formats, log
 from tunesmith.notation import abc as abc_text
-from tunesmith.worker import Worker, register_job, using
+from tunesmith.notation import parse_path, parse_text
+from tunesmith.worker import Worker, capture_stderr, register_job, using
 
 OUTPUTS = ("midi", "musicxml", "svg", "wav")
 SOUNDFONTS = ("/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -82,22 +86,57 @@ def pieces_of(path: str | Path) -> list[Piece]:
     return out
 
 
+# ---- writing outputs ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def written(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to (hidden, same suffix); renamed to `path` when the
+    block succeeds. On any failure the temporary is removed, and an OSError is raised as an
+    atomic.WriteError naming `path`: "cannot write out/x.mid: No space left on device"."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise atomic.write_error(exc, path) from exc
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, atomic.FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise atomic.write_error(exc, path) from exc
+        raise
+
+
+def remove_leftovers(out_dir: Path, name: str) -> None:
+    """The temporaries of piece `name` that a worker killed while writing left behind."""
+    stem = glob.escape(f".{name}")
+    for pattern in (f"{stem}.*.tmp.*", f"{stem}-*.svg.*.tmp.svg"):
+        for leftover in out_dir.glob(pattern):
+            leftover.unlink(missing_ok=True)
+
+
 # ---- jobs of the worker process -----------------------------------------------------------
 
 def score_of(piece: Piece):
-    """The piece as a music21 score (read from its file, never from music21's pickle cache)."""
-    # music21 is imported where used: it costs about a second at start-up
-    from music21 import converter
-
+    """The piece as a music21 score (never from music21's pickle cache: see tunesmith.notation)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if piece.path is not None:
-            return converter.parse(piece.path, forceSource=True)
+            return parse_path(piece.path)
         fmt = {"abc": "abc", "kern": "humdrum", "musicxml": "musicxml"}[piece.kind]
-        return converter.parse(piece.text, format=fmt)
+        return parse_text(piece.text, fmt)
 
 
 _score = score_of   # the old private name, which tests/test_render.py still uses
+
+
+def _verovio_lines(text: str) -> str:
+    """Verovio's first message, to say why it could not read a piece (its raw lines stay hidden)."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    return f" ({'; '.join(lines[:2])[:200]})" if lines else ""
 
 
 @register_job("svg")
@@ -106,7 +145,7 @@ def _svg(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
     # Verovio and music21 are imported where used: they cost seconds at start-up
     import verovio
 
-    verovio.enableLog(verovio.LOG_OFF)
+    verovio.enableLog(verovio.LOG_OFF)   # its own log; humlib (the **kern reader) prints regardless
     tk = verovio.toolkit()
     if piece.text is not None and piece.kind in ("kern", "musicxml"):
         tk.setOptions({"inputFrom": "humdrum" if piece.kind == "kern" else "musicxml"})
@@ -116,15 +155,16 @@ def _svg(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
 
         tk.setOptions({"inputFrom": "musicxml"})
         data = GeneralObjectExporter(score_of(piece)).parse().decode("utf-8")
-    if not tk.loadData(data) or tk.getPageCount() < 1:
-        raise ValueError("Verovio could not read it")
-    paths = []
-    pages = tk.getPageCount()
-    for page in range(1, pages + 1):
-        path = out_dir / (f"{piece.name}.svg" if pages == 1 else f"{piece.name}-{page}.svg")
-        path.write_text(tk.renderToSVG(page), encoding="utf-8")
-        paths.append(str(path))
-    return paths
+    with capture_stderr() as messages:
+        pages = tk.getPageCount() if tk.loadData(data) else 0
+    if pages < 1:
+        raise ValueError(f"Verovio could not read it{_verovio_lines(messages.text)}")
+    paths = [out_dir / (f"{piece.name}.svg" if pages == 1 else f"{piece.name}-{page}.svg")
+             for page in range(1, pages + 1)]
+    with contextlib.ExitStack() as stack:   # every page, or none
+        for page, path in enumerate(paths, 1):
+            stack.enter_context(written(path)).write_text(tk.renderToSVG(page), encoding="utf-8")
+    return [str(p) for p in paths]
 
 
 @register_job("midi")
@@ -135,13 +175,15 @@ def _write(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
     if not score.recurse().notes:
         raise ValueError("no notes")
     path = out_dir / f"{piece.name}{SUFFIX[fmt]}"
-    try:
-        score.write("midi" if fmt == "midi" else "musicxml", fp=str(path))
-    except Exception as exc:
-        if type(exc).__name__ != "ExpanderException":
-            raise
-        # MIDI plays repeats out; where music21 cannot expand them, the notes are played once
-        _without_measures(score_of(piece)).write("midi" if fmt == "midi" else "musicxml", fp=str(path))
+    kind = "midi" if fmt == "midi" else "musicxml"
+    with written(path) as tmp:
+        try:
+            score.write(kind, fp=str(tmp))
+        except Exception as exc:
+            if type(exc).__name__ != "ExpanderException":
+                raise
+            # MIDI plays repeats out; where music21 cannot expand them, the notes are played once
+            _without_measures(score_of(piece)).write(kind, fp=str(tmp))
     return [str(path)]
 
 
@@ -185,14 +227,15 @@ def midi_to_wav(midi: Path, wav: Path, timeout: float = 120.0, rate: int = 44100
     why = wav_missing()
     if why:
         raise TunesmithError(why)
-    try:
-        run = subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.7", "-r", str(rate), "-F", str(wav),
-                              soundfont(), str(midi)], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise TunesmithError(f"FluidSynth did not finish within {timeout:g} s") from None
-    if run.returncode != 0 or not wav.exists() or wav.stat().st_size <= 44:
-        detail = (run.stderr or run.stdout).strip().splitlines()
-        raise TunesmithError(f"FluidSynth failed ({detail[-1] if detail else f'exit status {run.returncode}'})")
+    with written(wav) as tmp:
+        try:
+            run = subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.7", "-r", str(rate), "-F", str(tmp),
+                                  soundfont(), str(midi)], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TunesmithError(f"FluidSynth did not finish within {timeout:g} s") from None
+        if run.returncode != 0 or tmp.stat().st_size <= 44:
+            detail = (run.stderr or run.stdout).strip().splitlines()
+            raise TunesmithError(f"FluidSynth failed ({detail[-1] if detail else f'exit status {run.returncode}'})")
 
 
 def parse_formats(spec: str) -> list[str]:
@@ -206,9 +249,10 @@ def parse_formats(spec: str) -> list[str]:
 def render(files: list[str | Path], formats: list[str], out_dir: str | Path, timeout: float = 60.0,
            show_progress: bool = True, worker: Worker | None = None) -> list[Result]:
     """Render every piece of every file to every format; failures are per piece and format.
-    `worker`: a running Worker to use (and leave running), else one is started for this call."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    `worker`: a running Worker to use (and leave running), else one is started for this call.
+    Raises atomic.WriteError when `out_dir` cannot be made."""
+    out_dir = atomic.ensure_folder(out_dir)
+    formats = sorted(formats, key=lambda f: f == "wav")   # WAV plays the MIDI: that goes first
     results: list[Result] = []
     jobs: list[tuple[Result, Piece]] = []
     for f in files:
@@ -223,40 +267,61 @@ def render(files: list[str | Path], formats: list[str], out_dir: str | Path, tim
     if no_wav:
         log.warn(f"{no_wav}; the other formats still render")
     bar = log.progress(len(jobs) * len(formats), "rendering", unit="file") if show_progress else None
-    with using(worker, timeout) as worker, tempfile.TemporaryDirectory() as scratch:
-        for result, piece in jobs:
-            for fmt in formats:
-                if fmt == "wav":
-                    _wav(worker, piece, result, out_dir, Path(scratch), no_wav, timeout)
-                else:
-                    ok, value = worker.run(piece, fmt, out_dir, timeout)
-                    if ok:
-                        result.outputs[fmt] = [Path(p) for p in value]
-                    else:
-                        result.errors[fmt] = value
-                if bar is not None:
-                    bar.update(1)
-    if bar is not None:
-        bar.close()
+    try:
+        with using(worker, timeout) as worker, tempfile.TemporaryDirectory() as scratch:
+            for result, piece in jobs:
+                try:
+                    _render_piece(worker, piece, result, formats, out_dir, Path(scratch), no_wav, timeout, bar)
+                except BaseException:
+                    # Ctrl-C: the worker may be halfway through a file; it is stopped, then its temporaries go
+                    worker.kill()
+                    remove_leftovers(out_dir, piece.name)
+                    raise
+    finally:
+        if bar is not None:
+            bar.close()
     return results
+
+
+def _render_piece(worker: Worker, piece: Piece, result: Result, formats: list[str], out_dir: Path, scratch: Path,
+                  no_wav: str | None, timeout: float, bar) -> None:
+    """One piece to every format, in the worker (WAV here, from its MIDI)."""
+    for fmt in formats:
+        if fmt == "wav":
+            _wav(worker, piece, result, out_dir, scratch, no_wav, timeout)
+        else:
+            ok, value = worker.run(piece, fmt, out_dir, timeout)
+            if ok:
+                result.outputs[fmt] = [Path(p) for p in value]
+            else:
+                result.errors[fmt] = value
+                remove_leftovers(out_dir, piece.name)
+        if bar is not None:
+            bar.update(1)
 
 
 def _wav(worker: Worker, piece: Piece, result: Result, out_dir: Path, scratch: Path, no_wav: str | None,
          timeout: float) -> None:
-    """WAV from the piece's MIDI (the one just written, or one made in a scratch folder)."""
+    """WAV from the piece's MIDI (the one just written, or one made in a scratch folder). Where the
+    MIDI asked for has failed (a crash, a timeout), WAV fails at once: no second wait for it."""
     if no_wav:
         result.errors["wav"] = no_wav
+        return
+    if "midi" in result.errors:
+        result.errors["wav"] = f"no MIDI to play (midi: {result.errors['midi']})"
         return
     midi = result.outputs.get("midi", [None])[0]
     if midi is None:
         ok, value = worker.run(piece, "midi", scratch, timeout)
         if not ok:
-            result.errors["wav"] = value
+            result.errors["wav"] = f"no MIDI to play (midi: {value})"
             return
         midi = Path(value[0])
     wav = out_dir / f"{piece.name}.wav"
     try:
         midi_to_wav(midi, wav, timeout=max(timeout, 120.0))
         result.outputs["wav"] = [wav]
+    except atomic.WriteError as exc:
+        result.errors["wav"] = f"cannot write {exc.filename}: {exc.strerror}"
     except TunesmithError as exc:
         result.errors["wav"] = str(exc)

@@ -42,6 +42,17 @@ def check_primer_length(tokens: int, max_length: int) -> None:
                              f"not {max_length}")
 
 
+NOT_FINITE = ("the model gave NaN or infinite scores while sampling: its weights are damaged or the training run "
+              "that made it diverged")
+
+
+def _finite(logits: torch.Tensor) -> torch.Tensor:
+    """The model's scores, refused where one is NaN or infinite (a draw from them would index nothing)."""
+    if not bool(torch.isfinite(logits).all()):
+        raise TunesmithError(NOT_FINITE)
+    return logits
+
+
 def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
           generator: torch.Generator) -> torch.Tensor:
     """One token per row from (batch, vocab) logits, already divided by the temperature."""
@@ -89,12 +100,12 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     state = expand_rows(state, n)
     greedy = temperature == 0
     scale = 1.0 if greedy else 1.0 / temperature
-    logits = (logits[:, -1, :] * scale).expand(n, -1)
+    logits = _finite(logits[:, -1, :] * scale).expand(n, -1)
     step = model.stepper(state, precision, scale)   # its logits come divided by the temperature
     budget = max_length - (len(prime) - 1)
-    # what may never be sampled: the start token inside a piece; a style token after the first step
+    # what may never be sampled: the start token and <unk> inside a piece; a style token after the first step
     never = torch.zeros(codec.vocab_size, device=device)
-    never[codec.BOS] = float("-inf")
+    never[codec.never_ids] = float("-inf")
     later = never.clone()
     later[codec.start_only_ids] = float("-inf")
     first = later if len(prime) > 1 else never
@@ -104,17 +115,22 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     rule = codec.constraint()
     if rule is not None:
         rule.start(n, prime.tolist())
+    vocab = codec.vocab_size
     for t in range(budget):
         logits = (logits + first) if t == 0 else logits.add_(later)
         if rule is not None:
             logits = logits.masked_fill(~rule.allowed(), float("-inf"))
         token = _pick(logits, greedy, top_k, top_p, generator)
+        ended = token == codec.EOS
+        # one look at the batch per step: did a row end, did a row draw from NaN scores (past the vocabulary)
+        any_ended, broken = torch.stack((ended.any(), token.ge(vocab).any())).tolist()
+        if broken:
+            raise TunesmithError(NOT_FINITE)
         tokens.append(token)
         rows_of.append(active)
         if rule is not None:
             rule.advance(token)
-        ended = token == codec.EOS
-        if bool(ended.any()):
+        if any_ended:
             lengths[active[ended]] = t
             going = ~ended
             if not bool(going.any()):
@@ -170,7 +186,7 @@ def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = 
     """Write each piece as a complete file (in `key`, where the codec can move it); numbering
     continues after files already there."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_folder(out_dir)
     taken = [int(p.stem.rsplit("-", 1)[1]) for p in out_dir.glob(f"{stem}-*{codec.extension}")
              if p.stem.rsplit("-", 1)[1].isdigit()]
     first = max(taken, default=0) + 1

@@ -20,9 +20,16 @@ import contextlib
 import importlib
 import io
 import multiprocessing as mp
+import os
+import signal
+import sys
+import tempfile
 import traceback
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Callable
+
+from tunesmith import atomic
 
 JOBS: dict[str, str] = {}   # job name → "module:function"
 
@@ -66,8 +73,47 @@ def _resolve(ref: str, found: dict[str, Callable]) -> Callable:
     return found[ref]
 
 
+class Captured:
+    """What a `capture_stderr` block wrote to file descriptor 2 (`text`, once the block is done)."""
+
+    text = ""
+
+
+@contextlib.contextmanager
+def capture_stderr():
+    """Everything written to stderr inside the block, by Python or by a C library (Verovio's humlib
+    prints hundreds of raw lines there), goes to a temporary file instead; `Captured.text` holds it."""
+    captured = Captured()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink, contextlib.redirect_stderr(io.StringIO()) as python:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.text = python.getvalue() + sink.read().decode("utf-8", "replace")
+
+
+def _reason(exc: Exception) -> str:
+    """A job's failure in one line: a write that failed as "cannot write PATH: CAUSE", anything else
+    as its type, message and where it was raised."""
+    if isinstance(exc, atomic.WriteError):
+        return f"cannot write {exc.filename}: {exc.strerror}"
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message[:200]}{where}"
+
+
 def _serve(conn) -> None:
     """The worker's loop: one job in, one answer out, until told to stop."""
+    # Ctrl-C in a terminal signals the whole process group: the parent stops, and closes or kills this
+    # process; here it is ignored (the parent started it with SIGINT blocked, see Worker._start)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     found: dict[str, Callable] = {}
     while True:
         request = conn.recv()
@@ -76,15 +122,13 @@ def _serve(conn) -> None:
         ref, piece, arg, out_dir = request
         try:
             job = _resolve(ref, found)
-            # music21 prints its warnings about a piece ("abcFormat: WARNING ...") to stderr: a
-            # piece's problems are the answer's business, not the terminal's
-            with contextlib.redirect_stderr(io.StringIO()):
+            # music21 prints its warnings about a piece ("abcFormat: WARNING ...") and Verovio its
+            # messages to stderr: a piece's problems are the answer's business, not the terminal's
+            with capture_stderr():
                 answer = job(piece, arg, Path(out_dir))
             conn.send(("ok", answer))
         except Exception as exc:  # any job failure is this piece's error, not the worker's
-            last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-            where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-            conn.send(("error", f"{type(exc).__name__}: {str(exc).strip()[:200]}{where}"))
+            conn.send(("error", _reason(exc)))
 
 
 # ---- the parent's side -------------------------------------------------------------------
@@ -114,9 +158,21 @@ class Worker:
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(target=_serve, args=(child,), daemon=True)
-        self._proc.start()
+        # the process starts with SIGINT blocked (a signal mask is inherited, from any thread), so a
+        # Ctrl-C while it imports cannot print a traceback there; _serve then ignores SIGINT for good
+        resource_tracker.ensure_running()   # its first start unblocks SIGINT: it goes first
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._proc.start()
+        finally:
+            if signal.SIGINT not in before:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         child.close()
         self._conn = parent
+
+    def kill(self) -> None:
+        """Stop the process now, whatever it is doing (the next request starts a new one)."""
+        self._kill()
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -173,8 +229,11 @@ class Worker:
     def __enter__(self) -> "Worker":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None and not issubclass(kind, Exception):   # Ctrl-C, exit: no waiting for a job
+            self.kill()
+        else:
+            self.close()
 
 
 @contextlib.contextmanager

@@ -10,10 +10,11 @@ traceback. Flags that are settings come from the settings dataclasses
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Callable
 
-from tunesmith import TunesmithError, __version__, log
+from tunesmith import TunesmithError, __version__, atomic, log
 from tunesmith.cli import evaluate, files, models, sample, train
 from tunesmith.options import max_copy_notes   # noqa: F401 - cli.max_copy_notes, as before
 
@@ -77,9 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     except TunesmithError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # a read-only folder, a full disk, a file where a folder should be, ...
+        print(f"error: {os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
-__all__ = ["Parser", "build_parser", "main"]
+# causes that only a write can have; other OSErrors read as a failed read (no such file, ...)
+WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EEXIST, errno.ENOTEMPTY}
+
+
+def os_error(exc: OSError) -> str:
+    """An OSError as one sentence: 'cannot write PATH: CAUSE' (or read), naming the path where known."""
+    verb = "write" if isinstance(exc, atomic.WriteError) or exc.errno in WRITE_ERRNOS else "read"
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return f"cannot {verb}: {cause}"
+    return f"cannot {verb} {exc.filename}: {cause}"
+
+
+__all__ = ["Parser", "build_parser", "main", "os_error"]

@@ -17,7 +17,9 @@ def add_evaluate_parser(sub) -> None:
                        description="Negative log-likelihood in bits per token (and per character for text "
                                    "models) and next-token accuracy, every piece from the start: the same "
                                    "computation as training's validation, so a model's own validation pieces "
-                                   "give its validation figure.")
+                                   "give its validation figure. A symbol the model never saw is scored as its "
+                                   "unknown symbol, and their share is reported beside the loss (a model made "
+                                   "before the unknown symbol came leaves such pieces out, and says how many).")
     p.add_argument("model", help="model folder, or a run folder (its best checkpoint)")
     p.add_argument("--data", nargs="+", required=True, help="files, folders, globs or a named corpus")
     p.add_argument("--style", help="score the pieces as this style (models trained on several)")
@@ -39,6 +41,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"next-token accuracy {result.accuracy:.1%}")
     if result.bits_per_unit is not None:
         line += f"; {result.bits_per_unit:.4f} bits per {result.unit}"
+    if result.unknown_note():
+        line += f"; {result.unknown_note()}"
     print(line)
     return 0
 

@@ -109,6 +109,9 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
+    p.add_argument("--allow-host", action="append", metavar="NAME", dest="allow_host",
+                   help="a name or address the server may be reached by (its requests' Host), besides localhost, "
+                        "127.0.0.1, ::1 and --host; others are refused (may repeat)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -119,5 +122,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from tunesmith.web.app import serve
     except ImportError as exc:
         raise TunesmithError(f"the web app needs FastAPI and uvicorn ({exc}); pip install fastapi uvicorn") from None
-    serve(args.host, args.port, args.models)
+    for name in args.allow_host or []:
+        if not name.strip() or any(c in name for c in "/ @?#"):
+            raise TunesmithError(f"--allow-host takes a host name or address, not {name!r}")
+    serve(args.host, args.port, args.models, args.allow_host)
     return 0

@@ -30,6 +30,9 @@ def _train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint with its stored settings; "
                         "--epochs/--steps/--minutes given now replace its limits")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start the run in --out again from the beginning: its checkpoints, metrics and "
+                        "run.json are removed first (a run without a checkpoint starts again without it)")
     settings.add_flags(p, TrainConfig, skip=("corpus", "out", *reading), choices_now=True)
     p.set_defaults(func=cmd_train)
 
@@ -38,9 +41,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     # imported here: torch (which these pull in) costs ~1 s at start-up; --help needs none of it
     from tunesmith.train import TrainConfig, train
 
+    if args.resume and args.overwrite:
+        raise TunesmithError("--resume continues the run in --out and --overwrite starts it again: give one of them")
     if not args.resume and not args.corpus:
         raise TunesmithError("--corpus is needed to start a run (or --resume to continue one)")
-    result = train(settings.from_args(TrainConfig, args, corpus=args.corpus or []), resume=args.resume)
+    result = train(settings.from_args(TrainConfig, args, corpus=args.corpus or []), resume=args.resume,
+                   overwrite=args.overwrite)
     if os.environ.get("RANK", "0") == "0":   # under torchrun, one process reports
         print(f"run folder: {result.out} (best model: {result.out / 'best'}; plot: {result.out / 'metrics.png'})")
     return 0

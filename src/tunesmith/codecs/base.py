@@ -13,7 +13,10 @@ A codec owns every decision about its representation, so nothing outside
 - `loss_unit` and `units(piece)`: the unit its loss is also reported in
   (characters for text);
 - `can_transpose` (and `augment`): whether pieces can change key;
-- `constraint()`: an optional decoding constraint (`codecs/constraint.py`).
+- `constraint()`: an optional decoding constraint (`codecs/constraint.py`);
+- `unk_id`, `never_ids`: the unknown symbol `<unk>` (rare symbols left out at
+  `fit`, and symbols a model never saw, in `encode`), which the sampler never
+  picks. Models saved before it came have none; their ids stay as they were.
 
 Register a codec with `@register_codec`; `kind` names it in codec.json.
 """
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from tunesmith import TunesmithError
+from tunesmith.codecs import saved
 from tunesmith.formats import FORMATS
 from tunesmith.notation import scores
 from tunesmith.settings import setting
@@ -36,6 +40,7 @@ if TYPE_CHECKING:   # for annotations only
     from tunesmith.codecs.constraint import Constraint
 
 SPECIALS = ["<s>", "</s>"]
+UNK = "<unk>"     # a symbol left out of the vocabulary (models made since it came; older ones have none)
 CODECS: dict[str, type["Codec"]] = {}
 
 
@@ -81,6 +86,11 @@ class CodecOptions:
                           group="corpus")
     augment: int = setting(0, "events: add N transposed copies (+1, -1, +2, ... semitones) of every training "
                               "piece", low=0, high=11, group="corpus")
+    unk_min_count: int = setting(2, "symbols (characters, events) seen fewer than N times in the corpus are "
+                                    "left out of the vocabulary and learned as one unknown symbol, as which "
+                                    "'evaluate' scores symbols the model never saw (1: leave none out, no "
+                                    "unknown symbol)",
+                                 low=1, metavar="N", group="corpus")
 
 
 @dataclass
@@ -94,7 +104,8 @@ class Piece:
 
 
 class Codec(ABC):
-    """Maps pieces to token ids and back. Token 0 is the start of a piece, 1 its end.
+    """Maps pieces to token ids and back. Token 0 is the start of a piece, 1 its end, and 2, where
+    the codec has one, `<unk>`: the symbols left out of its vocabulary.
 
     A model trained on a corpus of several styles has one token per style, right
     after the start: `<s> <style:bach> ...`. Ids below `first_word` are these
@@ -170,30 +181,56 @@ class Codec(ABC):
 
     # ---- symbols ----------------------------------------------------------------------------
 
-    def _init_symbols(self, styles: Sequence[str], words: Sequence[str]) -> None:
+    def _init_symbols(self, styles: Sequence[str], words: Sequence[str], unk: bool = False) -> None:
+        """The vocabulary: framing (start, end, and `<unk>` where the codec has one), style tokens, then
+        the representation's own symbols. A codec saved before `<unk>` came has none, so its ids stay."""
         self.styles = list(styles)
-        self.symbols = SPECIALS + [f"<style:{s}>" for s in self.styles] + list(words)
+        self.framing = SPECIALS + ([UNK] if unk else [])
+        self.symbols = self.framing + [f"<style:{s}>" for s in self.styles] + list(words)
         self.index = {sym: i for i, sym in enumerate(self.symbols)}
-        self.first_word = len(SPECIALS) + len(self.styles)
+        self.first_word = len(self.framing) + len(self.styles)
+
+    @property
+    def unk_id(self) -> int | None:
+        """The id of `<unk>`, which stands for every symbol left out of the vocabulary; None where the
+        codec has none (models saved before it came): then a piece with such a symbol cannot be scored."""
+        return len(SPECIALS) if UNK in self.framing[len(SPECIALS):] else None
+
+    @property
+    def never_ids(self) -> list[int]:
+        """Ids the sampler never picks: the start, and `<unk>`."""
+        return [self.BOS] + ([self.unk_id] if self.unk_id is not None else [])
 
     @property
     def start_only_ids(self) -> list[int]:
         """Ids that may only follow the start token (the style tokens)."""
-        return list(range(len(SPECIALS), self.first_word))
+        return list(range(len(self.framing), self.first_word))
 
     def style_id(self, style: str) -> int:
         if not self.styles:
             raise TunesmithError(f"this model knows no styles (it was trained on one corpus), so no --style {style!r}")
         if style not in self.styles:
             raise TunesmithError(f"unknown style {style!r}; this model knows: {', '.join(self.styles)}")
-        return len(SPECIALS) + self.styles.index(style)
+        return len(self.framing) + self.styles.index(style)
 
     def style_of(self, ids: Sequence[int]) -> str | None:
         """The style a sampled piece took (its first id after the start), if the model has styles."""
         for i in ids[:1]:
-            if len(SPECIALS) <= i < self.first_word:
-                return self.styles[i - len(SPECIALS)]
+            if len(self.framing) <= i < self.first_word:
+                return self.styles[i - len(self.framing)]
         return None
+
+    def with_unk(self, symbols: Sequence[str]) -> list[int]:
+        """Symbols → ids, each one the vocabulary lacks as `<unk>` (for a codec that has one)."""
+        unk = self.unk_id
+        return [self.index.get(s, unk) for s in symbols]
+
+    @staticmethod
+    def rare(counts: dict, options: CodecOptions | None) -> set:
+        """The symbols seen fewer than `unk_min_count` times, left out of a new vocabulary and learned as
+        `<unk>` (which a codec has only where it left some out). No options: none are left out."""
+        least = options.unk_min_count if options is not None else 1
+        return {s for s, n in counts.items() if n < least}
 
     def _frame(self, ids: Sequence[int], style: str | None, end: bool) -> np.ndarray:
         head = [self.BOS] + ([self.style_id(style)] if style else [])
@@ -209,11 +246,13 @@ class Codec(ABC):
     @abstractmethod
     def fit(cls, pieces: Sequence[Piece], options: CodecOptions | None = None, styles: Sequence[str] = ()
             ) -> "Codec":
-        """Learn the vocabulary (and anything else the format needs) from training pieces."""
+        """Learn the vocabulary (and anything else the format needs) from training pieces: symbols seen
+        fewer than `options.unk_min_count` times are left out and encoded as `<unk>` (see `rare`)."""
 
     @abstractmethod
     def encode(self, piece: Piece) -> np.ndarray:
-        """A corpus piece → ids, framed by BOS [style] ... EOS."""
+        """A corpus piece → ids, framed by BOS [style] ... EOS. A symbol the vocabulary lacks is `<unk>`
+        where the codec has one (`unk_id`), else an error naming it."""
 
     @abstractmethod
     def encode_primer(self, primer: str, style: str | None = None) -> np.ndarray:
@@ -240,10 +279,13 @@ class Codec(ABC):
 
 
 def codec_from_json(data: dict) -> Codec:
-    kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in CODECS:
+    """A saved codec (codec.json) → the codec; a damaged one is one sentence saying what is wrong."""
+    if not isinstance(data, dict):
+        raise TunesmithError(f"the codec file should hold a JSON object, not {saved.described(data)}")
+    kind = saved.entry(data, "kind", "string")
+    if kind not in CODECS:
         raise TunesmithError(f"unknown codec kind '{kind}' (known: {', '.join(CODECS)})")
-    return CODECS[kind].from_json(data)
+    return saved.read(kind, lambda: CODECS[kind].from_json(data))
 
 
 def choose(codec: str, formats: set[str]) -> tuple[type[Codec], str]:

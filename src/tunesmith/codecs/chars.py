@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from tunesmith import TunesmithError, log
+from tunesmith.codecs import saved
 from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
 from tunesmith.formats import TEXT_FORMATS
 from tunesmith.notation import abc, kern, scores
@@ -21,12 +22,12 @@ class CharCodec(Codec):
     loss_unit = "character"
 
     def __init__(self, fmt: str, chars: Sequence[str], kern_headers: dict | None = None,
-                 styles: Sequence[str] = ()):
+                 styles: Sequence[str] = (), unk: bool = False):
         if fmt not in ("abc", "kern"):
             raise TunesmithError(f"the character codec reads ABC or **kern, not '{fmt}'")
         self.format = fmt
         self.chars = list(chars)
-        self._init_symbols(styles, self.chars)
+        self._init_symbols(styles, self.chars, unk)
         self.kern_headers = {int(w): kern.KernHeader.from_json(h) for w, h in (kern_headers or {}).items()}
 
     @property
@@ -70,9 +71,11 @@ class CharCodec(Codec):
 
     @classmethod
     def melodies(cls, pieces: list[Piece], files: list[str]) -> list[tuple[str, list]]:
-        """The files read by music21 (cached), as the check reads a sampled piece."""
+        """The files read by music21 (cached), as the check reads a sampled piece: those that gave pieces
+        (a book's tunes are named FILE#…)."""
         log.info("reading the corpus's melodies for the copy guard (once; cached after)")
-        by_file, _ = scores.read_melodies([Path(f) for f in files])
+        read = {p.name.split("#", 1)[0] for p in pieces} | {p.name for p in pieces}
+        by_file, _ = scores.read_melodies([Path(f) for f in files if f in read])
         return [item for items in by_file.values() for item in items]
 
     @classmethod
@@ -87,23 +90,29 @@ class CharCodec(Codec):
     @classmethod
     def fit(cls, pieces: Sequence[Piece], options: CodecOptions | None = None, styles: Sequence[str] = ()
             ) -> "CharCodec":
+        """The characters of the pieces; those seen fewer than `unk_min_count` times are learned as `<unk>`."""
         if not pieces:
             raise TunesmithError("cannot learn a vocabulary from no pieces")
         fmt = pieces[0].format
         counts: Counter = Counter()
         for p in pieces:
             counts.update(p.text)
+        rare = cls.rare(counts, options)
         headers = {}
         if fmt == "kern":
             common = kern.common_headers([kern.KernHeader.from_json(p.meta["header"])
                                           for p in pieces if "header" in p.meta])
             headers = {w: h.to_json() for w, h in common.items()}
-        return cls(fmt, sorted(counts), headers, styles)
+        return cls(fmt, sorted(set(counts) - rare), headers, styles, unk=bool(rare))
 
-    def _ids(self, text: str, what: str) -> np.ndarray:
+    def _ids(self, text: str, what: str, unk: bool = True) -> np.ndarray:
+        """Characters → ids; one the model never saw becomes `<unk>` where it has one and `unk` allows,
+        else an error naming it."""
         try:
             return np.fromiter((self.index[ch] for ch in text), dtype=np.int32, count=len(text))
         except KeyError:
+            if unk and self.unk_id is not None:
+                return np.array(self.with_unk(text), dtype=np.int32)
             pos, ch = next((i, c) for i, c in enumerate(text) if c not in self.index)
             name = unicodedata.name(ch, "unnamed")
             raise TunesmithError(
@@ -118,7 +127,7 @@ class CharCodec(Codec):
         return abc.prepare_primer(primer) if self.format == "abc" else kern.prepare_primer(primer)
 
     def encode_primer(self, primer: str, style: str | None = None) -> np.ndarray:
-        return self._frame(self._ids(self.prepare_primer(primer), "the primer"), style, end=False)
+        return self._frame(self._ids(self.prepare_primer(primer), "the primer", unk=False), style, end=False)
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.symbols[i] for i in ids if i >= self.first_word)
@@ -133,23 +142,33 @@ class CharCodec(Codec):
             return f"!! tunesmith could not restore this sample: {exc}\n{text}"
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "format": self.format, "chars": self.chars, "styles": self.styles,
+        data = {"kind": self.kind, "format": self.format, "chars": self.chars, "styles": self.styles,
                 "kern_headers": {str(w): h.to_json() for w, h in self.kern_headers.items()}}
+        if self.unk_id is not None:     # a codec saved before <unk> came keeps its file as it was
+            data["unk"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "CharCodec":
-        try:
-            return cls(data["format"], data["chars"], data.get("kern_headers"), data.get("styles", []))
-        except (KeyError, TypeError) as exc:
-            raise TunesmithError(f"the codec file is missing its '{exc}' entry") from None
+        fmt = saved.entry(data, "format", "string")
+        chars = saved.entry(data, "chars", "characters")
+        headers = saved.entry(data, "kern_headers", "object or null", None)
+        for width, header in (headers or {}).items():
+            if not (width.isdigit() and isinstance(header, dict) and _is_header(header)):
+                raise saved.wrong("kern_headers", "an object of spine counts and headers (lists of strings "
+                                                  "'spines', 'staff', 'clef')", {width: header})
+        return cls(fmt, chars, headers, saved.entry(data, "styles", "distinct strings", []),
+                   saved.entry(data, "unk", "boolean", False))
+
+
+def _is_header(header: dict) -> bool:
+    return "spines" in header and all(saved.KINDS["strings"][1](header.get(k, []))
+                                      for k in ("spines", "staff", "clef"))
 
 
 def read_file(path: Path, fmt: str) -> tuple[list[Piece], list[tuple[str, str]]]:
     """One ABC or **kern file → (pieces, skipped). Raises OSError/ValueError for an unreadable file."""
-    data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise ValueError("binary data, not a text file")
-    text = abc.decode(data)
+    text = abc.decode(path.read_bytes(), refuse_binary=True)   # by its byte-order mark; binary: ValueError
     if fmt == "abc":
         found, skipped = abc.read_book(text, str(path))
         if not found and not skipped:

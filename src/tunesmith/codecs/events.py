@@ -22,6 +22,7 @@ and WAV.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from tunesmith import TunesmithError, log
-from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
+from tunesmith.codecs import saved
+from tunesmith.codecs.base import Codec, CodecOptions, Piece, _check_key, _check_parts, register_codec
 from tunesmith.notation import scores
 from tunesmith.notation.scores import TONICS, PartEvents, parse_key, shift_between
 
@@ -88,7 +90,8 @@ class EventCodec(Codec):
     can_transpose = True
 
     def __init__(self, words: Sequence[str], chords: str = "reduce", styles: Sequence[str] = (),
-                 fallback_duration: float = 1.0, parts: str = "melody", transpose: str | None = None):
+                 fallback_duration: float = 1.0, parts: str = "melody", transpose: str | None = None,
+                 unk: bool = False):
         if chords not in CHORDS:
             raise TunesmithError(f"--chords must be reduce or keep, not {chords!r}")
         self.chords = chords
@@ -96,7 +99,7 @@ class EventCodec(Codec):
         self.fallback_duration = float(fallback_duration)
         self.parts = parts            # how the corpus was read, so other files are read the same way
         self.transpose = transpose
-        self._init_symbols(styles, self.words)
+        self._init_symbols(styles, self.words, unk)
 
     @property
     def format(self) -> str:
@@ -184,21 +187,27 @@ class EventCodec(Codec):
     @classmethod
     def fit(cls, pieces: Sequence[Piece], options: CodecOptions | None = None, styles: Sequence[str] = ()
             ) -> "EventCodec":
-        options = options or CodecOptions()
-        chords, parts, transpose = options.chords, options.parts, options.transpose
+        """The words of the pieces; those seen fewer than `unk_min_count` times are learned as `<unk>`."""
+        given = options or CodecOptions()
+        chords, parts, transpose = given.chords, given.parts, given.transpose
         if not pieces:
             raise TunesmithError("cannot learn a vocabulary from no pieces")
         probe = cls([], chords)
-        words: set[str] = set()
+        counts: Counter = Counter()
         off_grid: list[float] = []
         for piece in pieces:
             part = PartEvents.from_json(piece.meta["events"])
-            words.update(probe.words_of(part))
+            counts.update(probe.words_of(part))
             off_grid += [d for _, _, d in part.events if quantize_duration(d) == FALLBACK]
         fallback = float(np.median(off_grid)) if off_grid else 1.0
-        return cls(sorted(words), chords, styles, fallback, parts, transpose)
+        rare = cls.rare(counts, options)
+        return cls(sorted(set(counts) - rare), chords, styles, fallback, parts, transpose, unk=bool(rare))
 
-    def _ids(self, words: list[str], what: str) -> list[int]:
+    def _ids(self, words: list[str], what: str, unk: bool = True) -> list[int]:
+        """Words → ids; one the model never saw becomes `<unk>` where it has one and `unk` allows, else
+        an error naming some."""
+        if unk and self.unk_id is not None:
+            return self.with_unk(words)
         unknown = [w for w in words if w not in self.index]
         if unknown:
             raise TunesmithError(f"{what} has {len(unknown)} events this model never saw, e.g. "
@@ -213,7 +222,7 @@ class EventCodec(Codec):
 
     def encode_primer(self, primer: str, style: str | None = None) -> np.ndarray:
         """A primer is text in training shape: header and event words separated by spaces."""
-        return self._frame(self._ids(primer.split(), "the primer"), style, end=False)
+        return self._frame(self._ids(primer.split(), "the primer", unk=False), style, end=False)
 
     def decode(self, ids: Sequence[int]) -> str:
         return " ".join(self.symbols[i] for i in ids if i >= self.first_word)
@@ -300,17 +309,28 @@ class EventCodec(Codec):
         return GeneralObjectExporter(self.score(text, number, key)).parse().decode("utf-8")
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "chords": self.chords, "styles": self.styles, "parts": self.parts,
+        data = {"kind": self.kind, "chords": self.chords, "styles": self.styles, "parts": self.parts,
                 "transpose": self.transpose,
                 "fallback_duration": self.fallback_duration, "words": self.words}
+        if self.unk_id is not None:     # a codec saved before <unk> came keeps its file as it was
+            data["unk"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "EventCodec":
-        try:
-            return cls(data["words"], data.get("chords", "reduce"), data.get("styles", []),
-                       data.get("fallback_duration", 1.0), data.get("parts", "melody"), data.get("transpose"))
-        except (KeyError, TypeError) as exc:
-            raise TunesmithError(f"the codec file is missing its '{exc}' entry") from None
+        fallback = saved.entry(data, "fallback_duration", "number", 1.0)
+        if fallback <= 0:
+            raise saved.wrong("fallback_duration", "a positive number", fallback)
+        parts = saved.entry(data, "parts", "string", "melody")
+        transpose = saved.entry(data, "transpose", "string or null", None)
+        for key, check, value in (("parts", _check_parts, parts), ("transpose", _check_key, transpose)):
+            try:
+                check(value)
+            except TunesmithError as exc:
+                raise TunesmithError(f"the codec file has a bad '{key}' entry: {exc}") from None
+        return cls(saved.entry(data, "words", "distinct strings"), saved.entry(data, "chords", "string", "reduce"),
+                   saved.entry(data, "styles", "distinct strings", []), fallback, parts, transpose,
+                   saved.entry(data, "unk", "boolean", False))
 
 
 def _parse_fraction(text: str, default):

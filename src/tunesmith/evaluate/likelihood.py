@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from tunesmith import TunesmithError, bundle, corpus, data, log
@@ -17,13 +18,28 @@ from tunesmith.evaluate.tokens import evaluate_tokens
 
 @dataclass
 class Likelihood:
-    pieces: int
-    skipped: list[tuple[str, str]]
+    pieces: int             # pieces scored
+    skipped: list[tuple[str, str]]   # files and pieces that were not scored, and why
     tokens: int             # predicted tokens (each piece's symbols and its end)
     units: int | None       # the codec's loss unit (characters for text) in the pieces, where it has one
     bits_per_token: float
     accuracy: float
     unit: str | None = None  # that unit's name ("character")
+    unknown: int | None = None   # tokens that were `<unk>` (symbols the model never saw); None: it has none
+    pieces_left_out: int = 0     # pieces read but not scored: a symbol the model never saw (models without <unk>)
+
+    @property
+    def unknown_share(self) -> float | None:
+        """The share of the predicted tokens that were symbols the model never saw."""
+        if self.unknown is None or not self.tokens:
+            return None
+        return self.unknown / self.tokens
+
+    @property
+    def left_out_share(self) -> float:
+        """The share of the pieces read that were left out (symbols a model without <unk> never saw)."""
+        given = self.pieces + self.pieces_left_out
+        return self.pieces_left_out / given if given else 0.0
 
     @property
     def bits_per_unit(self) -> float | None:
@@ -42,10 +58,23 @@ class Likelihood:
     def to_json(self) -> dict:
         data = {"pieces": self.pieces, "skipped": len(self.skipped), "tokens": self.tokens,
                 "characters": self.characters, "bits_per_token": self.bits_per_token,
-                "bits_per_character": self.bits_per_character, "accuracy": self.accuracy}
+                "bits_per_character": self.bits_per_character, "accuracy": self.accuracy,
+                "unknown": self.unknown, "unknown_share": self.unknown_share,
+                "pieces_left_out": self.pieces_left_out, "left_out_share": self.left_out_share}
         if self.unit and self.unit != "character":
             data.update({f"{self.unit}s": self.units, f"bits_per_{self.unit}": self.bits_per_unit})
         return data
+
+    def unknown_note(self) -> str:
+        """What the line `evaluate` prints says of symbols the model never saw ("" when nothing)."""
+        if self.unknown is not None:
+            return (f"{self.unknown:,} of {self.tokens:,} tokens ({self.unknown_share:.1%}) were symbols the "
+                    f"model never saw")
+        if self.pieces_left_out:
+            return (f"{self.pieces_left_out} of {self.pieces + self.pieces_left_out} pieces "
+                    f"({self.left_out_share:.1%}) were left out: they hold symbols the model never saw, and "
+                    f"it has no unknown symbol to score them with")
+        return ""
 
 
 def read_for(codec, spec: list[str], style: str | None = None, show_progress: bool = True) -> corpus.Corpus:
@@ -66,25 +95,32 @@ def read_for(codec, spec: list[str], style: str | None = None, show_progress: bo
 
 def evaluate(model_path: str, spec: list[str], style: str | None = None, device: str = "cpu",
              show_progress: bool = True) -> Likelihood:
+    """Every piece read, scored. A symbol the model never saw is its `<unk>`; a model saved before
+    `<unk>` came cannot score a piece with one, which is left out and counted."""
     loaded = bundle.load(model_path, device)
     codec = loaded.codec
     pieces = read_for(codec, spec, style, show_progress)
     corpus.report(pieces)
-    arrays, skipped, units = [], list(pieces.skipped), 0
+    arrays, skipped, units, unknown, left_out = [], list(pieces.skipped), 0, 0, []
     for piece in pieces.pieces:
         try:
-            arrays.append(codec.encode(piece))
-        except TunesmithError as exc:  # a symbol the model never saw: that piece cannot be scored
-            skipped.append((piece.name, str(exc)))
+            ids = codec.encode(piece)
+        except TunesmithError as exc:  # a symbol a model without <unk> never saw: it cannot score the piece
+            left_out.append((piece.name, str(exc)))
             continue
+        arrays.append(ids)
         units += codec.units(piece)
+        if codec.unk_id is not None:
+            unknown += int(np.count_nonzero(ids == codec.unk_id))
+    skipped += left_out
     if not arrays:
         raise TunesmithError(f"none of the {len(pieces.pieces)} pieces could be scored by this model"
                              + (f" (e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
-    dropped = len(pieces.pieces) - len(arrays)
-    if dropped:
-        log.warn(f"{dropped} pieces have symbols the model never saw and are left out, e.g. {skipped[-1][1]}")
+    if left_out:
+        log.warn(f"{len(left_out)} of {len(pieces.pieces)} pieces have symbols the model never saw and are "
+                 f"left out, e.g. {left_out[0][1]}")
     tokens = data.TokenSet.from_arrays(arrays)
     result = evaluate_tokens(loaded.model, tokens, torch.device(device))
     return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
-                      result["bits"], result["accuracy"], codec.loss_unit)
+                      result["bits"], result["accuracy"], codec.loss_unit,
+                      unknown if codec.unk_id is not None else None, len(left_out))

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tunesmith import TunesmithError
+from tunesmith import TunesmithError, atomic
 
 SEED = 6
 DEFAULT_MAX_COPY = 20   # see README "Copy guard": held-out folk tunes share at most ... notes with the rest
@@ -184,8 +184,20 @@ class NoveltyIndex:
         from safetensors.numpy import save_file
 
         path = Path(folder) / INDEX_FILE
-        save_file({"pitches": self.pitches, "durations": self.durations, "offsets": self.offsets},
-                  str(path), metadata={"names": json.dumps(self.names, ensure_ascii=False)})
+        names = json.dumps(self.names, ensure_ascii=False)
+        try:
+            names.encode("utf-8")
+        except UnicodeEncodeError:   # a name with bytes that are not UTF-8: escaped, read back the same
+            names = json.dumps(self.names)
+        try:
+            save_file({"pitches": self.pitches, "durations": self.durations, "offsets": self.offsets},
+                      str(path), metadata={"names": names})
+        except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as its own error
+            try:
+                path.unlink(missing_ok=True)   # no half-written index
+            except OSError:
+                pass
+            raise atomic.library_error(exc, path) from exc
         return path
 
     @classmethod

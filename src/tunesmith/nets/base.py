@@ -16,13 +16,15 @@ bundle without one is an LSTM.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from tunesmith import TunesmithError
-from tunesmith.settings import check, setting
+from tunesmith.settings import check_value, setting, spec_of
 
 State = tuple[torch.Tensor, ...]
 ARCHITECTURES: dict[str, type["LanguageModel"]] = {}
@@ -57,25 +59,62 @@ class ModelShape:
 
 @dataclass
 class ModelConfig(ModelShape):
-    """A model's shape and vocabulary size: what config.json holds."""
+    """A model's shape and vocabulary size: what config.json holds. Every field is checked for its
+    type, bounds and finiteness (a damaged config.json is one sentence, not a traceback)."""
 
     vocab_size: int
 
     def __post_init__(self):
-        if not isinstance(self.vocab_size, int) or self.vocab_size < 3:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), _FIELD_TYPES.get(f.name, int))
+        self.dropout = float(self.dropout)
+        if self.vocab_size < 3:
             raise TunesmithError(f"vocabulary of {self.vocab_size} symbols is too small to model")
-        check(self)
+        if self.vocab_size > MAX_VOCAB:
+            raise TunesmithError(f"vocabulary of {self.vocab_size} symbols is more than {MAX_VOCAB:,}")
+        for f in fields(self):   # the field's own name: this is config.json speaking, not a flag
+            spec = spec_of(f)
+            if spec is not None:
+                check_value(f.name, spec, getattr(self, f.name))
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise TunesmithError(f"the model config must be a JSON object, not {_shown(data)}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise TunesmithError(f"the model config has entries this version does not know: {', '.join(sorted(unknown))}")
+        if "vocab_size" not in data:
+            raise TunesmithError("the model config does not say its vocab_size")
         return cls(**data)
+
+
+MAX_VOCAB = 10_000_000
+_FIELD_TYPES = {"architecture": str, "dropout": float}
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_type(name: str, value, kind: type) -> None:
+    """Refuse a config value of the wrong JSON type: a string for a number, a bool for an int, NaN."""
+    if kind is str:
+        ok = isinstance(value, str)
+        what = "a string"
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        what = "a finite number"
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        what = "a whole number"
+    if not ok:
+        raise TunesmithError(f"{name} must be {what}, not {_shown(value)}")
 
 
 class LanguageModel(nn.Module):
@@ -101,9 +140,33 @@ class LanguageModel(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @classmethod
+    def parameter_shapes(cls, config: ModelConfig) -> dict[str, tuple[int, ...]]:
+        """The shape of every tensor of the model's state_dict for `config`, and nothing allocated:
+        the model is built on the meta device. A model type that cannot be may override this."""
+        with torch.device("meta"), _NoRandomInit():
+            model = cls(config)
+        return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
     def describe(self) -> str:
         c = self.config
         return f"{c.layers}x{c.hidden} {c.architecture.upper()}"
+
+
+class _NoRandomInit(TorchFunctionMode):
+    """Random initialisation of meta tensors skipped: they hold no numbers, and PyTorch's first
+    random draw on the meta device costs seconds of imports (shapes are all that is wanted)."""
+
+    RANDOM = frozenset({"normal_", "uniform_", "trunc_normal_", "orthogonal_", "kaiming_normal_", "kaiming_uniform_",
+                        "xavier_normal_", "xavier_uniform_", "sparse_", "random_", "bernoulli_", "exponential_",
+                        "log_normal_", "cauchy_", "geometric_"})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        if getattr(func, "__name__", "") in self.RANDOM and isinstance(target, torch.Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)
 
 
 class Stepper:
@@ -133,6 +196,20 @@ def build_model(config: ModelConfig) -> LanguageModel:
     if config.architecture not in ARCHITECTURES:
         raise TunesmithError(f"unknown model type {config.architecture!r} (known: {', '.join(ARCHITECTURES)})")
     return ARCHITECTURES[config.architecture](config)
+
+
+def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes a model of `config` has, computed without allocating it (the loader
+    checks a bundle's weights and size against them before building anything)."""
+    if config.architecture not in ARCHITECTURES:
+        raise TunesmithError(f"unknown model type {config.architecture!r} (known: {', '.join(ARCHITECTURES)})")
+    try:
+        return ARCHITECTURES[config.architecture].parameter_shapes(config)
+    except TunesmithError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a shape a model type cannot take is one sentence
+        raise TunesmithError(f"a {config.architecture} model cannot take the shape {config.to_json()} "
+                             f"({type(exc).__name__}: {exc})") from None
 
 
 def rows_of(state: State, rows) -> State:

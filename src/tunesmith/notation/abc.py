@@ -30,13 +30,50 @@ class TuneError(ValueError):
     """A tune that cannot be used, with a one-line reason."""
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 where it is valid, latin-1 otherwise (old ABC books are latin-1)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
+BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+BINARY = "binary data, not a text file"
+
+
+def decode(data: bytes, refuse_binary: bool = False) -> str:
+    """A text file's bytes → text: by its byte-order mark (UTF-8, UTF-16 or UTF-32, either byte
+    order), UTF-16 without one when every other byte is zero, else UTF-8 where it is valid and
+    latin-1 otherwise (old ABC books are latin-1). Newlines become \\n.
+
+    `refuse_binary`: raise ValueError("binary data, not a text file") for data with NUL characters
+    (in its first 4096), instead of returning it as latin-1 text."""
+    encoding = next((enc for bom, enc in BOMS if data.startswith(bom)), None)
+    if encoding is not None:
+        bom = next(bom for bom, enc in BOMS if enc == encoding)
+        try:
+            text = data[len(bom):].decode(encoding)
+        except UnicodeDecodeError:
+            if refuse_binary:
+                raise ValueError(f"not {encoding.upper()} text, though it starts with that byte-order mark") from None
+            text = data.decode("latin-1")
+    elif _utf16_without_bom(data[:4096]):
+        text = data.decode(_utf16_without_bom(data[:4096]), errors="replace")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    if refuse_binary and "\x00" in text[:4096]:
+        raise ValueError(BINARY)
     return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """"utf-16-le"/"-be" for text of one-byte characters with a zero byte beside each, else None."""
+    if len(head) < 4:
+        return None
+    head = head[: len(head) // 2 * 2]
+    even, odd = head[0::2], head[1::2]
+    if not odd.strip(b"\x00") and b"\x00" not in even:
+        return "utf-16-le"
+    if not even.strip(b"\x00") and b"\x00" not in odd:
+        return "utf-16-be"
+    return None
 
 
 def _is_comment(line: str) -> bool:
@@ -121,6 +158,30 @@ def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
     out.append(f"K:{key}")
     out += body
     return "\n".join(out) + "\n"
+
+
+def with_default_length(text: str) -> str:
+    """ABC text with the standard's default unit note length written out (L:1/8; L:1/16 under a
+    meter below 3/4) in every tune whose header (and the file header) sets none, so a reader that
+    lacks the rule (music21: "no active default note length") reads the tune as the standard says.
+    Tunes that set L: and text without a K: field are left as they are."""
+    header, tunes = split_book(text)
+    if not tunes:                         # a tune without X: is one tune
+        header, tunes = [], [header]
+    fields = [f for f in map(_field, (ln for ln in header if not _is_comment(ln))) if f]
+    if any(k == "L" for k, _ in fields):  # the file header's L: holds for every tune
+        return text
+    file_meter = next((v for k, v in reversed(fields) if k == "M"), None)
+    out = list(header)
+    for lines in tunes:
+        end = _header_end(lines)
+        head = [f for f in map(_field, lines[:end]) if f]
+        if not head or head[-1][0] != "K" or any(k == "L" for k, _ in head):
+            out += lines
+            continue
+        meter = next((v for k, v in reversed(head) if k == "M"), file_meter)
+        out += lines[: end - 1] + [f"L:{default_unit_length(meter)}"] + lines[end - 1:]
+    return "\n".join(out)
 
 
 def read_book(text: str, name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

@@ -11,112 +11,27 @@ merged into one note; grace notes (no duration) are left out.
 Parsing is slow (music21 takes a tenth of a second to seconds per file), so
 each file's parts are cached on disk, keyed by the file's content hash and
 the reader settings; files not in the cache are parsed in parallel worker
-processes with a progress bar. A file that fails to parse is skipped with its
-reason, like everywhere else.
+processes (`notation/pool.py`) with a progress bar: an ABC book tune by tune,
+each tune (or file of another format) within a time limit, so one bad tune
+costs its own time only. A file that fails to parse, and a tune that runs out
+of time, is skipped with its reason, like everywhere else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
 
-from tunesmith import TunesmithError, atomic, formats, log
-from tunesmith.notation import abc
+from tunesmith import atomic, formats, log
+from tunesmith.notation import abc, parse_path, parse_text, pool
+from tunesmith.notation.parts import (GRID, READER_VERSION, TONICS, PartEvents, ReaderSettings,  # noqa: F401
+                                      _q, parse_key, shift_between)
 
-READER_VERSION = 2
-GRID = 48   # onsets and durations are rounded to 1/48 of a quarter (covers 64ths and triplets)
-TONICS = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B"]
-
-
-@dataclass
-class PartEvents:
-    """One part of one score as a line of events."""
-
-    name: str                 # file (and tune / part) it came from
-    time_signature: str       # e.g. "3/4"; the first one of the part
-    tonic: int                # pitch class 0-11 of the key's tonic
-    mode: str                 # "major" or "minor"
-    start: float              # where in the bar the first event falls, quarter lengths (a pickup: > 0)
-    events: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)  # (pitches, onset, dur)
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "events": [[list(p), o, d] for p, o, d in self.events]}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "PartEvents":
-        return cls(data["name"], data["time_signature"], int(data["tonic"]), data["mode"], float(data["start"]),
-                   [(tuple(int(x) for x in p), float(o), float(d)) for p, o, d in data["events"]])
-
-    def transposed(self, semitones: int) -> "PartEvents":
-        events = [(tuple(x + semitones for x in p), o, d) for p, o, d in self.events]
-        return PartEvents(self.name, self.time_signature, (self.tonic + semitones) % 12, self.mode, self.start,
-                          events)
-
-    def in_key(self, target: tuple[int, str]) -> "PartEvents":
-        """The part moved to the asked key (C: C major, or A minor for a minor piece), the smaller way."""
-        return self.transposed(shift_between(self.tonic, self.mode, target))
-
-    def fits_midi(self) -> bool:
-        return all(0 <= x <= 127 for p, _, _ in self.events for x in p)
-
-    def text(self) -> str:
-        """A readable line: header, then pitch(es):duration per event."""
-        events = " ".join(f"{'.'.join(str(x) for x in p) or 'r'}:{Fraction(d).limit_denominator(48)}"
-                          for p, _, d in self.events)
-        return f"M:{self.time_signature} K:{self.key_name()} O:{Fraction(self.start).limit_denominator(48)} | {events}"
-
-    def melody(self) -> list[tuple[int, float, float]]:
-        """(pitch, onset, duration) of every note, the top one of a chord; rests left out."""
-        return [(max(p), o, d) for p, o, d in self.events if p]
-
-    def key_name(self) -> str:
-        name = TONICS[self.tonic]
-        return name if self.mode == "major" else name.lower()
-
-
-def parse_key(name: str) -> tuple[int, str]:
-    """'G', 'F#', 'Bb', 'E-' (major) or 'e', 'f#', 'bb' (minor) → (tonic pitch class, mode)."""
-    text = name.strip()
-    if not text or text[0].upper() not in "ABCDEFG" or any(ch not in "#b-" for ch in text[1:]):
-        raise TunesmithError(f"{name!r} is not a key: use a note name like G, F#, Bb (major) "
-                             f"or g, f#, bb (minor)")
-    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[text[0].upper()]
-    pc += sum(1 if ch == "#" else -1 for ch in text[1:])
-    return pc % 12, "major" if text[0].isupper() else "minor"
-
-
-def shift_between(tonic: int, mode: str, target: tuple[int, str]) -> int:
-    """Semitones (-6..5) from a key to the asked one; a minor piece asked into a major key goes
-    to its relative minor (and the other way round), so the key signature is the one asked for."""
-    pc, target_mode = target
-    if target_mode != mode:
-        pc = (pc + (9 if mode == "minor" else 3)) % 12
-    return (pc - tonic + 6) % 12 - 6
-
-
-@dataclass(frozen=True)
-class ReaderSettings:
-    parts: str = "melody"     # melody (a part named Soprano/Melody/..., else the top part), all, or N (1 = top)
-
-    def check(self) -> None:
-        if self.parts not in ("melody", "all") and not (self.parts.isdigit() and int(self.parts) >= 1):
-            raise TunesmithError(f"--parts must be melody, all or a part number from 1, not {self.parts!r}")
-
-    def key(self) -> str:
-        return json.dumps({"reader": READER_VERSION, **asdict(self)}, sort_keys=True)
-
-
-def _q(x) -> float:
-    return float(round(Fraction(x) * GRID) / GRID) if x is not None else 0.0
-
-
+# the types, re-exported here where the package has always found them
 # ---- reading one score (runs in a worker process) -----------------------------------------
 
 def _key_of(score, part) -> tuple[int, str]:
@@ -254,9 +169,6 @@ def read_parts(score, name: str, settings: ReaderSettings) -> list[PartEvents]:
 
 def parse_file(path: str, settings: ReaderSettings) -> list[PartEvents]:
     """One file → its parts (an ABC book: every tune). Raises on a file music21 cannot read."""
-    # music21 is imported where used: it costs about a second at start-up
-    from music21 import converter
-
     kind = formats.format_of(path)
     if kind is None:
         raise ValueError(f"cannot tell the format from '{Path(path).suffix}'")
@@ -268,16 +180,16 @@ def parse_file(path: str, settings: ReaderSettings) -> list[PartEvents]:
             parts: list[PartEvents] = []
             for tune_name, tune in tunes:
                 try:
-                    parts += read_parts(converter.parse(tune, format="abc"), tune_name, settings)
+                    parts += read_parts(parse_text(tune, "abc"), tune_name, settings)
                 except Exception:  # noqa: BLE001 - one bad tune of a book does not spoil the rest
                     continue
             if not parts:
                 raise ValueError("no tune of this book could be read as notes")
             return parts
         if kind == "kern":
-            score = converter.parse(abc.decode(Path(path).read_bytes()), format="humdrum")
+            score = parse_text(abc.decode(Path(path).read_bytes()), "humdrum")
         else:
-            score = converter.parse(path, format=kind, forceSource=True)
+            score = parse_path(path, kind)
         if hasattr(score, "scores"):   # an opus: every score in it
             out = []
             for i, s in enumerate(score.scores):
@@ -286,12 +198,18 @@ def parse_file(path: str, settings: ReaderSettings) -> list[PartEvents]:
         return read_parts(score, path, settings)
 
 
-def _parse_job(path: str, settings: ReaderSettings) -> tuple[str, list[dict] | None, str | None]:
-    try:
-        return path, [p.to_json() for p in parse_file(path, settings)], None
-    except Exception as exc:  # noqa: BLE001 - every failure is one skipped file with its reason
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return path, None, f"{type(exc).__name__}: {reason}"[:300]
+def parse_tune(tune: str, name: str, settings: ReaderSettings) -> list[dict]:
+    """One ABC tune (canonical text from `abc.read_book`) → its parts, as JSON. Runs in a worker."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [p.to_json() for p in read_parts(parse_text(tune, "abc"), name, settings)]
+
+
+def _job(kind: str, what: str, name: str, settings: ReaderSettings) -> list[dict]:
+    """A worker's job: one tune of an ABC book, or one whole file of another format."""
+    if kind == "tune":
+        return parse_tune(what, name, settings)
+    return [p.to_json() for p in parse_file(what, settings)]
 
 
 # ---- the cache ---------------------------------------------------------------------------
@@ -307,22 +225,32 @@ def _cache_path(data: bytes, settings: ReaderSettings) -> Path:
     return cache_dir() / digest[:2] / f"{digest}.json"
 
 
+TUNE_SECONDS = 20.0    # one tune of an ABC book may take this long to parse, then it is left out
+FILE_SECONDS = 120.0   # one file of another format
+NO_TUNE = "ValueError: no tune of this book could be read as notes"
+
+
 @dataclass
 class ReadResult:
     files: dict[str, list[PartEvents]]   # file → its parts, in the order the files were given
-    skipped: list[tuple[str, str]]
+    skipped: list[tuple[str, str]]       # files (and tunes that ran out of time) left out, with why
     cached: int           # files answered from the cache
     parsed: int           # files parsed now
 
 
-def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool = True,
-               workers: int | None = None, cache: bool = True) -> ReadResult:
-    """Parts of every file, from the cache where it has them, parsed in parallel otherwise.
-    `cache=False` neither reads nor writes the cache (for throw-away files such as samples)."""
-    settings.check()
-    results: dict[str, list[PartEvents]] = {}
-    skipped: list[tuple[str, str]] = []
-    todo: list[tuple[str, Path]] = []
+@dataclass
+class _Book:
+    """A file being parsed: its cache entry, and the parts of each of its jobs (tunes) in order."""
+    path: str
+    entry: Path
+    parts: list[list[dict] | None]
+    complete: bool = True   # no job ran out of time or crashed: the result may be cached
+
+
+def _from_cache(paths: list[Path], settings: ReaderSettings, cache: bool, results: dict,
+                skipped: list) -> list[tuple[str, Path, bytes]]:
+    """Fill `results` from the cache; the files still to parse, as (path, cache entry, bytes)."""
+    todo = []
     for path in paths:
         try:
             data = Path(path).read_bytes()
@@ -331,7 +259,7 @@ def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool 
             continue
         entry = _cache_path(data, settings)
         if not cache:
-            todo.append((str(path), entry))
+            todo.append((str(path), entry, data))
             continue
         try:
             stored = json.loads(entry.read_text(encoding="utf-8"))
@@ -342,47 +270,94 @@ def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool 
             continue
         except (OSError, ValueError, KeyError, TypeError):
             pass  # not cached, or a damaged entry: parse again
-        todo.append((str(path), entry))
-    cached = len(results)
+        todo.append((str(path), entry, data))
+    return todo
 
-    def store(path: str, entry: Path, parts: list[dict] | None, error: str | None) -> None:
-        if error is not None:
-            skipped.append((path, error))
-            return
-        results[path] = [PartEvents.from_json(p) for p in parts]
-        if not cache:
-            return
-        try:
-            atomic.write_text(entry, json.dumps({"path": path, "parts": parts}))
-        except OSError as exc:
-            log.warn(f"could not write the parse cache {entry}: {exc}")
 
-    if todo:
-        workers = workers or min(os.cpu_count() or 1, 8, len(todo))
-        bar = log.progress(len(todo), "parsing scores", unit="file") if show_progress else None
-        if workers <= 1 or len(todo) < 4:
-            for path, entry in todo:
-                store(path, entry, *_parse_job(path, settings)[1:])
-                if bar is not None:
-                    bar.update(1)
+def _plan(todo: list[tuple[str, Path, bytes]], settings: ReaderSettings, seconds: float | None, skipped: list
+          ) -> tuple[list[_Book], list[tuple], list[float], list[tuple[int, int]]]:
+    """Files to parse → books, and the jobs: one per tune of an ABC book (split here, as the
+    character codec splits it), one per file of another format; each job's limit and (book, slot)."""
+    books, jobs, limits, owner = [], [], [], []
+    for path, entry, data in todo:
+        if formats.format_of(path) == "abc":
+            try:
+                tunes, _ = abc.read_book(abc.decode(data, refuse_binary=True), path)
+            except ValueError as exc:
+                skipped.append((path, f"ValueError: {exc}"))
+                continue
+            if not tunes:
+                skipped.append((path, NO_TUNE))
+                continue
+            items = [("tune", text, name) for name, text in tunes]
         else:
-            entries = dict(todo)
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_parse_job, path, settings) for path, _ in todo]
-                for future in as_completed(futures):
-                    path, parts, error = future.result()
-                    store(path, entries[path], parts, error)
-                    if bar is not None:
-                        bar.update(1)
-        if bar is not None:
-            bar.close()
+            items = [("file", path, path)]
+        for slot, (kind, what, name) in enumerate(items):
+            jobs.append((kind, what, name, settings))
+            limits.append(seconds or (TUNE_SECONDS if kind == "tune" else FILE_SECONDS))
+            owner.append((len(books), slot))
+        books.append(_Book(path, entry, [None] * len(items)))
+    return books, jobs, limits, owner
+
+
+def _finish(book: _Book, cache: bool, results: dict, skipped: list) -> None:
+    """A parsed book's parts → `results` (and the cache, when every job finished)."""
+    parts = [p for found in book.parts if found for p in found]
+    if not parts:
+        if formats.format_of(book.path) == "abc" and book.complete:   # else its tunes are named already
+            skipped.append((book.path, NO_TUNE))
+        return
+    results[book.path] = [PartEvents.from_json(p) for p in parts]
+    if not cache or not book.complete:
+        return
+    try:
+        atomic.write_text(book.entry, json.dumps({"path": book.path, "parts": parts}))
+    except OSError as exc:
+        log.warn(f"could not write the parse cache {book.entry}: {exc}")
+
+
+def read_files(paths: list[Path], settings: ReaderSettings, show_progress: bool = True,
+               workers: int | None = None, cache: bool = True, seconds: float | None = None) -> ReadResult:
+    """Parts of every file, from the cache where it has them, parsed in parallel otherwise: an ABC
+    book tune by tune, each tune (or other file) within a time limit (`seconds`, else TUNE_SECONDS
+    and FILE_SECONDS); a tune that runs out of time is left out and named in `skipped`.
+    `cache=False` neither reads nor writes the cache (for throw-away files such as samples)."""
+    settings.check()
+    results: dict[str, list[PartEvents]] = {}
+    skipped: list[tuple[str, str]] = []
+    todo = _from_cache(paths, settings, cache, results, skipped)
+    cached = len(results)
+    books, jobs, limits, owner = _plan(todo, settings, seconds, skipped)
+    bar = log.progress(len(jobs), "parsing scores", unit="piece") if show_progress and jobs else None
+    tick = (lambda: bar.update(1)) if bar is not None else None
+    for j, parts, error in pool.run(_job, jobs, limits, workers, tick):
+        book = books[owner[j][0]]
+        timed_out = error is not None and error.startswith("took over")
+        if error is None:
+            book.parts[owner[j][1]] = parts
+        elif jobs[j][0] == "file":
+            skipped.append((book.path, f"{error} to read" if timed_out else error))
+        elif timed_out or error == pool.CRASHED:
+            book.complete = False   # one bad tune costs its own time; the rest of the book stays
+            skipped.append((jobs[j][2], f"{error} to read" if timed_out else error))
+    if bar is not None:
+        bar.close()
+    for book in books:
+        _finish(book, cache, results, skipped)
     ordered = {str(path): results[str(path)] for path in paths if str(path) in results}
     return ReadResult(ordered, skipped, cached, len(todo))
 
 
-def read_melodies(paths: list[Path], show_progress: bool = True, cache: bool = True, workers: int | None = None
+def read_melodies(paths: list[Path], show_progress: bool = True, cache: bool = True, workers: int | None = None,
+                  seconds: float | None = None
                   ) -> tuple[dict[str, list[tuple[str, list[tuple[int, float, float]]]]], list[tuple[str, str]]]:
-    """File → [(piece name, its melody as (pitch, onset, duration) notes)], and the files skipped."""
-    result = read_files(paths, ReaderSettings("melody"), show_progress=show_progress, cache=cache, workers=workers)
+    """File → [(piece name, its melody as (pitch, onset, duration) notes)], and what was left out (files
+    music21 cannot read, tunes past their time limit), each also told one line (the first 50)."""
+    result = read_files(paths, ReaderSettings("melody"), show_progress=show_progress, cache=cache,
+                        workers=workers, seconds=seconds)
+    for where, why in result.skipped[:50]:
+        log.warn(f"left out of the copy guard's index: {where}: {why}")
+    if len(result.skipped) > 50:
+        log.warn(f"... and {len(result.skipped) - 50} more left out of the copy guard's index")
     return {path: [(part.name, part.melody()) for part in parts] for path, parts in result.files.items()}, \
         result.skipped

@@ -26,6 +26,7 @@ from tunesmith.codecs import CODECS, Codec, codec_from_json
 from tunesmith.distributed import Dist
 from tunesmith.evaluate.novelty import NoveltyIndex
 from tunesmith.nets import State
+from tunesmith.train import claim
 from tunesmith.train.config import TrainConfig
 
 TRAINER_TENSORS = "trainer.safetensors"
@@ -48,23 +49,26 @@ class Prepared(NamedTuple):
 
 # ---- preparing a run ---------------------------------------------------------------------
 
-def prepare(cfg: TrainConfig, resume: bool, ranks: Dist | None = None) -> Prepared:
-    """Read the corpus, split it, fit the codec, write run.json; encode. With several processes,
-    rank 0 goes first (it parses and writes), the others follow from the parse cache."""
+def prepare(cfg: TrainConfig, resume: bool, ranks: Dist | None = None, overwrite: bool = False) -> Prepared:
+    """Claim the run folder (`claim.claim`: a new run, a resumed one, or one started again), read the
+    corpus, split it, fit the codec, write run.json; encode. With several processes, rank 0 goes first
+    (it decides, parses and writes), the others follow from the parse cache."""
     ranks = ranks or Dist()
     out = Path(cfg.out)
-    run_file = out / "run.json"
-    if resume:
-        if not run_file.exists():
-            raise TunesmithError(f"--resume: '{out}' is not a training run (no run.json)")
-        run = json.loads(run_file.read_text())
-    elif run_file.exists():
-        raise TunesmithError(f"'{out}' already holds a training run; pass --resume to continue it or choose another --out")
-    if not ranks.agree(True):   # every process has looked before rank 0 writes
-        raise TunesmithError("another training process refused to start")
     if ranks.main:
         try:
-            prepared = _prepare_here(cfg, resume, out, run if resume else None, ranks)
+            claim.claim(out, resume, overwrite, main=True)
+        except BaseException:
+            ranks.agree(False)
+            raise
+    if not ranks.agree(True):   # rank 0 has claimed the folder before the others look at it
+        raise TunesmithError("another training process refused to start")
+    if not ranks.main:
+        claim.claim(out, resume, overwrite, main=False)
+    run = read_run(out) if resume else None
+    if ranks.main:
+        try:
+            prepared = _prepare_here(cfg, resume, out, run, ranks)
         except BaseException:
             ranks.agree(False)
             raise
@@ -72,13 +76,26 @@ def prepare(cfg: TrainConfig, resume: bool, ranks: Dist | None = None) -> Prepar
         return prepared
     if not ranks.agree(True):
         raise TunesmithError("rank 0 could not prepare the run (its error says why)")
-    return _prepare_here(cfg, resume, out, run if resume else None, ranks)
+    return _prepare_here(cfg, resume, out, run, ranks)
+
+
+def read_run(out: Path) -> dict:
+    """run.json, or one sentence saying why it cannot be read."""
+    try:
+        run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        TrainConfig(**run["settings"])
+        _ = run["codec"], run["split"]["train"], run["split"]["valid"]
+    except (OSError, ValueError, KeyError, TypeError, TunesmithError) as exc:
+        raise TunesmithError(f"{out / 'run.json'} is damaged ({type(exc).__name__}: {exc}); start the run again "
+                             f"with --overwrite") from None
+    return run
 
 
 def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, ranks: Dist) -> Prepared:
     settings = TrainConfig(**run["settings"]) if resume else cfg
     corpus = corpus_mod.load(settings.corpus, options=settings)
-    corpus_mod.report(corpus)
+    saved = corpus_mod.write_skipped(corpus, out) if ranks.main else None
+    corpus_mod.report(corpus, saved)
     corpus_mod.require_pieces(corpus)
     pieces = list(corpus.pieces)
     if resume:
@@ -96,7 +113,6 @@ def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, r
         codec = CODECS[corpus.codec].fit(pieces, cfg, corpus.styles)
         run = _run_record(cfg, corpus, codec, train_idx, valid_idx)
         if ranks.main:
-            out.mkdir(parents=True, exist_ok=True)
             atomic.write_text(out / "run.json", json.dumps(run, indent=1, ensure_ascii=False) + "\n")
     arrays = [codec.encode(p) for p in pieces]
     tokens = data.TokenSet.from_arrays(arrays)
@@ -210,13 +226,54 @@ def _state_of(tensors: dict[str, torch.Tensor]) -> State | None:
 
 # ---- metrics -----------------------------------------------------------------------------
 
+METRICS = "metrics.jsonl"
+
+
 def append_metrics(path: Path, row: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
 
 
+def _rows(path: Path) -> tuple[list[dict], int]:
+    """The rows of a metrics file and how many lines were not rows (a line torn by a kill)."""
+    rows, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+        else:
+            torn += 1
+    return rows, torn
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
+    """metrics.jsonl's rows; a line that is not one (the last, torn when a run was killed while
+    writing it) is left out with a warning."""
+    path = Path(run_dir) / METRICS
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows, torn = _rows(path)
+    if torn:
+        log.warn(f"{path}: {torn} torn line{'s' if torn > 1 else ''} left out (the run was stopped while writing)")
+    return rows
+
+
+def trim_metrics(run_dir: Path, step: int, write: bool = True) -> list[dict]:
+    """The rows up to `step` (the checkpoint a run resumes from): rows written after it, by a run
+    stopped before its next checkpoint, and torn lines are dropped, and with `write` the file is
+    rewritten atomically without them, so every step appears once, in order."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    rows, torn = _rows(path)
+    kept = [r for r in rows if r["step"] <= step]
+    if (torn or len(kept) < len(rows)) and write:
+        atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+        log.warn(f"{path}: dropped {len(rows) - len(kept)} rows after step {step}, the checkpoint the run resumes "
+                 f"from" + (f", and {torn} torn line{'s' if torn > 1 else ''}" if torn else ""))
+    return kept

@@ -1,4 +1,4 @@
-"""The training loop: `train(cfg)` prepares the run folder and hands it to a `Trainer`.
+"""The training loop (`start.train(cfg)` prepares the run folder and hands it to a `Trainer`).
 
 A `Trainer` is one process's share of a run. Its named steps:
 
@@ -18,6 +18,7 @@ dimension 1, whatever the model type.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +28,16 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from tunesmith import TunesmithError, atomic, bundle, data, log
-from tunesmith import corpus as corpus_mod
 from tunesmith.device import pick_device
 from tunesmith.distributed import Dist
 from tunesmith.evaluate.tokens import LN2, evaluate_tokens
 from tunesmith.nets import ModelConfig, State, build_model, reset_rows, rows_of
+from tunesmith.train import claim
 from tunesmith.train.config import TrainConfig
 from tunesmith.train.console import clip_lines, postfix, preview
 from tunesmith.train.optim import adam, lr_at
 from tunesmith.train.plot import plot_metrics
-from tunesmith.train.runfolder import (Prepared, append_metrics, load_trainer_state, prepare, read_metrics,
-                                       save_trainer_state)
+from tunesmith.train.runfolder import Prepared, append_metrics, load_trainer_state, save_trainer_state, trim_metrics
 
 
 @dataclass
@@ -74,43 +74,6 @@ class Window:
     correct: int = 0
     tokens: int = 0
     start: float = field(default_factory=time.monotonic)
-
-
-def train(cfg: TrainConfig, resume: bool = False) -> RunResult:
-    """Train a new run into cfg.out, or with `resume` continue the run there: its stored settings
-    rule, and only the limits given now (epochs, steps, minutes, device) extend or move it."""
-    cfg.check()
-    if resume:
-        limits = {"epochs": cfg.epochs, "steps": cfg.steps, "minutes": cfg.minutes, "device": cfg.device}
-    else:
-        # paths are recorded absolute, so --resume works from any folder
-        cfg.corpus = [s if s in corpus_mod.NAMED else str(Path(s).expanduser().absolute()) for s in cfg.corpus]
-    ranks = Dist.from_env(pick_device(cfg.device))
-    quiet_before = log.is_quiet()
-    try:
-        if not ranks.main:
-            log.set_quiet(True)   # one process talks
-        prepared = prepare(cfg, resume, ranks)
-        trainer = Trainer(_settings(cfg, prepared.run, limits if resume else None), prepared, ranks)
-        if resume:
-            trainer.restore()
-        return trainer.run()
-    finally:
-        log.set_quiet(quiet_before)
-        ranks.close()
-
-
-def _settings(cfg: TrainConfig, run: dict, limits: dict | None) -> TrainConfig:
-    """The settings a run trains with: `cfg` for a new run; run.json's with the `limits` given now
-    for a resumed one. Without any limit a run trains 20 epochs."""
-    if limits is not None:
-        cfg = TrainConfig(**run["settings"])
-        for k, v in limits.items():
-            if v is not None and (k != "device" or v != "auto"):
-                setattr(cfg, k, v)
-    if cfg.epochs is None and cfg.steps is None and cfg.minutes is None:
-        cfg.epochs = 20
-    return cfg
 
 
 class Trainer:
@@ -177,7 +140,7 @@ class Trainer:
             mine = slice(self.ranks.rank * rows, (self.ranks.rank + 1) * rows)
             state = tuple(s.contiguous() for s in rows_of(state, mine))
         self.state = state
-        self.history = read_metrics(self.out)
+        self.history = trim_metrics(self.out, p.step, write=self.ranks.main)
         log.info(f"resuming {self.out} at step {p.step} (epoch {p.epoch}, {p.elapsed_before / 60:.1f} min trained)")
 
     # ---- the loop ------------------------------------------------------------------------
@@ -226,6 +189,7 @@ class Trainer:
         p = self.progress
         p.epoch += 1
         p.chunk_in_epoch = 0
+        self._require_finite()
         if self.ranks.main:
             text = preview(self.model, self.codec, self.cfg.preview_length, self.device, seed=self.cfg.seed + p.epoch)
             self.model.train()
@@ -259,11 +223,14 @@ class Trainer:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1),
                                    ignore_index=data.IGNORE, reduction="sum") / max(n, 1)
         self.state = tuple(s.detach().float() for s in state)
+        value = loss.item()
+        if self.ranks.any(not math.isfinite(value)):
+            raise self._diverged(p.step + 1, f"loss {value:g}")
         self._update(loss)
         w.correct += int(((logits.detach().argmax(-1) == y) & mask).sum())
         p.step += 1
         p.chunk_in_epoch += 1
-        w.loss += loss.item() * n
+        w.loss += value * n
         w.tokens += n
         self.tokens_total += n
         self.bar.update(1)
@@ -289,6 +256,24 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
             self.optimizer.step()
 
+    # ---- divergence ------------------------------------------------------------------------
+
+    def _diverged(self, step: int, what: str) -> TunesmithError:
+        """The one-line end of a run whose loss or weights are no longer finite numbers."""
+        if claim.has_checkpoint(self.out):
+            return TunesmithError(f"training diverged at step {step} ({what}); the last good checkpoint is in "
+                                  f"{self.out / 'last'}: try a lower --lr")
+        return TunesmithError(f"training diverged at step {step} ({what}) before its first checkpoint: start it "
+                              f"again with a lower --lr")
+
+    def _require_finite(self) -> None:
+        """Refuse to validate, preview or checkpoint weights that are not finite (the same on every
+        process: the copies of the weights are identical)."""
+        with torch.no_grad():
+            finite = all(bool(torch.isfinite(q).all()) for q in self.model.parameters())
+        if not finite:
+            raise self._diverged(self.progress.step, "weights not finite")
+
     # ---- validation, metrics, checkpoints ------------------------------------------------
 
     def validate(self) -> dict:
@@ -300,6 +285,7 @@ class Trainer:
     def report(self, lr: float, stop: bool) -> None:
         """A metrics row for the steps since the last: validate, log, plot, checkpoint when due."""
         p, w = self.progress, self.window
+        self._require_finite()
         now = time.monotonic()
         row = {"step": p.step, "epoch": round(p.epochs(self.per_epoch), 3),
                "train_bits": w.loss / max(w.tokens, 1) / LN2,
@@ -307,6 +293,8 @@ class Trainer:
                "lr": lr, "tokens_per_s": w.tokens / max(now - w.start, 1e-9),
                "elapsed_s": round(p.elapsed_before + now - self.started, 1)}
         val = self.validate()
+        if val and val.get("tokens") and not math.isfinite(val["bits"]):
+            raise self._diverged(p.step, f"validation loss {val['bits']:g}")
         if val:
             row.update(val_bits=val["bits"], val_accuracy=val["accuracy"])
             self.last_val = val["bits"]
@@ -323,6 +311,7 @@ class Trainer:
         """checkpoints/step-N/, last/ (with the trainer state to resume from) and best/ when the
         validation loss improved (or there is no validation)."""
         p, ranks = self.progress, self.ranks
+        self._require_finite()   # never a checkpoint of a diverged model
         state = self.state
         if gather and ranks.active and state is not None:   # every process's rows, for an exact resume
             state = tuple(ranks.gather_rows(s) for s in state)

@@ -37,27 +37,29 @@ from fastapi import FastAPI
 
 from tunesmith import TunesmithError, __version__, log
 from tunesmith.web.composer import TEXT_SHOWN, Bundles, Composer, Gate, Store, StoredPiece, Workers
-from tunesmith.web.routes import SECURITY_HEADERS, STATIC, add_routes
+from tunesmith.web.routes import LOOPBACK_NAMES, SECURITY_HEADERS, STATIC, add_routes, host_name
 from tunesmith.web.schemas import (FORMATS, LENGTH, MAX_BODY, MAX_COUNT, PRIMER_BYTES, PRIMER_CHARS, SEED_MAX,
                                    SOURCE_TYPES, TEMPERATURE, ApiError, ComposeRequest, ComposeResponse, PieceOut,
                                    PrimerFile, model_info)
 
-__all__ = ["create_app", "serve", "is_loopback", "STATIC", "SECURITY_HEADERS", "TEMPERATURE", "LENGTH", "MAX_COUNT",
-           "PRIMER_CHARS", "PRIMER_BYTES", "MAX_BODY", "SEED_MAX", "FORMATS", "SOURCE_TYPES", "TEXT_SHOWN",
-           "ApiError", "PrimerFile", "ComposeRequest", "PieceOut", "ComposeResponse", "StoredPiece", "Store",
-           "Bundles", "Gate", "Workers", "Composer", "model_info"]
+__all__ = ["create_app", "serve", "is_loopback", "served_hosts", "STATIC", "SECURITY_HEADERS", "LOOPBACK_NAMES",
+           "TEMPERATURE", "LENGTH", "MAX_COUNT", "PRIMER_CHARS", "PRIMER_BYTES", "MAX_BODY", "SEED_MAX", "FORMATS",
+           "SOURCE_TYPES", "TEXT_SHOWN", "ApiError", "PrimerFile", "ComposeRequest", "PieceOut", "ComposeResponse",
+           "StoredPiece", "Store", "Bundles", "Gate", "Workers", "Composer", "model_info"]
 
 
 def create_app(models: list[str] | None = None, *, device: str = "cpu", running: int = 2, waiting: int = 2,
                timeout: float = 120.0, keep: int = 200, wav: bool | None = None,
-               render_timeout: float = 30.0, threads: int | None = None) -> FastAPI:
+               render_timeout: float = 30.0, threads: int | None = None,
+               hosts: list[str] | None = None) -> FastAPI:
     """The composer app. `models`: more folders to find models in (like --models; the registry's
     search path follows). `running` composes at once, `waiting` more queued, the rest answered 429;
     `timeout` seconds per compose (503 after); the last `keep` pieces are kept. `wav`: None renders
     WAV where FluidSynth is installed, False never (the page synthesizes the MIDI itself).
     `threads`: PyTorch's threads while the app runs (default: the CPU cores shared among the `running`
     composes; more threads than cores, as two composes of all cores each make, can be many times
-    slower on CPU)."""
+    slower on CPU). `hosts`: the names (or addresses) a request's Host header may give besides
+    localhost, 127.0.0.1 and ::1; any other is answered 400 before any work (DNS rebinding)."""
     for name, value, low in (("running", running, 1), ("waiting", waiting, 0), ("keep", keep, 1)):
         if value < low:
             raise TunesmithError(f"{name} must be at least {low}, not {value}")
@@ -68,7 +70,7 @@ def create_app(models: list[str] | None = None, *, device: str = "cpu", running:
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
                   description="Compose pieces with tunesmith's models. The page at / uses only this API.")
     app.state.composer = composer
-    add_routes(app, composer)
+    add_routes(app, composer, LOOPBACK_NAMES | {host_name(h) for h in hosts or ()})
     return app
 
 
@@ -100,12 +102,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, models: list[str] | None = None) -> None:
-    """Run the app with uvicorn until interrupted (no reload, no debug)."""
+def served_hosts(host: str, allow: list[str] | None = None) -> list[str]:
+    """The Host header names a server started on `host` answers besides the loopback ones: `host`
+    itself (unless it is every address, 0.0.0.0 or ::) and the --allow-host names."""
+    wildcard = host.strip("[]") in ("", "0.0.0.0", "::")
+    return ([] if wildcard else [host]) + list(allow or [])
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, models: list[str] | None = None,
+          allow_hosts: list[str] | None = None) -> None:
+    """Run the app with uvicorn until interrupted (no reload, no debug). Requests are answered when
+    their Host header names this machine (localhost, 127.0.0.1, ::1), `host`, or one of `allow_hosts`."""
+    hosts = served_hosts(host, allow_hosts)
     if not is_loopback(host):
         log.warn(f"serving on {host}, not only this machine: anyone who can reach port {port} can compose "
                  f"with these models (the app has no login); use --host 127.0.0.1 to keep it local")
-    app = create_app(models)
+        if not hosts:
+            log.warn(f"requests are answered only when addressed to localhost, 127.0.0.1 or ::1; add "
+                     f"--allow-host NAME for each name or address people use to reach port {port}")
+    app = create_app(models, hosts=hosts)
     log.info(f"tunesmith composer on http://{'[' + host + ']' if ':' in host else host}:{port}/ "
              f"(API: /api, docs: /api/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)

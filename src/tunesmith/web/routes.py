@@ -30,6 +30,8 @@ from tunesmith.web.schemas import (FORMATS, LENGTH, MAX_BODY, MAX_COUNT, PRIMER_
 STATIC = Path(__file__).resolve().parent / "static"
 HTML = "text/html; charset=utf-8"
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})   # the Host names always answered
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; "
@@ -46,9 +48,10 @@ COMPOSE_ANSWERS = {400: {"description": "a primer the model cannot start from"},
                    503: {"description": "composing took longer than the server allows"}}
 
 
-def add_routes(app: FastAPI, composer: Composer) -> None:
-    """Every route, guard and error answer of the composer app."""
-    add_guard(app)
+def add_routes(app: FastAPI, composer: Composer, hosts: frozenset[str] = LOOPBACK_NAMES) -> None:
+    """Every route, guard and error answer of the composer app; `hosts`: the names (and addresses)
+    a request's Host header may give (see add_guard)."""
+    add_guard(app, hosts)
     add_error_answers(app)
     add_page(app)
     add_status_routes(app, composer)
@@ -58,33 +61,71 @@ def add_routes(app: FastAPI, composer: Composer) -> None:
 
 # ---- HTTP around the routes --------------------------------------------------------------------
 
-def add_guard(app: FastAPI) -> None:
-    """Refuse bodies over MAX_BODY (and chunked ones, whose size is not told); security headers on every answer."""
+def host_name(header: str) -> str:
+    """The name of a Host header, without its port: "[::1]:8000" -> "::1", "LocalHost:80" -> "localhost"."""
+    name = header.strip().lower()
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    return name.rstrip(".")
+
+
+def _error(status: int, detail: str, **headers: str) -> JSONResponse:
+    """An error answer: its reason as JSON, with the security headers."""
+    return JSONResponse({"detail": detail}, status, headers={**SECURITY_HEADERS, **headers})
+
+
+def add_guard(app: FastAPI, hosts: frozenset[str] = LOOPBACK_NAMES) -> None:
+    """Before any work: refuse a Host header not in `hosts` (a page elsewhere that a DNS rebinding
+    pointed at this server), bodies over MAX_BODY and chunked ones (whose size is not told). Security
+    headers on every answer; an error nothing else answered is a 500 with them, and no traceback."""
+    allowed = frozenset(host_name(h) for h in hosts)
+    names = ", ".join(sorted(allowed))
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        host = request.headers.get("host")
+        if host is None or host_name(host) not in allowed:
+            shown = "no Host header" if host is None else f"the Host header {host[:60]!r}"
+            return _error(400, f"this server answers requests addressed to {names}, not {shown} (start "
+                               f"it with --allow-host NAME to add a name)")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return JSONResponse({"detail": f"the request is larger than {MAX_BODY // 1024} KB"}, 413,
-                                headers=SECURITY_HEADERS)
+            return _error(413, f"the request is larger than {MAX_BODY // 1024} KB")
         if length is None and request.method == "POST" and request.headers.get("transfer-encoding"):
-            return JSONResponse({"detail": "send the request with a Content-Length"}, 411, headers=SECURITY_HEADERS)
-        response = await call_next(request)
+            return _error(411, "send the request with a Content-Length")
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 - this request fails; the server goes on
+            return internal_error(request, exc)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         return response
 
 
+def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 for an error no route answered: one line in the server's log, none of it in the answer."""
+    log.warn(f"{request.method} {request.url.path} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    return _error(500, "the server could not answer this request (an internal error; the server's log says more)")
+
+
 def add_error_answers(app: FastAPI) -> None:
-    """ApiError as its status and reason; a request out of bounds as 422 naming the fields."""
+    """ApiError as its status and reason; a request out of bounds as 422 naming the fields; anything
+    else as a 500 (the guard answers those; this is the last resort, outside it)."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        return JSONResponse({"detail": exc.detail}, exc.status)
+        return _error(exc.status, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": _validation_message(exc), "errors": _plain(exc.errors())}, 422)
+        return JSONResponse({"detail": _validation_message(exc), "errors": _plain(exc.errors())}, 422,
+                            headers=SECURITY_HEADERS)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):
+        return internal_error(request, exc)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -10,8 +10,9 @@ and so are the limits of what a request may send (`PRIMER_BYTES`, `MAX_BODY`).
 from __future__ import annotations
 
 import json
+import math
 import typing
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -135,8 +136,47 @@ def _codec_facts(entry: registry.Entry) -> tuple[str, list[str], str]:
     return str(kind), [str(s) for s in styles], fmt
 
 
+def _not_a_number(value, where: str = "") -> str | None:
+    """Where a card holds NaN or an infinity (Python's json reads both; JSON has neither), else None:
+    "val_bits is NaN"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'the card'} is {json.dumps(value)}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        found = _not_a_number(inner, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def _finite(value):
+    """`value` with every NaN and infinity as None, so that it can be sent as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def model_info(entry: registry.Entry) -> dict:
-    """What the page shows of a model: its name, card and the compose defaults it measured."""
+    """What the page shows of a model: its name, card and the compose defaults it measured. A card
+    that cannot be shown as it is (NaN, a field of the wrong kind) gives what can be, and its problem."""
+    problem = entry.problem
+    bad = _not_a_number(entry.card)
+    if bad:
+        problem = f"card.json: {bad}, not a number"
+    try:
+        info = _model_info(entry)
+    except Exception as exc:  # noqa: BLE001 - one damaged card must not take the list down
+        problem = problem or f"card.json cannot be read as a model card ({type(exc).__name__}: {exc})"[:300]
+        info = _model_info(replace(entry, card={}))
+    info["problem"] = problem
+    return _finite(info)
+
+
+def _model_info(entry: registry.Entry) -> dict:
     card = entry.card or {}
     kind, styles, fmt = _codec_facts(entry)
     codec_class = CODECS.get(kind)
