@@ -43,6 +43,7 @@ def lock(out: Path, active: bool = True) -> Iterator[None]:
     if not active or fcntl is None:
         yield
         return
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -55,9 +56,17 @@ def lock(out: Path, active: bool = True) -> Iterator[None]:
             holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
             raise TunesmithError(f"'{out}' is in use by another training run (process {holder}); wait for it to "
                                  f"end or choose another --out") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:
+            raise TunesmithError(f"cannot write {out / LOCK_FILE}: {exc.strerror or exc}") from None
         yield
+    except BaseException:
+        # a run that made its folder and failed before writing anything in it leaves no folder behind
+        if created and {p.name for p in out.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         os.close(fd)   # closing releases the lock; the file stays (removing it would race a new run)
 
