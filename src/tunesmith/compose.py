@@ -77,6 +77,11 @@ def run(loaded: Bundle, options: SampleOptions, device="cpu", worker=None) -> Ou
     `worker`: a running render worker to check pieces with (start it early: it imports music21
     while the model samples)."""
     validate(loaded, options)
+    return _sample(loaded, options, device, worker)
+
+
+def _sample(loaded: Bundle, options: SampleOptions, device, worker) -> Outcome:
+    """`run` with options already validated."""
     seed = options.seed if options.seed is not None else sample.new_seed()
     kwargs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p,
                   primer=options.primer, max_length=options.max_length, device=device, style=options.style,
@@ -131,7 +136,7 @@ def compose(loaded: Bundle, options: SampleOptions, out_dir: str | Path, *, stem
     with using(worker, render_timeout) as active:
         if options.valid_only or formats:
             active.start()
-        outcome = run(loaded, options, device, active)
+        outcome = _sample(loaded, options, device, active)
         if stop is not None and stop():
             return Composed(outcome, [])
         paths = sample.write(outcome.pieces, loaded.codec, out_dir, stem=stem, key=options.key)

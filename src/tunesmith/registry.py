@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith import TunesmithError
+from tunesmith.codecs import codec_from_json
 
 PACKAGE_MODELS = Path(__file__).resolve().parent / "models"
 BUNDLE_VERSION = 1
@@ -238,7 +239,7 @@ def check_bundle(folder: str | Path, limit: int | None = None, tensors: bool = T
 
 def _model_config(path: Path):
     """config.json's bundle version and model, checked field by field."""
-    from tunesmith.nets.base import ModelConfig
+    from tunesmith.nets.base import ModelConfig   # here: nets imports torch (~1 s); `models` lists without it
 
     file = path / "config.json"
     config = read_json(file)
@@ -259,7 +260,6 @@ def _model_config(path: Path):
 
 def _codec(path: Path):
     """codec.json as a codec: any failure to make one is one sentence naming the file."""
-    from tunesmith.codecs import codec_from_json
 
     file = path / "codec.json"
     data = read_json(file)
@@ -277,7 +277,7 @@ def _codec(path: Path):
 
 def _check_weights_fit(path: Path, config, limit: int) -> None:
     """The size the config describes against `limit`, then the weights' header against the config."""
-    from tunesmith.nets.base import parameter_shapes
+    from tunesmith.nets.base import parameter_shapes   # here: nets imports torch (~1 s)
 
     expected = parameter_shapes(config)
     count = sum(math.prod(shape) for shape in expected.values())
@@ -301,7 +301,7 @@ def _check_weights_fit(path: Path, config, limit: int) -> None:
 
 def _finite_tensors(weights: Path) -> dict:
     """The weights, read after their header passed; NaN or infinite ones are refused."""
-    import torch
+    import torch   # here: torch costs ~1 s at start-up, and only reading weights needs it
     from safetensors.torch import load_file
 
     try:

@@ -46,13 +46,6 @@ NOT_FINITE = ("the model gave NaN or infinite scores while sampling: its weights
               "that made it diverged")
 
 
-def _finite(logits: torch.Tensor) -> torch.Tensor:
-    """The model's scores, refused where one is NaN or infinite (a draw from them would index nothing)."""
-    if not bool(torch.isfinite(logits).all()):
-        raise TunesmithError(NOT_FINITE)
-    return logits
-
-
 def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
           generator: torch.Generator) -> torch.Tensor:
     """One token per row from (batch, vocab) logits, already divided by the temperature."""
@@ -100,7 +93,10 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     state = expand_rows(state, n)
     greedy = temperature == 0
     scale = 1.0 if greedy else 1.0 / temperature
-    logits = _finite(logits[:, -1, :] * scale).expand(n, -1)
+    logits = logits[:, -1, :] * scale
+    if not bool(torch.isfinite(logits).all()):   # later steps: a NaN draw lands past the vocabulary
+        raise TunesmithError(NOT_FINITE)
+    logits = logits.expand(n, -1)
     step = model.stepper(state, precision, scale)   # its logits come divided by the temperature
     budget = max_length - (len(prime) - 1)
     # what may never be sampled: the start token and <unk> inside a piece; a style token after the first step
