@@ -170,9 +170,18 @@ class Codec(ABC):
         """Refuse a --key this codec cannot write its pieces in."""
         raise TunesmithError(f"--key moves note-event models' pieces; this model writes {self.format} text")
 
-    def constraint(self) -> "Constraint | None":
-        """The decoding constraint sampling applies, or None."""
+    def constraint(self, controls: dict[str, str] | None = None) -> "Constraint | None":
+        """The decoding constraint sampling applies, or None. `controls` (see `controls`) force parts of
+        the piece, e.g. {"meter": "6/8"}: a codec without a constraint refuses them."""
+        if controls:
+            raise TunesmithError(f"this model takes no --{next(iter(controls))}: it writes {self.format} "
+                                 f"without a grammar to force it with")
         return None
+
+    def controls(self) -> dict[str, dict[str, int]]:
+        """What may be forced when sampling (`constraint(controls)`): control name → {value: how many
+        corpus pieces had it}. Empty where the codec takes none."""
+        return {}
 
     @property
     def source_format(self) -> str:

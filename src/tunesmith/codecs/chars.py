@@ -141,6 +141,17 @@ class CharCodec(Codec):
         except kern.KernError as exc:
             return f"!! tunesmith could not restore this sample: {exc}\n{text}"
 
+    # ---- the grammar ------------------------------------------------------------------------------
+
+    def constraint(self, controls: dict[str, str] | None = None):
+        """The format's grammar (codecs/abc_grammar.py, codecs/kern_grammar.py): every sampled piece
+        is one `tunesmith check` passes, with the `controls` forced."""
+        if self.format == "abc":
+            from tunesmith.codecs.abc_grammar import AbcConstraint   # torch: only when sampling
+            return AbcConstraint(self, controls or {})
+        from tunesmith.codecs.kern_grammar import KernConstraint
+        return KernConstraint(self, controls or {})
+
     def to_json(self) -> dict:
         data = {"kind": self.kind, "format": self.format, "chars": self.chars, "styles": self.styles,
                 "kern_headers": {str(w): h.to_json() for w, h in self.kern_headers.items()}}

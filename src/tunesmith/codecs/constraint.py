@@ -78,3 +78,112 @@ class TableConstraint(Constraint):
 
     def keep(self, rows: torch.Tensor) -> None:
         self.state = self.state[rows]
+
+
+class GrammarConstraint(Constraint):
+    """A constraint written as a reader of the codec's symbols, one step at a time.
+
+    A subclass gives the reader: `initial()` its state before the first symbol, `step(state, symbol)`
+    the state after a symbol or None where the symbol is forbidden, and `can_end(state)` whether the
+    piece may end there. States are immutable and hashable (tuples, frozen dataclasses), so each
+    state's allowed tokens and each (state, token)'s next state are worked out once and looked up
+    after: a step costs a dictionary look-up per row and one gather for the whole batch. A grammar
+    whose states hold unbounded detail (a title's text, say) should leave it out of the state."""
+
+    CACHE_LIMIT = 200_000   # states remembered; past it the caches start again (memory stays bounded)
+
+    def __init__(self, symbols: Sequence[str], end_id: int, skip_ids: Sequence[int] = ()):
+        self.symbols = list(symbols)
+        self.end_id = end_id
+        self.skip = set(skip_ids)          # ids never allowed (start, <unk>, styles)
+        self._mask_of: dict = {}           # state → row of `_bank`
+        self._bank = torch.zeros(0, len(self.symbols), dtype=torch.bool)
+        self._pending: list[torch.Tensor] = []
+        self._next: dict = {}              # (state, id) → state
+        self.rows: list = []
+
+    # ---- what a grammar defines -------------------------------------------------------------------
+
+    @abstractmethod
+    def initial(self): ...
+
+    @abstractmethod
+    def step(self, state, symbol: str): ...
+
+    @abstractmethod
+    def can_end(self, state) -> bool: ...
+
+    # ---- the Constraint interface -----------------------------------------------------------------
+
+    def follow(self, state, token: int):
+        """The state after `token`, or None where the grammar forbids it."""
+        key = (state, token)
+        try:
+            return self._next[key]
+        except KeyError:
+            pass
+        if state is _DEAD:
+            nxt = _DEAD if token == self.end_id else None
+        elif token == self.end_id:
+            nxt = state if self.can_end(state) else None
+        elif token in self.skip:
+            nxt = None
+        else:
+            nxt = self.step(state, self.symbols[token])
+        if len(self._next) >= self.CACHE_LIMIT:
+            self._next.clear()
+        self._next[key] = nxt
+        return nxt
+
+    def _mask_id(self, state) -> int:
+        found = self._mask_of.get(state)
+        if found is not None:
+            return found
+        if len(self._mask_of) >= self.CACHE_LIMIT:
+            self._mask_of.clear()
+            self._bank = self._bank[:0]
+            self._pending.clear()
+        mask = torch.tensor([self.follow(state, t) is not None for t in range(len(self.symbols))])
+        if not bool(mask.any()):       # a dead end is the grammar's bug; ending is the way out
+            mask[self.end_id] = True
+        self._mask_of[state] = len(self._bank) + len(self._pending)
+        self._pending.append(mask)
+        return self._mask_of[state]
+
+    def start(self, rows: int, prefix: Sequence[int]) -> None:
+        state = self.initial()
+        for position, token in enumerate(prefix[1:], 1):
+            if token in self.skip and position == 1:   # a style token: the text starts after it
+                continue
+            nxt = self.follow(state, token)
+            if nxt is None:
+                raise TunesmithError(f"the primer breaks the model's grammar at its symbol {position} "
+                                     f"({self.symbols[token]!r})")
+            state = nxt
+        self.rows = [state] * rows
+
+    def allowed(self) -> torch.Tensor:
+        ids = [self._mask_id(s) for s in self.rows]
+        if self._pending:
+            self._bank = torch.cat([self._bank, torch.stack(self._pending)])
+            self._pending.clear()
+        return self._bank[torch.tensor(ids, dtype=torch.long)]
+
+    def advance(self, tokens: torch.Tensor) -> None:
+        follow = self.follow
+        self.rows = [follow(s, t) for s, t in zip(self.rows, tokens.tolist())]
+        # a token the mask forbade (a caller that does not mask) ends the row's grammar: keep it ending
+        self.rows = [s if s is not None else _DEAD for s in self.rows]
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.rows = [s for s, k in zip(self.rows, rows.tolist()) if k]
+
+
+class _Dead:
+    """The state of a row that took a forbidden token: only the end is left."""
+
+    def __repr__(self) -> str:
+        return "DEAD"
+
+
+_DEAD = _Dead()
