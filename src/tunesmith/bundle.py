@@ -99,7 +99,8 @@ def export(source: str | Path, dest: str | Path, half: bool = False, recipe: str
     """Copy the bundle `source` resolves to (a run folder: its recommended, else best checkpoint)
     into a new bundle folder `dest`: the weights in fp16 where `half` (half the size; sampling
     computes in fp32 all the same), the other files as they are, the card completed with the
-    model's shape and `recipe`, the train command that made it (`train.recipe_of`)."""
+    model's shape, `recipe`, the train command that made it (`train.recipe_of`), and the controls
+    the codec knows (`Codec.controls`: value → corpus pieces)."""
     loaded = load(source)
     dest = Path(dest)
     if dest.exists():
@@ -111,6 +112,9 @@ def export(source: str | Path, dest: str | Path, half: bool = False, recipe: str
               "weights_dtype": "float16" if half else "float32"}
     if recipe and "recipe" not in merged:
         merged["recipe"] = recipe
+    known = loaded.codec.controls()
+    if known:       # what --meter/--key/--mode/--rhythm take, with how many corpus pieces had each
+        merged["controls"] = known
     if "run" in merged:       # the folder it was trained in, without this machine's path
         merged["run"] = Path(str(merged["run"])).name
     merged.pop("tunesmith_version", None)   # write_files stamps this version

@@ -24,8 +24,8 @@ from tunesmith import TunesmithError, check, log, render, sample, settings
 from tunesmith.bundle import Bundle
 from tunesmith.evaluate.novelty import INDEX_FILE, NoveltyIndex
 from tunesmith.evaluate.verdict import judge_report
-from tunesmith.options import (CARD_KEY, DEFAULT_MODEL, TUNABLE, Options, SampleOptions, card_defaults,  # noqa: F401
-                               max_copy_notes)
+from tunesmith.options import (CARD_KEY, DEFAULT_MODEL, TUNABLE, Options, SampleOptions, asked_controls,  # noqa: F401
+                               card_defaults, check_controls, max_copy_notes)
 from tunesmith.worker import using
 
 def make_judge(loaded: Bundle, valid_only: bool, max_copy: str, worker=None
@@ -68,30 +68,32 @@ def validate(loaded: Bundle, options: SampleOptions) -> None:
     settings.check(options)
     if options.style is not None:
         loaded.codec.style_id(options.style)
-    if options.key is not None:
-        loaded.codec.check_key(options.key)
+    check_controls(loaded.codec, options)     # --meter/--key/--mode/--rhythm, and --key of note-event models
 
 
-def run(loaded: Bundle, options: SampleOptions, device="cpu", worker=None) -> Outcome:
+def run(loaded: Bundle, options: SampleOptions, device="cpu", worker=None,
+        finish: sample.Finish | None = None) -> Outcome:
     """Sample options.n pieces with a loaded bundle, re-sampling those the judge rejects.
     `worker`: a running render worker to check pieces with (start it early: it imports music21
-    while the model samples)."""
+    while the model samples). `finish`: how a piece becomes the file judged (default the codec's)."""
     validate(loaded, options)
-    return _sample(loaded, options, device, worker)
+    return _sample(loaded, options, device, worker, finish)
 
 
-def _sample(loaded: Bundle, options: SampleOptions, device, worker) -> Outcome:
+def _sample(loaded: Bundle, options: SampleOptions, device, worker, finish=None) -> Outcome:
     """`run` with options already validated."""
     seed = options.seed if options.seed is not None else sample.new_seed()
     kwargs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p,
                   primer=options.primer, max_length=options.max_length, device=device, style=options.style,
-                  precision=options.precision)
+                  precision=options.precision, controls=asked_controls(loaded.codec, options),
+                  constrain=options.constrain)
     judge = make_judge(loaded, options.valid_only, options.max_copy, worker)
     if judge is None:
         pieces = sample.generate(loaded.model, loaded.codec, n=options.n, seed=seed, **kwargs)
         return Outcome(pieces, seed, len(pieces), 1)
     kept, rejected, sampled, rounds = sample.generate_valid(
-        loaded.model, loaded.codec, options.n, judge, rounds=options.tries, seed=seed, key=options.key, **kwargs)
+        loaded.model, loaded.codec, options.n, judge, rounds=options.tries, seed=seed, key=options.key,
+        finish=finish, **kwargs)
     reasons = Counter(why for _, why in rejected)
     short = options.n - len(kept)
     outcome = Outcome(kept + [p for p, _ in rejected[:short]], seed, sampled, rounds, reasons, short)
@@ -127,19 +129,21 @@ class Composed:
 
 def compose(loaded: Bundle, options: SampleOptions, out_dir: str | Path, *, stem: str = "piece",
             formats: list[str] | tuple[str, ...] = (), device="cpu", worker=None, render_timeout: float = 60.0,
-            show_progress: bool | None = None, stop: Callable[[], bool] | None = None) -> Composed:
+            show_progress: bool | None = None, stop: Callable[[], bool] | None = None,
+            finish: sample.Finish | None = None) -> Composed:
     """Sample → verdict → write → render: options.n pieces of `loaded` into `out_dir` as STEM-NNN files
     (numbered after those there), each rendered to `formats`. One render worker checks and renders
     (`worker`, else one started here, early, so it imports music21 while the model samples).
-    `stop()` true after sampling: nothing is written (the caller gave up waiting)."""
+    `stop()` true after sampling: nothing is written (the caller gave up waiting). `finish`: how a
+    sampled piece becomes its file (default the codec's; `continuation` keeps a user's tune as written)."""
     validate(loaded, options)
     with using(worker, render_timeout) as active:
         if options.valid_only or formats:
             active.start()
-        outcome = _sample(loaded, options, device, active)
+        outcome = _sample(loaded, options, device, active, finish)
         if stop is not None and stop():
             return Composed(outcome, [])
-        paths = sample.write(outcome.pieces, loaded.codec, out_dir, stem=stem, key=options.key)
+        paths = sample.write(outcome.pieces, loaded.codec, out_dir, stem=stem, key=options.key, finish=finish)
         results = []
         if formats:
             progress = len(paths) > 1 if show_progress is None else show_progress

@@ -43,7 +43,18 @@ class SampleOptions:
                               low=1, high=1_000_000)
     style: str | None = setting(None, "the style to compose in, for a model trained on several (default: the "
                                       "model picks)")
-    key: str | None = setting(None, "note-event models: write the pieces in this key (G, Bb major; e, f# minor)")
+    key: str | None = setting(None, "ABC and **kern models: the key's tonic every piece is in (K:, e.g. D; "
+                                    "'tunesmith models NAME' lists those the model knows); note-event models: "
+                                    "write the pieces in this key (G, Bb major; e, f# minor)", group="controls")
+    meter: str | None = setting(None, "ABC and **kern models: the meter every piece is in (M:, e.g. 6/8)",
+                                group="controls")
+    mode: str | None = setting(None, "ABC models: the mode every piece is in (e.g. dorian, minor)", group="controls")
+    rhythm: str | None = setting(None, "ABC models: the tune type every piece is (R:, e.g. jig, reel)",
+                                 group="controls")
+    constrain: bool = setting(True, "sample under the model's grammar, which keeps every piece one that "
+                                    "'tunesmith check' passes and forces --meter/--key/--mode/--rhythm; "
+                                    "--no-constraint samples without it (raw, unconstrained figures)",
+                              flag="--constraint", group="controls")
     seed: int | None = setting(None, "random seed (default: a new one each time)", low=0, high=2**31 - 1)
     valid_only: bool = setting(False, "re-sample pieces that fail 'tunesmith check' (up to --tries rounds)")
     max_copy: str = setting("auto", "copy guard: re-sample pieces that share more than N consecutive notes with "
@@ -57,6 +68,30 @@ class SampleOptions:
 
 
 Options = SampleOptions
+
+CONTROLS = ("meter", "key", "mode", "rhythm")    # SampleOptions' fields a grammar forces (`Codec.controls`)
+
+
+def asked_controls(codec, options: SampleOptions) -> dict[str, str]:
+    """The header controls `options` ask of `codec`: {name: value} for meter, key, mode and rhythm given.
+    The codec decides what --key is: for one that moves pieces to a key (`can_transpose`, note events)
+    it is that, not a control."""
+    names = [n for n in CONTROLS if not (n == "key" and codec.can_transpose)]
+    return {n: str(getattr(options, n)) for n in names if getattr(options, n) is not None}
+
+
+def check_controls(codec, options: SampleOptions) -> dict[str, str]:
+    """The controls asked (see `asked_controls`), refused where the codec does not know them (the error
+    lists the values it knows) or where there is no constraint to force them with."""
+    asked = asked_controls(codec, options)
+    if asked and not options.constrain:
+        raise TunesmithError(f"--{next(iter(asked))} is forced by the model's grammar: it cannot be asked "
+                             f"with --no-constraint")
+    if asked:
+        codec.check_controls(asked)
+    if options.key is not None and "key" not in asked:
+        codec.check_key(options.key)
+    return asked
 
 # what a card may set
 TUNABLE = ("temperature", "top_k", "top_p", "primer", "max_length", "valid_only", "max_copy", "tries")

@@ -33,6 +33,7 @@ class Sampled:
     text: str          # decoded, training shape
     ended: bool        # the model ended it (False: it hit the length cap)
     style: str | None = None   # the style it was asked for, or took itself
+    primed: int = 0    # how many of `ids` are the primer's (the rest the model wrote)
 
 
 def check_primer_length(tokens: int, max_length: int) -> None:
@@ -74,9 +75,11 @@ def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
 def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
              device: torch.device | str = "cpu", style: str | None = None,
-             precision: str = "auto") -> list[Sampled]:
+             precision: str = "auto", controls: dict[str, str] | None = None,
+             constrain: bool = True) -> list[Sampled]:
     """Generate n pieces in one batch. max_length counts the piece's tokens (characters for text
-    models), primer included. A model with styles takes `style`, or picks one itself.
+    models), primer included. A model with styles takes `style`, or picks one itself. `controls`
+    (e.g. {"meter": "6/8"}) are forced by the codec's constraint; `constrain=False` samples without it.
 
     Rows that end leave the batch, so a step costs what the pieces still being
     written cost. `precision`: the step's matrix products in fp32, bf16, or
@@ -108,7 +111,10 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
     tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
-    rule = codec.constraint()
+    if controls and not constrain:
+        raise TunesmithError(f"--{next(iter(controls))} is forced by the model's grammar: it cannot be asked "
+                             f"with --no-constraint")
+    rule = codec.constraint(controls or None) if constrain else None
     if rule is not None:
         rule.start(n, prime.tolist())
     vocab = codec.vocab_size
@@ -146,12 +152,21 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     rows = out.cpu().tolist()
     for i, length in enumerate(lengths.tolist()):
         ids = primer_ids + rows[i][:length]
-        results.append(Sampled(ids, codec.decode(ids), length < budget, codec.style_of(ids)))
+        results.append(Sampled(ids, codec.decode(ids), length < budget, codec.style_of(ids), len(primer_ids)))
     return results
 
 
+Finish = Callable[[Sampled, int], str]    # a sampled piece and its number → the text of its file
+
+
+def finisher(codec: Codec, key: str | None = None) -> Finish:
+    """The codec's own: a complete file in training shape (in `key`, where the codec can move it)."""
+    return lambda piece, number: codec.finish(piece.text, number, key)
+
+
 def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]],
-                   rounds: int = 5, seed: int | None = None, key: str | None = None, **options
+                   rounds: int = 5, seed: int | None = None, key: str | None = None,
+                   finish: Finish | None = None, **options
                    ) -> tuple[list[Sampled], list[tuple[Sampled, str]], int, int]:
     """Generate until n pieces pass `judge` or `rounds` batches are spent.
 
@@ -159,9 +174,10 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     why it is rejected. Each round samples, in one batch, twice as many pieces
     as are still missing (at least 8: a batch costs little more than one
     piece). Returns (kept pieces, at most n; rejected pieces with the reason;
-    pieces sampled in all; rounds used).
+    pieces sampled in all; rounds used). `finish`: how a piece becomes its file (default the codec's).
     """
     settings.check(SampleOptions(n=n, tries=rounds))
+    finish = finish or finisher(codec, key)
     seed = seed if seed is not None else new_seed()
     kept: list[Sampled] = []
     rejected: list[tuple[Sampled, str]] = []
@@ -169,7 +185,7 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     for round_ in range(1, rounds + 1):
         batch = generate(model, codec, n=max(2 * (n - len(kept)), 8), seed=seed + round_ - 1, **options)
         sampled += len(batch)
-        verdicts = judge([codec.finish(p.text, i + 1, key) for i, p in enumerate(batch)])
+        verdicts = judge([finish(p, i + 1) for i, p in enumerate(batch)])
         kept += [p for p, why in zip(batch, verdicts) if why is None]
         rejected += [(p, why) for p, why in zip(batch, verdicts) if why is not None]
         if len(kept) >= n:
@@ -178,9 +194,10 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
 
 
 def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = "piece",
-          key: str | None = None) -> list[Path]:
-    """Write each piece as a complete file (in `key`, where the codec can move it); numbering
-    continues after files already there."""
+          key: str | None = None, finish: Finish | None = None) -> list[Path]:
+    """Write each piece as a complete file (in `key`, where the codec can move it; `finish`: how a
+    piece becomes its file, default the codec's); numbering continues after files already there."""
+    finish = finish or finisher(codec, key)
     out_dir = Path(out_dir)
     atomic.ensure_folder(out_dir)
     taken = [int(p.stem.rsplit("-", 1)[1]) for p in out_dir.glob(f"{stem}-*{codec.extension}")
@@ -190,7 +207,7 @@ def write(pieces: list[Sampled], codec: Codec, out_dir: str | Path, stem: str = 
     for k, piece in enumerate(pieces):
         number = first + k
         path = out_dir / f"{stem}-{number:03d}{codec.extension}"
-        text = codec.finish(piece.text, number, key)
+        text = finish(piece, number)
         atomic.write_text(path, text if piece.ended else check.mark_capped(text, codec.extension))
         paths.append(path)
     capped = sum(not p.ended for p in pieces)

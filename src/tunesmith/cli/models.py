@@ -6,6 +6,7 @@ import argparse
 import json
 
 from tunesmith import TunesmithError, log, registry
+from tunesmith.codecs import codec_from_json
 
 
 def add_models_parser(sub) -> None:
@@ -16,11 +17,45 @@ def add_models_parser(sub) -> None:
     p.add_argument("name", nargs="?", help="show this model's whole card")
     p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
     p.add_argument("--json", action="store_true", help="one JSON list on stdout (with NAME: its entry)")
+    p.add_argument("--all", action="store_true", dest="all_values",
+                   help=f"with NAME: list every value of each control (default the {TOP_VALUES} commonest)")
     p.set_defaults(func=cmd_models)
 
 
-def _entry_json(e: registry.Entry) -> dict:
-    return {"name": e.name, "path": str(e.path), "source": e.source, "card": e.card, "problem": e.problem}
+TOP_VALUES = 12     # values of a control `models NAME` lists, the commonest first, unless --all
+
+
+def model_controls(entry: registry.Entry) -> dict[str, dict[str, int]]:
+    """What --meter/--key/--mode/--rhythm take with this model, and how many corpus pieces had each
+    value: its card's "controls" (written by `export`), else its codec's. {} where it knows none."""
+    known = entry.card.get("controls") if isinstance(entry.card, dict) else None
+    if isinstance(known, dict) and all(isinstance(v, dict) for v in known.values()):
+        return known
+    try:
+        return codec_from_json(registry.read_json(entry.path / "codec.json")).controls()
+    except (TunesmithError, OSError, ValueError, TypeError, LookupError, AttributeError):
+        return {}
+
+
+def controls_text(known: dict[str, dict[str, int]], every: bool = False) -> str:
+    """The controls for people: one line per control, its values with their counts (the commonest
+    TOP_VALUES unless `every`)."""
+    if not known:
+        return "  controls: none (sampling takes no --meter, --key, --mode or --rhythm)"
+    lines = ["  controls (value, pieces of the corpus):"]
+    for name, values in known.items():
+        ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ranked if every else ranked[:TOP_VALUES]
+        more = f", ... {len(ranked) - len(shown)} more (--all lists them)" if len(shown) < len(ranked) else ""
+        lines.append(f"    --{name}: " + ", ".join(f"{v} ({n})" for v, n in shown) + more)
+    return "\n".join(lines)
+
+
+def _entry_json(e: registry.Entry, controls: bool = False) -> dict:
+    entry = {"name": e.name, "path": str(e.path), "source": e.source, "card": e.card, "problem": e.problem}
+    if controls:
+        entry["controls"] = model_controls(e)
+    return entry
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -30,10 +65,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         if entry is None:
             registry.find(args.name, args.models)   # the error that lists the known names
         if args.json:
-            print(json.dumps(_entry_json(entry), ensure_ascii=False))
+            print(json.dumps(_entry_json(entry, controls=True), ensure_ascii=False))
         else:
             print(f"{entry.name} ({entry.source}): {entry.path}")
             print(entry.problem or card_text(entry.card))
+            if not entry.problem:
+                print(controls_text(model_controls(entry), args.all_values))
         return 0
     if args.json:
         print(json.dumps([_entry_json(e) for e in entries], ensure_ascii=False))
@@ -61,7 +98,7 @@ def _figures(f: dict) -> str:
 
 def card_text(card: dict) -> str:
     """A model card for people: one line per field, the judged figures as short sentences."""
-    lines = [f"  {key}: {value}" for key, value in card.items() if key not in ("judged", "compose")]
+    lines = [f"  {key}: {value}" for key, value in card.items() if key not in ("judged", "compose", "controls")]
     compose_settings = card.get("compose")
     if isinstance(compose_settings, dict):
         lines.append("  compose settings: " + ", ".join(f"{k} {v!r}" for k, v in compose_settings.items()))
