@@ -17,10 +17,13 @@ The ids of the whole corpus live in one compact numpy array plus offsets.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Collection, Iterator, Sequence
 
 import numpy as np
+
+from tunesmith import TunesmithError
 
 IGNORE = -100
 
@@ -64,6 +67,72 @@ def split(n: int, valid_fraction: float, seed: int) -> tuple[list[int], list[int
     n_valid = 0 if n < 2 or valid_fraction <= 0 else max(1, round(n * valid_fraction))
     n_valid = min(n_valid, n - 1)
     return sorted(order[n_valid:]), sorted(order[:n_valid])
+
+
+# ---- held-out books: validation by whole files ---------------------------------------------
+
+LISTED = 40   # files named in the error for a book the corpus lacks
+
+
+def file_of(name: str, files: Collection[str]) -> str | None:
+    """The corpus file a piece was read from: its name itself, or its name up to a '#' (a book's
+    `PATH#X12 Title`, a score's `PATH#part2`); None when no file of `files` matches."""
+    if name in files:
+        return name
+    cut = name.find("#")
+    while cut >= 0:
+        if name[:cut] in files:
+            return name[:cut]
+        cut = name.find("#", cut + 1)
+    return None
+
+
+def _names(book: str, path: str) -> bool:
+    """Whether `book` (a file name, a path or the end of one) names the corpus file `path`."""
+    if book in (path, os.path.basename(path)) or path.endswith(os.sep + book.lstrip(os.sep)):
+        return True
+    return os.path.realpath(book) == os.path.realpath(path)
+
+
+def _listing(files: Sequence[str]) -> str:
+    """The corpus's files for an error: their names, or their paths below the corpus's common folder
+    where names repeat; at most LISTED."""
+    shown = [os.path.basename(f) for f in files]
+    if len(set(shown)) < len(shown):
+        root = os.path.commonpath(files) if len(files) > 1 else os.path.dirname(files[0])
+        shown = [os.path.relpath(f, root) for f in files]
+    shown = sorted(shown)
+    more = f" and {len(shown) - LISTED} more" if len(shown) > LISTED else ""
+    return ", ".join(shown[:LISTED]) + more
+
+
+def match_books(books: Sequence[str], files: Sequence[str]) -> list[str]:
+    """The corpus files that `books` name (each by file name, path or the end of a path), in the
+    corpus's order; a name no file has, or one that several files share, is refused in one line."""
+    held: set[str] = set()
+    for book in books:
+        found = [f for f in files if _names(book, f)]
+        if not found:
+            raise TunesmithError(f"--valid-books: the corpus has no file {book!r}; its files: {_listing(files)}")
+        if len(found) > 1:
+            raise TunesmithError(f"--valid-books: {book!r} names {len(found)} files of the corpus "
+                                 f"({_listing(found)}); give more of its path")
+        held.add(found[0])
+    return [f for f in files if f in held]
+
+
+def split_books(names: Sequence[str], files: Sequence[str], held: Collection[str]) -> tuple[list[int], list[int]]:
+    """Piece indices for training and validation, split by file: validation is every piece read from
+    a `held` file, training the rest. Refused when either side would be empty."""
+    known, held = set(files), set(held)
+    valid = [i for i, n in enumerate(names) if file_of(n, known) in held]
+    train = [i for i, n in enumerate(names) if file_of(n, known) not in held]
+    if not valid:
+        raise TunesmithError(f"--valid-books: no piece of the corpus was read from "
+                             f"{', '.join(sorted(os.path.basename(f) for f in held))} (see the skipped pieces)")
+    if not train:
+        raise TunesmithError("--valid-books holds out every file of the corpus: leave some to train on")
+    return train, valid
 
 
 @dataclass

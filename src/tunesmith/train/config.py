@@ -18,6 +18,11 @@ from tunesmith.nets import ModelShape
 from tunesmith.settings import check, command_words, setting
 
 
+def _check_books(books: list[str]) -> None:
+    if not isinstance(books, list) or not books or not all(isinstance(b, str) and b.strip() for b in books):
+        raise TunesmithError("--valid-books takes one or more file names or paths of the corpus")
+
+
 def _check_device(name: str) -> None:
     if name in ("auto", "cpu", "cuda") or name.startswith("cuda:"):
         return
@@ -43,6 +48,12 @@ class TrainingOptions:
                                     group="length, validation, checkpoints")
     valid_fraction: float = setting(0.1, "share of pieces held out for validation", low=0, high=1, high_open=True,
                                     group="length, validation, checkpoints")
+    valid_books: list[str] | None = setting(None, "hold out these files of the corpus (books), named by file "
+                                                  "name or path, as the validation set: every piece read "
+                                                  "from them validates, the other files train (instead of "
+                                                  "--valid-fraction's pieces drawn from every file)",
+                                            check=_check_books, metavar="FILE",
+                                            group="length, validation, checkpoints")
     eval_every: int = setting(500, "validate, plot and checkpoint every N steps", low=1,
                               group="length, validation, checkpoints")
     save_every: int | None = setting(None, "checkpoint every N steps (default: at every validation)", low=1,

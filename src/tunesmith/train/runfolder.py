@@ -100,9 +100,12 @@ def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, r
     pieces = list(corpus.pieces)
     if resume:
         codec = codec_from_json(run["codec"])
+        _same_books(cfg, settings)
         train_idx, valid_idx = _stored_split(run, corpus)
+        if run["split"].get("valid_books"):
+            log.info(f"validation: the {len(valid_idx)} pieces of the held-out books {run['split']['valid_books']}")
     else:
-        train_idx, valid_idx = data.split(len(corpus.pieces), cfg.valid_fraction, cfg.seed)
+        train_idx, valid_idx, books = _new_split(cfg, corpus)
     if settings.augment:
         # transposed copies train; validation stays the pieces as they are
         copies = corpus_mod.augment(corpus, [corpus.pieces[i] for i in train_idx], settings.augment)
@@ -111,13 +114,33 @@ def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, r
         log.info(f"--augment {settings.augment}: {len(copies)} transposed copies of the training pieces")
     if not resume:
         codec = CODECS[corpus.codec].fit(pieces, cfg, corpus.styles)
-        run = _run_record(cfg, corpus, codec, train_idx, valid_idx)
+        run = _run_record(cfg, corpus, codec, train_idx, valid_idx, books)
         if ranks.main:
             atomic.write_text(out / "run.json", json.dumps(run, indent=1, ensure_ascii=False) + "\n")
     arrays = [codec.encode(p) for p in pieces]
     tokens = data.TokenSet.from_arrays(arrays)
     index = corpus_index(corpus) if settings.copy_index and ranks.main else None
     return Prepared(out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx), index)
+
+
+def _new_split(cfg: TrainConfig, corpus: corpus_mod.Corpus) -> tuple[list[int], list[int], list[str] | None]:
+    """(training pieces, validation pieces, the held-out files or None): whole files with
+    --valid-books, else a seeded random --valid-fraction of the pieces."""
+    if not cfg.valid_books:
+        return *data.split(len(corpus.pieces), cfg.valid_fraction, cfg.seed), None
+    books = data.match_books(cfg.valid_books, corpus.files)
+    train_idx, valid_idx = data.split_books([p.name for p in corpus.pieces], corpus.files, books)
+    log.info(f"--valid-books: {len(valid_idx)} pieces of {len(books)} held-out file{'s' * (len(books) > 1)} "
+             f"validate, {len(train_idx)} pieces of the other files train")
+    return train_idx, valid_idx, books
+
+
+def _same_books(given: TrainConfig, stored: TrainConfig) -> None:
+    """A resumed run keeps its split: --valid-books given now must be the run's own."""
+    if given.valid_books and given.valid_books != stored.valid_books:
+        held = " ".join(stored.valid_books) if stored.valid_books else "none (a random share of pieces)"
+        raise TunesmithError(f"--resume keeps the run's validation split (held-out books: {held}); "
+                             f"start a new run to hold out other books")
 
 
 def _stored_split(run: dict, corpus: corpus_mod.Corpus) -> tuple[list[int], list[int]]:
@@ -131,9 +154,13 @@ def _stored_split(run: dict, corpus: corpus_mod.Corpus) -> tuple[list[int], list
 
 
 def _run_record(cfg: TrainConfig, corpus: corpus_mod.Corpus, codec: Codec, train_idx: list[int],
-                valid_idx: list[int]) -> dict:
+                valid_idx: list[int], books: list[str] | None = None) -> dict:
     """run.json: the version, the settings, the corpus, the codec and the split (augmented copies
-    are left out: they are made again)."""
+    are left out: they are made again), with the held-out files where validation is by book."""
+    split = {"train": [corpus.pieces[i].name for i in train_idx if i < len(corpus.pieces)],
+             "valid": [corpus.pieces[i].name for i in valid_idx]}
+    if books:
+        split["valid_books"] = books
     return {
         "tunesmith_version": __version__,
         "settings": asdict(cfg),
@@ -141,8 +168,7 @@ def _run_record(cfg: TrainConfig, corpus: corpus_mod.Corpus, codec: Codec, train
                    "skipped": len(corpus.skipped), "duplicates": corpus.duplicates,
                    "fingerprint": corpus.fingerprint()},
         "codec": codec.to_json(),
-        "split": {"train": [corpus.pieces[i].name for i in train_idx if i < len(corpus.pieces)],
-                  "valid": [corpus.pieces[i].name for i in valid_idx]},
+        "split": split,
     }
 
 
