@@ -100,7 +100,7 @@ def test_models_and_the_page(client):
     ({"model": "duo", "style": "mozart"}, 404, "has no style 'mozart'; its styles: bach, chopin"),
     ({"primer": "\u00e9"}, 400, "the primer has a character this model never saw"),
     ({"primer": PRIMER, "length": 30}, 422, "tokens long: length must be more than that, not 30"),
-    ({"primer_file": {"data": "TVRoZA=="}}, 400, "its primer is text (the 'primer' field), not a file"),
+    ({"primer_file": {"data": "TVRoZA=="}}, 400, "not a MIDI or MusicXML file"),
     ({"model": "duo", "primer_file": {"data": "not base64!"}}, 400, "primer_file.data is not base64"),
     ({"model": "duo", "primer_file": {"data": base64.b64encode(b"hello").decode()}}, 400,
      "neither MIDI nor MusicXML"),

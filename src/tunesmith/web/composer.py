@@ -18,105 +18,15 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from tunesmith import TunesmithError, bundle, compose, formats, registry, render, sample
+from tunesmith import TunesmithError, bundle, compose, continuation, formats, registry, render, sample
+from tunesmith.notation import abc
 from tunesmith.web import primer
-from tunesmith.web.schemas import FORMATS, ApiError, ComposeRequest, PieceOut, api_words, web_length
+from tunesmith.web.schemas import CONTROLS, ApiError, ComposeRequest, api_words, web_length
+from tunesmith.web.store import TEXT_SHOWN, Store, StoredPiece  # noqa: F401 - composer.Store, as before
 from tunesmith.worker import Worker
-
-TEXT_SHOWN = 20_000          # characters of a text piece sent with it (the page shows the source)
-
-
-# ---- pieces ------------------------------------------------------------------------------------
-
-@dataclass
-class StoredPiece:
-    """A piece the server composed, kept by id with its files."""
-
-    id: str
-    model: str
-    number: int
-    seed: int
-    style: str | None
-    passed: bool | None
-    ended: bool
-    folder: Path
-    source_format: str                                        # the codec's: abc, kern, musicxml
-    files: dict[str, Path] = field(default_factory=dict)     # source, midi, musicxml, wav
-    pages: list[Path] = field(default_factory=list)          # svg
-    errors: dict[str, str] = field(default_factory=dict)
-    text: str | None = None
-
-    def add_rendered(self, results: list[render.Result]) -> None:
-        """Take the files rendered from this piece's source, and why the others were not."""
-        stem = self.files["source"].stem
-        result = next((r for r in results if r.piece == stem or r.piece.startswith(stem + "-")), None)
-        if result is None:
-            self.errors["render"] = "the renderer found no piece in it"
-            return
-        for fmt, outputs in result.outputs.items():
-            if fmt == "svg":
-                self.pages = list(outputs)
-            elif outputs:
-                self.files[fmt] = outputs[0]
-        self.errors.update(result.errors)
-
-    def out(self) -> PieceOut:
-        urls = {fmt: f"/api/pieces/{self.id}/{fmt}" for fmt in FORMATS if fmt in self.files}
-        if self.pages:
-            urls["svg"] = f"/api/pieces/{self.id}/svg"
-        audio = "wav" if "wav" in self.files else ("midi" if "midi" in self.files else None)
-        return PieceOut(id=self.id, model=self.model, number=self.number, seed=self.seed, style=self.style,
-                        passed=self.passed, ended=self.ended, source_format=self.source_format, files=urls,
-                        pages=len(self.pages), audio=audio, errors=self.errors, text=self.text)
-
-
-class Store:
-    """The pieces composed, at most `keep` (the oldest are dropped with their files), under a folder
-    the server made."""
-
-    def __init__(self, keep: int):
-        self.keep = keep
-        self._root: Path | None = None
-        self._pieces: collections.OrderedDict[str, StoredPiece] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    @property
-    def root(self) -> Path:
-        """The server's folder of pieces, made when first needed."""
-        with self._lock:
-            if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix="tunesmith-web-"))
-            return self._root
-
-    def new_folder(self) -> Path:
-        folder = self.root / secrets.token_hex(8)
-        folder.mkdir()
-        return folder
-
-    def add(self, pieces: list[StoredPiece]) -> None:
-        with self._lock:
-            for piece in pieces:
-                self._pieces[piece.id] = piece
-            dropped = []
-            while len(self._pieces) > self.keep:
-                dropped.append(self._pieces.popitem(last=False)[1])
-            in_use = {p.folder for p in self._pieces.values()}
-        for folder in {p.folder for p in dropped} - in_use:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def get(self, piece_id: str) -> StoredPiece | None:
-        with self._lock:
-            return self._pieces.get(piece_id)
-
-    def __len__(self) -> int:
-        return len(self._pieces)
-
-    def close(self) -> None:
-        if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -290,12 +200,15 @@ class Composer:
                 return [], None, 0.0
             loaded = self.bundles.load(req.model)
             self._check_style(loaded, req)
-            options = self._options(loaded, req, self._primer_text(loaded, req, primer_bytes))
+            text = self._primer_text(loaded, req, primer_bytes)
+            tune = self._tune(loaded, req, text if text is not None else req.primer, primer_bytes is not None)
+            options = self._options(loaded, req, tune.primer if tune is not None else text)
             folder = self.store.new_folder()
             try:
                 composed = compose.compose(loaded, options, folder, stem=req.model, formats=self._formats(loaded),
                                            device=self.device, worker=worker, render_timeout=self.render_timeout,
-                                           show_progress=False, stop=abandoned.is_set)
+                                           show_progress=False, stop=abandoned.is_set,
+                                           finish=tune.finisher(loaded.codec) if tune is not None else None)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
@@ -313,13 +226,20 @@ class Composer:
             raise ApiError(404, f"the model {req.model!r} has no style {req.style!r}; its styles: {known}")
 
     def _primer_text(self, loaded: bundle.Bundle, req: ComposeRequest, primer_bytes: bytes | None) -> str | None:
-        """The primer file's first notes as the model's primer text (None: no file), read in a worker."""
+        """The primer file's first notes as the model's primer text (None: no file), read in a worker; for
+        a text model, the file's text (a tune it continues)."""
         codec = loaded.codec
         if primer_bytes is None:
             return None
         if codec.primer_kind != "score":
-            raise ApiError(400, f"the model {req.model!r} writes {codec.format} text: its primer is "
-                                f"text (the 'primer' field), not a file")
+            with contextlib.suppress(TunesmithError):
+                primer.suffix_of(primer_bytes)
+                raise ApiError(400, f"the model {req.model!r} writes {codec.format} text: its primer is text "
+                                    f"(the 'primer' field, or a {codec.format} file), not a MIDI or MusicXML file")
+            try:
+                return abc.decode(primer_bytes, refuse_binary=True).replace("\r\n", "\n")
+            except ValueError as exc:
+                raise ApiError(400, f"the primer file is not a text file of {codec.format}: {exc}") from None
         try:
             suffix = primer.suffix_of(primer_bytes)
         except TunesmithError as exc:
@@ -354,9 +274,23 @@ class Composer:
             changes.update(valid_only=False, max_copy="off")
         elif req.checked:
             changes["valid_only"] = True
+        changes.update({name: getattr(req, name) for name in CONTROLS if getattr(req, name) is not None})
         options = replace(options, **changes)
         self._check(loaded, options)
         return options
+
+    @staticmethod
+    def _tune(loaded: bundle.Bundle, req: ComposeRequest, text: str, from_file: bool) -> continuation.Tune | None:
+        """The person's tune each piece continues (`continuation`, or a text model's primer file), in
+        the model's shape; None when the primer only starts the pieces. A tune it cannot follow: 400."""
+        if not (req.continuation or (from_file and loaded.codec.primer_kind == "text")):
+            return None
+        if not text.strip():
+            raise ApiError(400, "continuation needs a tune in the primer (text or file) to continue")
+        try:
+            return continuation.prepare(loaded.codec, text, "the primer")
+        except TunesmithError as exc:
+            raise ApiError(400, api_words(str(exc))) from None
 
     @staticmethod
     def _check(loaded: bundle.Bundle, options: compose.SampleOptions) -> None:

@@ -25,7 +25,9 @@ _HINTS = typing.get_type_hints(SampleOptions)
 
 # the sampling settings a compose request takes: API name -> SampleOptions' name
 API_OPTIONS = {"style": "style", "temperature": "temperature", "length": "max_length", "seed": "seed",
-               "count": "n", "primer": "primer", "checked": "valid_only"}
+               "count": "n", "primer": "primer", "checked": "valid_only", "meter": "meter", "key": "key",
+               "mode": "mode", "rhythm": "rhythm"}
+CONTROLS = ("meter", "key", "mode", "rhythm")     # a model's controls (see model_info's "controls")
 # those left unset (None) take the model card's value: what their description adds to the setting's help
 CARD_DEFAULTS = {"temperature": " (default: the model card's)", "length": " (default: the card's)",
                  "checked": ", and those that copy the corpus (default: the card's setting, on)"}
@@ -36,7 +38,9 @@ LENGTH = (16, 4000)          # tokens (characters for text models), primer inclu
 MAX_COUNT = 4
 PRIMER_CHARS = 2000
 STYLE_CHARS = 100
+CONTROL_CHARS = 40
 WEB_BOUNDS = {
+    **{name: {"max_length": CONTROL_CHARS} for name in CONTROLS},
     "temperature": {"ge": TEMPERATURE[0], "le": TEMPERATURE[1]},
     "length": {"ge": LENGTH[0], "le": LENGTH[1]},
     "count": {"le": MAX_COUNT},
@@ -119,6 +123,20 @@ def _codec_format(saved: dict | None) -> str:
         return codec_from_json(saved).format
     except (TunesmithError, LookupError, TypeError, ValueError, AttributeError):
         return UNKNOWN
+
+
+def model_controls(entry: registry.Entry) -> dict[str, dict[str, int]]:
+    """What the model's --meter/--key/--mode/--rhythm take, with the corpus pieces that had each value:
+    its card's "controls" (written by `export`), else its codec's; {} where it knows none."""
+    card = entry.card or {}
+    known = card.get("controls")
+    if isinstance(known, dict) and all(isinstance(v, dict) for v in known.values()):
+        return {str(k): {str(v): n for v, n in values.items() if isinstance(n, int)} for k, values in known.items()}
+    saved = _codec_json(entry)
+    try:
+        return codec_from_json(saved).controls() if saved is not None else {}
+    except (TunesmithError, LookupError, TypeError, ValueError, AttributeError):
+        return {}
 
 
 def _codec_facts(entry: registry.Entry) -> tuple[str, list[str], str]:
@@ -206,6 +224,7 @@ def _model_info(entry: registry.Entry) -> dict:
         "val_bits": card.get("val_bits"),
         "judged": {k: composed.get(k) for k in ("pieces", "valid", "copies") if k in composed} or None,
         "compose_seconds": judged.get("compose_seconds_median"),
+        "controls": model_controls(entry),
     }
 
 
@@ -224,8 +243,13 @@ ComposeRequest = create_model(
     model=(str, Field(..., min_length=1, max_length=100, description="a model's name from /api/models")),
     **{name: _option(name) for name in ("style", "temperature", "length", "seed", "count", "primer")},
     primer_file=(typing.Optional[PrimerFile],
-                 Field(None, description="note-event models: a score whose first notes start every piece")),
+                 Field(None, description="note-event models: a score whose first notes start every piece; "
+                                         "text models: an ABC or **kern file whose tune each piece continues")),
     checked=_option("checked"),
+    **{name: _option(name) for name in CONTROLS},
+    continuation=(bool, Field(False, description="text models: the primer is a tune of yours (ABC or **kern) "
+                                                 "that each piece continues from where it stops: the piece is "
+                                                 "your text, unchanged, followed by what the model writes")),
 )
 
 

@@ -6,6 +6,7 @@
   const SESSION_KEY = "tunesmith-session";
   const SESSION_MAX = 50;
   const SOURCE_NAMES = {abc: "ABC", kern: "kern", musicxml: "MusicXML"};
+  const CONTROLS = ["meter", "key", "mode", "rhythm"];   // pickers filled from the model's card
 
   let models = [];
   let limits = null;
@@ -92,6 +93,34 @@
     $("style-row").hidden = !m.styles.length;
     $("primer-text-row").hidden = m.primer === "file";
     $("primer-file-row").hidden = m.primer !== "file";
+    showControls(m);
+  }
+
+  // the model's controls (meter, key, mode, tune type) as pickers: only those it knows values of
+  function showControls(m) {
+    const known = m.controls || {};
+    let any = false;
+    for (const name of CONTROLS) {
+      const values = Object.entries(known[name] || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+      const select = $(name);
+      select.replaceChildren(el("option", {value: "", text: "any"}));
+      for (const [value, count] of values) select.append(el("option", {value, text: `${value} (${count})`}));
+      $(`${name}-row`).hidden = !values.length;
+      any = any || values.length > 0;
+    }
+    $("controls-row").hidden = !any;
+  }
+
+  function loadTune() {
+    const file = $("tune-file").files[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = () => {
+      $("primer").value = String(reader.result).replace(/\r\n/g, "\n");
+      $("continuation").checked = true;
+    };
+    reader.onerror = () => status("the tune file cannot be read", "error");
+    reader.readAsText(file);
   }
 
   async function loadModels() {
@@ -171,6 +200,10 @@
       }
     } else if ($("primer").value) {
       body.primer = $("primer").value;
+      if ($("continuation").checked) body.continuation = true;
+    }
+    for (const name of CONTROLS) {
+      if (!$(`${name}-row`).hidden && $(name).value) body[name] = $(name).value;
     }
     return body;
   }
@@ -410,6 +443,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("controls").addEventListener("submit", compose);
     $("model").addEventListener("change", showModel);
+    $("tune-file").addEventListener("change", loadTune);
     $("temperature").addEventListener("input", () => {
       $("temperature-value").textContent = Number($("temperature").value).toFixed(2);
     });
