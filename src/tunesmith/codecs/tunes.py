@@ -1,0 +1,89 @@
+"""A person's own tune (ABC or **kern text) as a primer a text model continues, and what the model
+wrote after it in the file's notation: the format's decisions for `tunesmith.continuation`."""
+
+from __future__ import annotations
+
+from tunesmith import TunesmithError
+from tunesmith.notation import abc, kern
+
+SENTINEL = "z"     # a body line that lets a header-only tune be normalised; taken off again
+
+
+def tune_primer(codec, text: str, name: str) -> tuple[str, str]:
+    """(the text a continuation follows, the tune in `codec`'s training shape) for `text`, the contents
+    of an ABC or **kern file; an error in one sentence, naming `name`, for one it cannot take."""
+    if codec.primer_kind != "text" or codec.format not in ("abc", "kern"):
+        raise TunesmithError(f"only models of ABC or **kern text continue a tune; this one writes {codec.format}")
+    if codec.format == "abc":
+        return _abc_tune(codec, text, name)
+    return _kern_tune(text, name)
+
+
+def written(codec, primer: str, added: str) -> str:
+    """What the model wrote after `primer` (decoded, training shape), in the file's notation."""
+    return kern_tail(codec, primer, added) if codec.format == "kern" else added
+
+
+def _kept(text: str) -> str:
+    """The text a continuation follows: without trailing blank lines (in ABC a blank line ends the
+    tune), with the final newline, or the spaces after the last note, the person wrote."""
+    body = text.rstrip()
+    tail = text[len(body):]
+    return body + ("\n" if "\n" in tail else tail)
+
+
+def _abc_tune(codec: Codec, text: str, name: str) -> tuple[str, str]:
+    """The last tune of an ABC text (a file header's fields hold for it, as in reading), normalised."""
+    kept = _kept(text)
+    file_header, tunes = abc.split_book(kept)
+    inherited: dict[str, str] = {}
+    if tunes:
+        for line in file_header:
+            found = abc.FIELD.match(line)
+            if found and found.group(1) in abc.INHERITED:
+                inherited[found.group(1)] = found.group(2)
+        lines = tunes[-1]
+    else:
+        lines = ["X:1"] + file_header
+    ends_line = kept.endswith("\n")
+    lines = lines[:-1] if ends_line and lines and lines[-1] == "" else lines
+    try:
+        shaped = abc.normalise_tune(lines, inherited, number=1, keep=getattr(codec, "keep_fields", ""))
+    except abc.TuneError as exc:
+        if "no music after the header" not in str(exc):
+            raise TunesmithError(f"{name} cannot be continued: {exc}") from None
+        shaped = abc.normalise_tune(lines + [SENTINEL], inherited, number=1, keep=getattr(codec, "keep_fields", ""))
+        shaped = shaped[:-len(SENTINEL) - 1]
+    if not ends_line:
+        spaces = kept[len(kept.rstrip(" \t")):]
+        shaped = shaped[:-1] + spaces
+    return kept, shaped
+
+
+def _kern_tune(text: str, name: str) -> tuple[str, str]:
+    """A **kern file's body (as reading strips it); the person's text then ends with a newline."""
+    kept = _kept(text)
+    last = kept.rstrip("\n").rsplit("\n", 1)[-1]
+    if last.startswith("*") and all(f == "*-" for f in last.split("\t")):
+        raise TunesmithError(f"{name} ends with the spines' terminators (*-): delete that line (and a final "
+                             f"== barline) to have it continued")
+    try:
+        body, _ = kern.strip(kept)
+    except kern.KernError as exc:
+        raise TunesmithError(f"{name} cannot be continued: {exc}") from None
+    return (kept if kept.endswith("\n") else kept + "\n"), body
+
+
+def kern_tail(codec: Codec, primer: str, added: str) -> str:
+    """What the model wrote after a **kern primer, as the lines of a file: its measure markers as
+    numbered barlines, spine terminators at the end (as `kern.restore` writes a whole piece)."""
+    whole = primer + added
+    lines, _, _ = kern.repair(whole)
+    own = len(kern.repair(primer)[0])
+    try:
+        restored = kern.restore(whole, getattr(codec, "kern_headers", {}))[0].rstrip("\n").split("\n")
+    except kern.KernError:
+        return added
+    body = len(lines) + (0 if lines and lines[-1].startswith(kern.MARKER) else 1)   # restore closes the piece
+    first = len(restored) - 1 - body + own
+    return "\n".join(restored[first:]) + "\n"
