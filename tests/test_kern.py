@@ -32,8 +32,9 @@ def test_strip_drops_comments_preamble_and_marks_measures():
     assert header.staff == ["*staff2", "*staff1", "*staff1/2"]
     assert header.clef == ["*clefF4", "*clefG2", "*"]
     lines = body.rstrip("\n").split("\n")
-    assert lines[0] == "8G\t8b\tp"  # the pickup stays
-    assert lines.count("@") == 3
+    # the meter and key lines open the body (a model writes them first); then the pickup
+    assert lines[:3] == ["*M3/4\t*M3/4\t*", "*k[f#]\t*k[f#]\t*", "8G\t8b\tp"]
+    assert lines.count("@") == 2 and lines[-1] == "@="   # the final barline keeps its kind
     assert not any(ln.startswith(("!", "**", "=")) for ln in lines)
     assert "*^\t*\t*" in lines and "*v\t*v\t*\t*" in lines
 
@@ -44,7 +45,7 @@ def test_restore_builds_a_complete_file_with_numbered_barlines():
     lines = restored.rstrip("\n").split("\n")
     assert fixed == 0
     assert lines[0] == "**kern\t**kern\t**dynam"
-    assert "*M3/4\t*M3/4\t*" in lines  # inferred from the bar lengths
+    assert lines[3:5] == ["*M3/4\t*M3/4\t*", "*k[f#]\t*k[f#]\t*"]  # the body's, once
     assert "=1\t=1\t=1" in lines and "=2\t=2\t=2" in lines
     assert lines[-2] == "==\t==\t=="
     assert lines[-1] == "*-\t*-\t*-"
@@ -54,6 +55,7 @@ def test_restore_repairs_data_lines_and_drops_impossible_interpretations():
     body = "4c\t4e\n4d\n4e\t4g\t4b\n*v\t*\n*^\t*\n4f\t4a\t4cc\n@\n"
     restored, fixed = kern.restore(body)
     lines = restored.rstrip("\n").split("\n")
+    assert "*M4/4\t*M4/4" in lines  # a body without a meter line: inferred from the bar lengths
     assert fixed == 3  # one short line padded, one long line cut, one lone merge dropped
     assert "4d\t." in lines and "4e\t4g" in lines
     assert "*v\t*" not in lines
@@ -70,6 +72,18 @@ def test_restore_of_nothing_is_an_error():
 def test_strip_rejects_files_without_kern_spines():
     with pytest.raises(kern.KernError):
         kern.strip("**text\n=1\nhello\n*-\n")
+
+
+def test_barline_kinds_survive_strip_and_restore():
+    text = ("**kern\n*M2/4\n4c\n=1\n2c\n=2:|!\n2d\n=3!|:\n2e\n=4||\n2f\n=5:|!|:\n2g\n==:|!\n*-\n")
+    body, _ = kern.strip(text)
+    assert [ln for ln in body.split("\n") if ln.startswith("@")] == ["@", "@:|!", "@!|:", "@||", "@:|!|:", "@:|!"]
+    restored, _ = kern.restore(body)
+    assert [ln for ln in restored.split("\n") if ln.startswith("=")] == ["=1", "=2:|!", "=3!|:", "=4||", "=5:|!|:",
+                                                                          "=6:|!"]
+    assert kern.barline_style("==") == "=" and kern.barline_style("=7-") == ""
+    assert kern.head_values(body) == {"meter": "2/4"}
+    assert kern.head_values("*M3/2\t*M3/2\n*G:mix\t*G:mix\n*k[]\t*k[]\n1c\t1e\n") == {"meter": "3/2", "key": "G:mix"}
 
 
 def test_meter_inference():

@@ -1,18 +1,24 @@
 """Humdrum **kern: strip a score to its body for training, restore a full file from a body.
 
 Stripping does what the Mozart char-rnn experiment did by hand: `!` comment and
-reference lines go, the preamble (exclusive interpretations, staff, clef, key,
-meter lines before the music starts) goes, and every barline line becomes one
-measure marker line `@`. The spines (tab-separated columns) and the
-interpretations inside the music (spine splits `*^`, merges `*v`, clef or key
-changes) stay.
+reference lines go, the preamble (exclusive interpretations, staff, clef,
+instrument, tempo lines before the music starts) goes, and every barline line
+becomes one measure marker line: `@`, followed by the barline's kind where it
+is one a bar may be short beside (`@:|!` end of a repeat, `@!|:` start of one,
+`@:|!|:` both, `@||` double bar, `@=` final bar; see `STYLES`). The body starts
+with the piece's meter line (`*M3/4`), then its key (`*F:`, `*G:mix`) and key
+signature (`*k[b-]`) lines where the file has them, in that order: a model
+writes them first, so a meter or key can be asked for (the meter is inferred
+from the bar lengths when the file has none). The spines (tab-separated
+columns) and the interpretations inside the music (spine splits `*^`, merges
+`*v`, clef, key or meter changes) stay.
 
-Restoring is the inverse: a header with exclusive interpretations, staff, clef,
-key and meter lines (learned from the corpus, meter inferred from the bar
-lengths when not given), numbered barlines, and `*-` terminators. Lines whose
-spine count does not match the spines open at that point are repaired (data
-lines: padded with `.` or cut) or dropped (interpretation lines), never passed
-through.
+Restoring is the inverse: a header with exclusive interpretations, staff and
+clef lines (learned from the corpus), the body's meter and key lines (for a
+body without them, the key signature given and a meter inferred from the bar
+lengths), numbered barlines, and `*-` terminators. Lines whose spine count
+does not match the spines open at that point are repaired (data lines: padded
+with `.` or cut) or dropped (interpretation lines), never passed through.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from fractions import Fraction
 MARKER = "@"
 NULL = "."
 _MANIPULATORS = {"*^", "*v", "*+", "*x", "*-"}
+# the barline kinds a marker keeps: a bar beside one of them may be short (`tunesmith check`, music21)
+STYLES = ("", ":|!", "!|:", ":|!|:", "||", "=")
+METER = re.compile(r"^\*M(\d+)/(\d+)$")
+KEY = re.compile(r"^\*([A-Ga-g?][#-]*):(\w*)$")
+SIGNATURE = re.compile(r"^\*k\[[a-g#n-]*\]$")
 
 
 class KernError(ValueError):
@@ -55,6 +66,57 @@ def _is_barline(line: str) -> bool:
     return line.startswith("=")
 
 
+def _is_marker(line: str) -> bool:
+    return line.startswith(MARKER)
+
+
+def barline_style(barline: str) -> str:
+    """The kind of a barline (its first field) that a marker keeps, one of STYLES."""
+    rest = re.sub(r"[0-9a-z;,'`]", "", barline.split("\t")[0][1:])
+    if rest.startswith("=") and ":" not in rest:
+        return "="
+    rest = rest.lstrip("=")
+    end, begin = rest.startswith(":"), rest.endswith(":")
+    if end or begin:
+        return ":|!|:" if end and begin else ":|!" if end else "!|:"
+    return "||" if "||" in rest else ""
+
+
+def marker(style: str = "") -> str:
+    return MARKER + style
+
+
+def head_kind(line: str) -> str | None:
+    """"meter", "key" or "signature" for an interpretation line of that kind (its first field that
+    is not a bare `*` decides), else None."""
+    named = [f for f in line.split("\t") if f != "*"]
+    if not named or not line.startswith("*"):
+        return None
+    if METER.match(named[0]):
+        return "meter"
+    if KEY.match(named[0]):
+        return "key"
+    if SIGNATURE.match(named[0]):
+        return "signature"
+    return None
+
+
+def head_values(body: str) -> dict[str, str]:
+    """The meter ("3/4") and key ("F", "g", "G:mix": the key line's first field without `*` and a
+    bare trailing `:`) that a body states before its music."""
+    found: dict[str, str] = {}
+    for line in body.split("\n"):
+        kind = head_kind(line)
+        if kind is None:
+            break
+        first = next(f for f in line.split("\t") if f != "*")
+        if kind == "meter" and "meter" not in found:
+            found["meter"] = first[2:]
+        elif kind == "key" and "key" not in found:
+            found["key"] = first[1:].rstrip(":")
+    return found
+
+
 def strip(text: str) -> tuple[str, KernHeader]:
     """A complete **kern file → (training body, the header it had).
 
@@ -69,6 +131,7 @@ def strip(text: str) -> tuple[str, KernHeader]:
         raise KernError(f"no **kern spine (spines: {' '.join(spines)})")
     header = KernHeader(spines)
     width = len(spines)
+    head: dict[str, str] = {}
     body: list[str] = []
     started = False
     for line in lines[1:]:
@@ -76,25 +139,43 @@ def strip(text: str) -> tuple[str, KernHeader]:
             if line.startswith("*") and not _has_manipulator(line):
                 fields = line.split("\t")
                 if len(fields) == width:
-                    if fields[0].startswith("*staff") or any(f.startswith("*staff") for f in fields):
+                    kind = head_kind(line)
+                    if kind is not None:
+                        head.setdefault(kind, line)
+                    elif fields[0].startswith("*staff") or any(f.startswith("*staff") for f in fields):
                         header.staff = fields
                     elif any(f.startswith("*clef") for f in fields):
                         header.clef = fields
                 continue
             started = True
         if _is_barline(line):
-            if body and body[-1] == MARKER:
-                continue  # two barlines in a row make no measure
-            body.append(MARKER)
+            style = barline_style(line)
+            if body and _is_marker(body[-1]):
+                if style:   # two barlines in a row make no measure; the kind of either is kept
+                    body[-1] = marker(style)
+                continue
+            body.append(marker(style))
         elif line.startswith("*") and all(f == "*-" for f in line.split("\t")):
             break
+        elif not line.startswith("*") and all(f == NULL for f in line.split("\t")):
+            continue   # a line of nothing but nulls says nothing (restore drops them too)
         else:
             body.append(line)
-    while body and body[0] == MARKER:
+    while body and _is_marker(body[0]):
         body.pop(0)
     if not any(not ln.startswith(("*", MARKER)) for ln in body):
         raise KernError("no music (no data lines) in the file")
-    return "\n".join(body) + "\n", header
+    while body and body[-1].startswith("*"):
+        body.pop()     # interpretations after the last barline change nothing
+    if not _is_marker(body[-1]):
+        body.append(marker("="))   # a body ends with its final barline, where restore puts one anyway
+    if "meter" not in head:
+        meter = infer_meter("\n".join(body))
+        if meter is None:
+            raise KernError("no meter line (*M) and no meter the bars agree on")
+        head["meter"] = "\t".join(meter if s == "**kern" else "*" for s in spines)
+    lines_first = [head[k] for k in ("meter", "key", "signature") if k in head]
+    return "\n".join(lines_first + body) + "\n", header
 
 
 def _has_manipulator(line: str) -> bool:
@@ -131,7 +212,7 @@ def infer_meter(body: str) -> str | None:
     sums: list[Fraction] = []
     current: Fraction | None = None
     for line in body.split("\n"):
-        if line == MARKER:
+        if _is_marker(line):
             if current is not None and current > 0:
                 sums.append(current)
             current = Fraction(0)
@@ -165,16 +246,21 @@ def repair(body: str) -> tuple[list[str], int, int]:
     """
     lines = [ln for ln in body.replace("\r", "").split("\n") if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith("!") and not ln.startswith("**")]
-    first = next((ln for ln in lines if ln != MARKER and not _is_barline(ln)), None)
+    first = next((ln for ln in lines if not _is_marker(ln) and not _is_barline(ln)), None)
     if first is None:
         return [], 0, 0
     width = start = _width(first)
     out: list[str] = []
     fixed = 0
     for line in lines:
-        if line == MARKER or _is_barline(line):
-            if not out or out[-1] != MARKER:
-                out.append(MARKER)
+        if _is_marker(line) or _is_barline(line):
+            style = barline_style(line) if _is_barline(line) else line[1:]
+            style = style if style in STYLES else ""
+            if out and _is_marker(out[-1]):
+                if style:
+                    out[-1] = marker(style)
+            else:
+                out.append(marker(style))
             continue
         fields = line.split("\t")
         if line.startswith("*"):
@@ -225,9 +311,10 @@ def restore(body: str, headers: dict[int, KernHeader] | None = None, key: str = 
     Raises KernError when nothing of the body can be kept.
     """
     lines, width, fixed = repair(body)
-    if not lines or not any(ln != MARKER and not ln.startswith("*") for ln in lines):
+    if not lines or not any(not _is_marker(ln) and not ln.startswith("*") for ln in lines):
         raise KernError("the body has no music lines")
     header = _default_header(width, headers or {})
+    stated = "meter" in head_values("\n".join(lines))   # a body of this version states its meter and key
     meter = meter or infer_meter("\n".join(lines)) or "*M4/4"
 
     def row(value: str, n: int) -> str:
@@ -238,19 +325,20 @@ def restore(body: str, headers: dict[int, KernHeader] | None = None, key: str = 
         out.append("\t".join(header.staff))
     if len(header.clef) == width:
         out.append("\t".join(header.clef))
-    kern = [s == "**kern" for s in header.spines]
-    out.append("\t".join(key if k else "*" for k in kern))
-    out.append("\t".join(meter if k else "*" for k in kern))
+    if not stated:
+        kern = [s == "**kern" for s in header.spines]
+        out.append("\t".join(key if k else "*" for k in kern))
+        out.append("\t".join(meter if k else "*" for k in kern))
     current = width
     bar = 1
     # the last marker closes the piece with a final double barline
-    last = max((i for i, ln in enumerate(lines) if ln == MARKER), default=-1)
+    last = max((i for i, ln in enumerate(lines) if _is_marker(ln)), default=-1)
     if last != len(lines) - 1:
         lines.append(MARKER)
         last = len(lines) - 1
     for i, line in enumerate(lines):
-        if line == MARKER:
-            out.append(row("==" if i == last else f"={bar}", current))
+        if _is_marker(line):
+            out.append(row(_barline(line[1:], bar, i == last), current))
             bar += 1
             continue
         if line.startswith("*"):
@@ -258,6 +346,16 @@ def restore(body: str, headers: dict[int, KernHeader] | None = None, key: str = 
         out.append(line)
     out.append(row("*-", current))
     return "\n".join(out) + "\n", fixed
+
+
+def _barline(style: str, number: int, last: bool) -> str:
+    """The barline a marker of `style` restores to: the last one closes the piece (`==`) unless it is
+    a repeat's."""
+    if style in ("", "=", "||") and last:
+        return "=="
+    if style == "=":
+        return "=="
+    return f"={number}{style}"
 
 
 def common_headers(headers: list[KernHeader]) -> dict[int, KernHeader]:
@@ -277,5 +375,5 @@ def prepare_primer(primer: str) -> str:
     for line in primer.split("\n"):
         if line.startswith("!"):
             continue
-        out.append(MARKER if _is_barline(line) else line)
+        out.append(marker(barline_style(line)) if _is_barline(line) else line)
     return "\n".join(out)
