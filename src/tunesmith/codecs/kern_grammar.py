@@ -134,10 +134,10 @@ class KernConstraint(GrammarConstraint):
             i = s.field
             last = i + 1 == len(s.kinds)
             fs = s.fs
+            if fs == ():
+                return ("0", last, s.note) + self._start_view(s, i, s.ltime, s.note)
             if not s.kinds[i]:
                 return ("t", fs, last, s.note)
-            if fs == ():
-                return ("0", last, s.note) + self._start_view(s, i, s.ltime)
             kind = fs[0]
             if kind in ("P", "R", "D", "E"):
                 return ("1", fs, None if fs[1] else s.bar - s.pos[i])
@@ -149,13 +149,17 @@ class KernConstraint(GrammarConstraint):
         if s.kinds is None or s.bar == 0 or self._forced(s) is not None:
             return ("", "head", s.after_marker)
         ltime = min((p for p, k in zip(s.pos, s.kinds) if k), default=0)
-        return ("", s.after_marker, self._marker_at(s) is not None, len(s.kinds) == 1) + self._start_view(s, 0, ltime)
+        return ("", s.after_marker, self._marker_at(s) is not None, len(s.kinds) == 1) + self._start_view(
+            s, 0, ltime, False)
 
-    def _start_view(self, s: State, i: int, ltime: int) -> tuple:
+    def _start_view(self, s: State, i: int, ltime: int, note: bool) -> tuple:
+        """What a field's first character depends on: its spine's kind, whether `.` may come, whether (and
+        in how much room) a note may start."""
+        null = note or self._note_later(s, i, ltime)
         if not s.kinds[i]:
-            return ("t",)
+            return ("t", null)
         can = self._can_note(s, i, ltime)
-        return (can, s.bar - s.pos[i] if can else None)
+        return (null, can, s.bar - s.pos[i] if can else None)
 
     def _mask_id(self, state) -> int:
         key = self._view(state)
@@ -440,6 +444,11 @@ class KernConstraint(GrammarConstraint):
 
     # ---- data lines -------------------------------------------------------------------------------
 
+    def _note_later(self, s: State, i: int, ltime: int) -> bool:
+        """Whether a field after field i can still hold something that is not `.`: a voice free to start
+        a note, or a spine that is not **kern (dynamics)."""
+        return any(not s.kinds[j] or self._can_note(s, j, ltime) for j in range(i + 1, len(s.kinds)))
+
     def _can_note(self, s: State, i: int, ltime: int) -> bool:
         """Whether spine i may start something on a data line at `ltime`."""
         if not s.kinds[i]:
@@ -459,6 +468,8 @@ class KernConstraint(GrammarConstraint):
         if s.fs == ():
             if ch in "*!=@ " or not ch.isprintable():
                 return None
+            if ch == "." and not s.note and not self._note_later(s, s.field, s.ltime):
+                return None       # a line of nothing but nulls
             return s._replace(fs=("t", ch == "."), note=s.note or ch != ".")
         if ch == " " and s.fs[1]:
             return None
@@ -510,8 +521,8 @@ class KernConstraint(GrammarConstraint):
         i = s.field
         if fs == ():
             if ch == ".":
-                if not s.note and i + 1 == len(s.kinds):
-                    return None       # a line of nothing but nulls
+                if not s.note and not self._note_later(s, i, s.ltime):
+                    return None       # a line of nothing but nulls (or of grace notes only)
                 return s._replace(fs=("N",))
             return self._first(s, ("P", 0 if self._can_note(s, i, s.ltime) else 1), ch)
         kind = fs[0]

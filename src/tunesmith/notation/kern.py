@@ -133,7 +133,7 @@ def strip(text: str) -> tuple[str, KernHeader]:
     width = len(spines)
     head: dict[str, str] = {}
     body: list[str] = []
-    started = False
+    started = ended = False
     for line in lines[1:]:
         if not started:
             if line.startswith("*") and not _has_manipulator(line):
@@ -156,6 +156,7 @@ def strip(text: str) -> tuple[str, KernHeader]:
                 continue
             body.append(marker(style))
         elif line.startswith("*") and all(f == "*-" for f in line.split("\t")):
+            ended = True
             break
         elif not line.startswith("*") and all(f == NULL for f in line.split("\t")):
             continue   # a line of nothing but nulls says nothing (restore drops them too)
@@ -165,10 +166,11 @@ def strip(text: str) -> tuple[str, KernHeader]:
         body.pop(0)
     if not any(not ln.startswith(("*", MARKER)) for ln in body):
         raise KernError("no music (no data lines) in the file")
-    while body and body[-1].startswith("*"):
-        body.pop()     # interpretations after the last barline change nothing
-    if not _is_marker(body[-1]):
-        body.append(marker("="))   # a body ends with its final barline, where restore puts one anyway
+    if ended:          # a whole piece (its spines end): it ends with its final barline, as restore writes it
+        while body and body[-1].startswith("*"):
+            body.pop()     # interpretations after the last barline change nothing
+        if not _is_marker(body[-1]):
+            body.append(marker("="))
     if "meter" not in head:
         meter = infer_meter("\n".join(body))
         if meter is None:
