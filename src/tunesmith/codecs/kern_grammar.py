@@ -42,17 +42,44 @@ RECIPS = {"0": 8 * TICKS, "00": 16 * TICKS}
 for _r in (1, 2, 4, 8, 16, 32, 64, 128, 3, 6, 12, 24, 48, 96, 5, 10, 20, 40, 80, 7, 14, 28, 56, 112):
     RECIPS[str(_r)] = 4 * TICKS // _r
 MAX_DOTS = 3
+DENOMINATORS = ("1", "2", "4", "8", "16", "32")   # of a meter
 MAX_SPINES = 16
 MAX_OCTAVE = 5                 # letters of one pitch: cccccc is past the keyboard
+MAX_PREFIX = 6                 # signifiers before a note's duration (the corpora: `(</(>`, 5)
+MAX_SIGNIFIERS = 8             # after its pitch (the corpora: `16ccqLLL>`, 5)
 PITCHES = frozenset("abcdefgABCDEFG")
 PREFIX = frozenset("([{&<>N/\\)")         # signifiers before a note's duration (slurs, ties, phrases, ...)
 MIDDLE = PREFIX | frozenset("qQpP")     # between its duration and its pitch (grace notes, appoggiaturas)
 # signifiers after the pitch (accidentals, ties, beams, articulations, ornaments, stems, grace marks, ...)
 SUFFIX = frozenset("#-n()[]{}_LJKk'\"~^;:/\\<>xXyYqQtTmMwWSsRuUvVzZ$&OoNpPiI")
-_RECIP_PREFIXES: dict[str, int] = {}   # a prefix of a recip → the shortest duration it can still become
-for _s, _t in RECIPS.items():
-    for _k in range(1, len(_s) + 1):
-        _RECIP_PREFIXES[_s[:_k]] = min(_RECIP_PREFIXES.get(_s[:_k], _t), _t)
+
+
+def _interpretations() -> frozenset:
+    """The interpretation fields (after `*`) a sample may write besides meters and spine splits and
+    merges: clefs, key signatures, keys and modes, section labels, tempi, and the layout marks the corpora
+    use. A closed list: music21 refuses a clef or key signature it cannot read."""
+    fields = {"clef" + c for c in ("G2", "G1", "Gv2", "G^2", "F4", "F3", "F5", "Fv4", "C1", "C2", "C3", "C4", "C5")}
+    sharps, flats = "fcgdaeb", "beadgcf"
+    for n in range(8):
+        fields.add("k[" + "".join(p + "#" for p in sharps[:n]) + "]")
+        fields.add("k[" + "".join(p + "-" for p in flats[:n]) + "]")
+    modes = ("", "dor", "phr", "lyd", "mix", "aeo", "ion", "loc")
+    for tonic in [t + a for t in "ABCDEFGabcdefg" for a in ("", "#", "-")] + ["?"]:
+        fields.update(f"{tonic}:{m}" for m in modes)
+    fields.add("?:X")
+    fields.update(f">{label}{n}" for label in "ABCDEFGHIJKLMNOP" for n in ("", "1", "2", "3"))
+    fields.update(f"MM{n}" for n in range(30, 241))
+    fields.update(("met(c)", "met(c|)", "met(C)", "met(C|)", "met(O)", "met(3)", "Xtuplet", "tuplet",
+                   "Xbrackettup", "brackettup", "RH", "LH", "ped", "Xped", "cue", "Xcue", "staff1", "staff2",
+                   "staff3", "staff4", "staff1/2"))
+    return frozenset(fields)
+
+
+INTERPRETATIONS = _interpretations()
+
+
+def _prefixes(words) -> frozenset:
+    return frozenset(w[:k] for w in words for k in range(1, len(w) + 1))
 
 
 def dotted(ticks: int, dots: int) -> int:
@@ -115,6 +142,23 @@ class KernConstraint(GrammarConstraint):
                 raise TunesmithError(f"--key takes a key such as F, g (minor), G:mix or *F:, not {controls['key']!r}")
             _refuse_unknown("key", value, known)
             self.key = "*" + value + ("" if ":" in value else ":")
+        # what the vocabulary can write in full: a prefix it cannot finish would be a dead end
+        chars = {c for c in codec.symbols if len(c) == 1}
+        writable = [w for w in ("", "*") + tuple(RECIPS) + DENOMINATORS + kern.STYLES if set(w) <= chars]
+        self.recips = {r: t for r, t in RECIPS.items() if r in writable}
+        self.recip_prefixes: dict[str, int] = {}   # a prefix of a recip → the shortest duration it can become
+        for r, t in self.recips.items():
+            for k in range(1, len(r) + 1):
+                self.recip_prefixes[r[:k]] = min(self.recip_prefixes.get(r[:k], t), t)
+        self.shortest = min(self.recips.values(), default=1)
+        self.denominators = [d for d in DENOMINATORS if d in writable]
+        self.styles = [st for st in kern.STYLES if st in writable]
+        self.interpretations = frozenset(f for f in INTERPRETATIONS if set(f) <= chars)
+        self.interpretation_prefixes = _prefixes(self.interpretations)
+        for forced in (self.meter, self.key):
+            if forced is not None and not set(forced) <= chars:
+                raise TunesmithError(f"this model cannot write {forced!r}: it never saw "
+                                     f"{''.join(sorted(set(forced) - chars))!r}")
         headers = getattr(codec, "kern_headers", {}) or {}
         self.widths = {w: tuple(s == "**kern" for s in h.spines) for w, h in headers.items()}
         self.first_width = max(self.widths, default=MAX_SPINES)   # the first line's spines: a header's
@@ -222,6 +266,8 @@ class KernConstraint(GrammarConstraint):
     def _forced(self, s: State) -> str | None:
         """The text every named field of the current line must be (a forced meter or key line)."""
         if s.head == 0:
+            if self.meter is None and s.line == "i" and s.field > 0:
+                return "*" + s.codes[0]     # the meter line's other fields: `*` or its first field's meter
             return self.meter
         if s.head == 1:
             return self.key
@@ -258,7 +304,7 @@ class KernConstraint(GrammarConstraint):
     def _marker(self, s: State, ch: str):
         style = s.fs[0]
         if ch == "\n":
-            if style not in kern.STYLES:
+            if style not in self.styles:
                 return None
             styled = style != ""
             owe, must_end = False, False
@@ -270,7 +316,7 @@ class KernConstraint(GrammarConstraint):
             return done._replace(pos=tuple(0 for _ in s.pos), first=False, styled2=s.styled1, styled1=styled,
                                  owe=owe, must_end=must_end, after_marker=True)
         grown = style + ch
-        if not any(st.startswith(grown) for st in kern.STYLES if st):
+        if not any(st.startswith(grown) for st in self.styles if st):
             return None
         return s._replace(fs=(grown,))
 
@@ -309,34 +355,34 @@ class KernConstraint(GrammarConstraint):
                 return s._replace(fs=("v",)) if self._can_merge(s) else None
             if ch == "M":
                 return s._replace(fs=("M", "", None)) if self._bar_start(s) else None
-            if ch in "-+x" or ch == " " or not ch.isprintable():
-                return None               # ends, adds and exchanges of spines are not for a sample
-            return s._replace(fs=("o",))
+            # ends, adds and exchanges of spines (`*-`, `*+`, `*x`) are not for a sample
+            return s._replace(fs=("o", ch)) if ch in self.interpretation_prefixes else None
         if kind in ("^", "v"):
             return None
         if kind == "M":
             return self._meter_char(s, ch)
         if kind == "o":
-            return s if ch.isprintable() and ch != " " else None
+            grown = fs[1] + ch
+            return s._replace(fs=("o", grown)) if grown in self.interpretation_prefixes else None
         return None
 
     def _meter_char(self, s: State, ch: str):
         _, num, den = s.fs
         if den is None and num == "" and not ch.isdigit():
             # `*MM120` (tempo) and other fields that start with M, but not in the meter line
-            return s._replace(fs=("o",)) if s.head > 0 and ch.isprintable() and ch != " " else None
+            return s._replace(fs=("o", "M" + ch)) if s.head > 0 and "M" + ch in self.interpretation_prefixes else None
         if den is None:
             if ch.isdigit() and len(num) < 2 and not (num == "" and ch == "0"):
                 return s._replace(fs=("M", num + ch, None))
             if ch == "/" and num:
                 return s._replace(fs=("M", num, ""))
             return None
-        if ch.isdigit() and len(den) < 3 and not (den == "" and ch == "0"):
+        if ch.isdigit() and any(d.startswith(den + ch) for d in self.denominators):
             return s._replace(fs=("M", num, den + ch))
         return None
 
     def _field_code(self, s: State):
-        """What a finished interpretation field does: "^", "v", ("M", ticks), "" (nothing to the spines),
+        """What a finished interpretation field does: "^", "v", ("M", ticks, "3/4"), "" (nothing to the spines),
         or None where the field is not finished or not allowed."""
         fs = s.fs
         if fs == ():
@@ -347,7 +393,7 @@ class KernConstraint(GrammarConstraint):
             if fs[1] == len(forced):
                 if s.head == 0:
                     num, den = forced[2:].split("/")
-                    return ("M", meter_ticks(int(num), int(den)))
+                    return ("M", meter_ticks(int(num), int(den)), forced[2:])
                 return ""
             if fs[1] == 1 and s.field > 0:
                 return ""             # a bare `*` beside the forced fields
@@ -362,12 +408,12 @@ class KernConstraint(GrammarConstraint):
             return kind
         if kind == "M":
             _, num, den = fs
-            if den is None or den == "":
+            if den not in self.denominators:
                 return None
             ticks = meter_ticks(int(num), int(den))
-            return ("M", ticks) if ticks else None
+            return ("M", ticks, f"{num}/{den}") if ticks else None
         if kind == "o":
-            return ""
+            return "" if fs[1] in self.interpretations else None
         return None
 
     def _interpretation_field_end(self, s: State, code, ch: str):
@@ -377,7 +423,7 @@ class KernConstraint(GrammarConstraint):
             if ltime and ltime != code[1]:
                 return None           # the fields of one line agree on the meter
             ltime = code[1]
-            code = "M"
+            code = "M" + code[2]
         if code == "v":
             # a merge: the first of a run is "v?" until its partner comes
             code = "v" if codes and codes[-1] in ("v", "v?") else "v?"
@@ -453,7 +499,7 @@ class KernConstraint(GrammarConstraint):
         """Whether spine i may start something on a data line at `ltime`."""
         if not s.kinds[i]:
             return True
-        return s.pos[i] == ltime and ltime + min(RECIPS.values()) <= s.bar
+        return s.pos[i] == ltime and ltime + self.shortest <= s.bar
 
     def _data(self, s: State, ch: str):
         i = s.field
@@ -506,16 +552,16 @@ class KernConstraint(GrammarConstraint):
     def _kern_field(self, s: State, ch: str):
         """One character of a **kern field. Field states:
         ("N",)                        `.`
-        ("P", g)                      prefix signifiers of the first subtoken; g: 1 where it must be a
+        ("P", g, n)                   n prefix signifiers of the first subtoken; g: 1 where it must be a
                                       grace note (its voice's note still sounds, or its bar is full)
         ("R", g, digits)              its duration's digits
         ("D", g, digits, dots)        its dots
         ("E", g, ticks)               signifiers between its duration and its pitch (`q`: a grace note)
-        ("B", letter, count, closed, ticks)   its pitch (letter repeated count times, or "r") and
-                                      signifiers; ticks: its duration (0: a grace note; -1: it must
+        ("B", letter, count, signs, ticks)    its pitch (letter repeated count times, or "r") and
+                                      `signs` signifiers after it; ticks: its duration (0: a grace note; -1: it must
                                       become one before the field ends)
         ("CP", ticks), ("CR", digits, ticks), ("CD", dots, ticks), ("CE", ticks), ("C", letter, count,
-        closed, ticks)                a further subtoken of a chord: the same phases; its own duration is
+        signs, ticks)                a further subtoken of a chord: the same phases; its own duration is
                                       read but not counted (the first note's is the chord's)"""
         fs = s.fs
         i = s.field
@@ -524,7 +570,7 @@ class KernConstraint(GrammarConstraint):
                 if not s.note and not self._note_later(s, i, s.ltime):
                     return None       # a line of nothing but nulls (or of grace notes only)
                 return s._replace(fs=("N",))
-            return self._first(s, ("P", 0 if self._can_note(s, i, s.ltime) else 1), ch)
+            return self._first(s, ("P", 0 if self._can_note(s, i, s.ltime) else 1, 0), ch)
         kind = fs[0]
         if kind == "N":
             return None
@@ -546,19 +592,19 @@ class KernConstraint(GrammarConstraint):
         room = self._room(s)
         if kind == "P":
             if ch in PREFIX:
-                return s
-            shortest = _RECIP_PREFIXES.get(ch)
+                return s._replace(fs=("P", grace, fs[2] + 1)) if fs[2] < MAX_PREFIX else None
+            shortest = self.recip_prefixes.get(ch)
             if shortest is None or (not grace and shortest > room):
                 return None
             return s._replace(fs=("R", grace, ch))
         if kind == "R":
             digits = fs[2]
             if ch.isdigit():
-                shortest = _RECIP_PREFIXES.get(digits + ch)
+                shortest = self.recip_prefixes.get(digits + ch)
                 if shortest is None or (not grace and shortest > room):
                     return None
                 return s._replace(fs=("R", grace, digits + ch))
-            ticks = RECIPS.get(digits)
+            ticks = self.recips.get(digits)
             if ticks is None:
                 return None
             if ch == ".":
@@ -567,10 +613,10 @@ class KernConstraint(GrammarConstraint):
         if kind == "D":
             digits, dots = fs[2], fs[3]
             if ch == ".":
-                if dots >= MAX_DOTS or (not grace and dotted(RECIPS[digits], dots + 1) > room):
+                if dots >= MAX_DOTS or (not grace and dotted(self.recips[digits], dots + 1) > room):
                     return None
                 return s._replace(fs=("D", grace, digits, dots + 1))
-            return self._after_duration(s, grace, dotted(RECIPS[digits], dots), room, ch)
+            return self._after_duration(s, grace, dotted(self.recips[digits], dots), room, ch)
         # "E"
         ticks = fs[2]
         if ch in "qQ":
@@ -592,26 +638,28 @@ class KernConstraint(GrammarConstraint):
 
     def _pitch(self, s: State, ch: str, ticks: int, chord: bool):
         if ch in PITCHES or ch == "r":
-            return s._replace(fs=("C" if chord else "B", ch, 1, False, ticks), note=True)
+            return s._replace(fs=("C" if chord else "B", ch, 1, 0, ticks), note=True)
         return None
 
     def _body(self, s: State, fs: tuple, ch: str, chord: bool):
-        _, letter, count, closed, ticks = fs
+        _, letter, count, signs, ticks = fs
         tag = "C" if chord else "B"
         if ch in PITCHES or ch == "r":
-            if closed:
+            if signs:
                 return None
             if letter == "r" and ch != "r" and count == 1:
-                return s._replace(fs=(tag, ch, 1, False, ticks))       # a rest placed on a pitch: 4rG
+                return s._replace(fs=(tag, ch, 1, 0, ticks))       # a rest placed on a pitch: 4rG
             if ch == letter and count < MAX_OCTAVE:
-                return s._replace(fs=(tag, letter, count + 1, False, ticks))
+                return s._replace(fs=(tag, letter, count + 1, 0, ticks))
             return None
         if ch == " ":
             return s._replace(fs=("CP", ticks)) if ticks >= 0 else None   # the next note of a chord
+        if signs >= MAX_SIGNIFIERS and not (ch in "qQ" and ticks < 0):
+            return None
         if ch in "qQ":
-            return s._replace(fs=(tag, letter, count, True, ticks if chord else 0))
+            return s._replace(fs=(tag, letter, count, signs + 1, ticks if chord else 0))
         if ch in SUFFIX:
-            return s._replace(fs=(tag, letter, count, True, ticks))
+            return s._replace(fs=(tag, letter, count, signs + 1, ticks))
         return None
 
     def _chord(self, s: State, fs: tuple, ch: str):
@@ -620,12 +668,12 @@ class KernConstraint(GrammarConstraint):
         if kind == "CP":
             if ch in PREFIX:
                 return s
-            return s._replace(fs=("CR", ch, ticks)) if ch in _RECIP_PREFIXES else None
+            return s._replace(fs=("CR", ch, ticks)) if ch in self.recip_prefixes else None
         if kind == "CR":
             digits = fs[1]
             if ch.isdigit():
-                return s._replace(fs=("CR", digits + ch, ticks)) if digits + ch in _RECIP_PREFIXES else None
-            if digits not in RECIPS:
+                return s._replace(fs=("CR", digits + ch, ticks)) if digits + ch in self.recip_prefixes else None
+            if digits not in self.recips:
                 return None
             if ch == ".":
                 return s._replace(fs=("CD", 1, ticks))
