@@ -46,7 +46,7 @@ DENOMINATORS = ("1", "2", "4", "8", "16", "32")   # of a meter
 MAX_SPINES = 16
 MAX_OCTAVE = 5                 # letters of one pitch: cccccc is past the keyboard
 MAX_PREFIX = 6                 # signifiers before a note's duration (the corpora: `(</(>`, 5)
-MAX_SIGNIFIERS = 8             # after its pitch (the corpora: `16ccqLLL>`, 5)
+MAX_SIGNIFIERS = 8             # after its pitch (the corpora: `16bb-SSsLL]`, 8)
 PITCHES = frozenset("abcdefgABCDEFG")
 PREFIX = frozenset("([{&<>N/\\)")         # signifiers before a note's duration (slurs, ties, phrases, ...)
 MIDDLE = PREFIX | frozenset("qQpP")     # between its duration and its pitch (grace notes, appoggiaturas)
@@ -109,7 +109,8 @@ class State(NamedTuple):
     ltime: int                 # data line: its time in the bar; interpretation line: the meter it sets (0: none)
     note: bool                 # data line: a field so far is not `.`
     codes: tuple               # interpretation line: per finished field, "^", "v", "M" or "" (no spine change)
-    fs: tuple                  # the field's parse state (see `_field`)
+    fs: tuple                  # the field's parse state (see `_kern_field`)
+    split: tuple = ()          # per open spine: it came from a split (`*^`); music21 merges no other spines
 
 
 class KernConstraint(GrammarConstraint):
@@ -445,16 +446,18 @@ class KernConstraint(GrammarConstraint):
                 return None           # a number of spines the model never saw: no header to restore it with
             kinds = self.widths.get(field, (True,) * field)
             pos = (0,) * field
+            split = (False,) * field
         else:
             if field != len(s.kinds):
                 return None
-            kinds, pos = [], []
+            kinds, pos, split = [], [], []
             i = 0
             while i < field:
                 c = codes[i]
                 if c == "^":
                     kinds += [s.kinds[i]] * 2
                     pos += [s.pos[i]] * 2
+                    split += [True, True]
                     i += 1
                 elif c == "v":
                     j = i
@@ -462,28 +465,32 @@ class KernConstraint(GrammarConstraint):
                         j += 1
                     kinds.append(s.kinds[i])
                     pos.append(s.pos[i])
+                    split.append(False)
                     i = j
                 else:
                     kinds.append(s.kinds[i])
                     pos.append(s.pos[i])
+                    split.append(s.split[i])
                     i += 1
-            kinds, pos = tuple(kinds), tuple(pos)
+            kinds, pos, split = tuple(kinds), tuple(pos), tuple(split)
             if not kinds or len(kinds) > MAX_SPINES or not any(kinds):
                 return None
         bar = ltime if ltime else s.bar
         if s.head == 0 and not bar:
             return None
-        return self._end_line(s)._replace(kinds=kinds, pos=pos, bar=bar)
+        return self._end_line(s)._replace(kinds=kinds, pos=pos, bar=bar, split=split)
 
     def _can_merge(self, s: State) -> bool:
         """A `*v` in field `s.field`: it continues a run of merges (same kind, same place in the bar) or
-        starts one that the next field can join."""
+        starts one that the next field can join, one of the two from a split (music21 cannot merge two
+        spines that were never split)."""
         i = s.field
         if s.kinds is None:
             return False
         if s.codes and s.codes[-1] in ("v", "v?"):
             return s.kinds[i] == s.kinds[i - 1] and s.pos[i] == s.pos[i - 1]
-        return i + 1 < len(s.kinds) and s.kinds[i] == s.kinds[i + 1] and s.pos[i] == s.pos[i + 1]
+        return (i + 1 < len(s.kinds) and s.kinds[i] == s.kinds[i + 1] and s.pos[i] == s.pos[i + 1]
+                and (s.split[i] or s.split[i + 1]))
 
     def _bar_start(self, s: State) -> bool:
         return all(p == 0 for p in s.pos)
@@ -654,6 +661,8 @@ class KernConstraint(GrammarConstraint):
             return None
         if ch == " ":
             return s._replace(fs=("CP", ticks)) if ticks >= 0 else None   # the next note of a chord
+        if ticks < 0 and ch not in "qQ#-n/\\":
+            return None       # a grace note it must be: its `q` comes after the accidentals (and stem)
         if signs >= MAX_SIGNIFIERS and not (ch in "qQ" and ticks < 0):
             return None
         if ch in "qQ":
