@@ -154,6 +154,7 @@ class KernConstraint(GrammarConstraint):
         self.shortest = min(self.recips.values(), default=1)
         self.denominators = [d for d in DENOMINATORS if d in writable]
         self.styles = [st for st in kern.STYLES if st in writable]
+        self.grace = bool(chars & set("qQ"))       # a model that never saw a grace note writes none
         self.interpretations = frozenset(f for f in INTERPRETATIONS if set(f) <= chars)
         self.interpretation_prefixes = _prefixes(self.interpretations)
         for forced in (self.meter, self.key):
@@ -577,7 +578,9 @@ class KernConstraint(GrammarConstraint):
                 if not s.note and not self._note_later(s, i, s.ltime):
                     return None       # a line of nothing but nulls (or of grace notes only)
                 return s._replace(fs=("N",))
-            return self._first(s, ("P", 0 if self._can_note(s, i, s.ltime) else 1, 0), ch)
+            if self._can_note(s, i, s.ltime):
+                return self._first(s, ("P", 0, 0), ch)
+            return self._first(s, ("P", 1, 0), ch) if self.grace else None
         kind = fs[0]
         if kind == "N":
             return None
