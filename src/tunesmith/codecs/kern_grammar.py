@@ -76,6 +76,9 @@ def _interpretations() -> frozenset:
 
 
 INTERPRETATIONS = _interpretations()
+# what a **dynam spine holds (those of the Mozart sonatas, and their kin), several separated by spaces
+DYNAMICS = frozenset(("p", "pp", "ppp", "mp", "mf", "f", "ff", "fff", "fp", "mfp", "sf", "sfp", "sfz", "fz", "rf",
+                      "rfz", "<", ">", "[", "]", "[[", "]]", "(", ")", "f)", "/"))
 
 
 def _prefixes(words) -> frozenset:
@@ -154,6 +157,8 @@ class KernConstraint(GrammarConstraint):
         self.shortest = min(self.recips.values(), default=1)
         self.denominators = [d for d in DENOMINATORS if d in writable]
         self.styles = [st for st in kern.STYLES if st in writable]
+        self.dynamics = frozenset(d for d in DYNAMICS if set(d) <= chars)
+        self.dynamic_prefixes = _prefixes(self.dynamics)
         self.grace = bool(chars & set("qQ"))       # a model that never saw a grace note writes none
         self.interpretations = frozenset(f for f in INTERPRETATIONS if set(f) <= chars)
         self.interpretation_prefixes = _prefixes(self.interpretations)
@@ -183,7 +188,7 @@ class KernConstraint(GrammarConstraint):
             if fs == ():
                 return ("0", last, s.note) + self._start_view(s, i, s.ltime, s.note)
             if not s.kinds[i]:
-                return ("t", fs, last, s.note)
+                return ("t", fs, last, s.note)   # a dynamic
             kind = fs[0]
             if kind in ("P", "R", "D", "E"):
                 return ("1", fs, None if fs[1] else s.bar - s.pos[i])
@@ -518,24 +523,29 @@ class KernConstraint(GrammarConstraint):
         return self._kern_field(s, ch)
 
     def _other_field(self, s: State, ch: str):
-        """A field of a spine that is not **kern (dynamics, text): anything but a line's first characters."""
-        if s.fs == ():
-            if ch in "*!=@ " or not ch.isprintable():
-                return None
-            if ch == "." and not s.note and not self._note_later(s, s.field, s.ltime):
-                return None       # a line of nothing but nulls
-            return s._replace(fs=("t", ch == "."), note=s.note or ch != ".")
-        if ch == " " and s.fs[1]:
+        """A field of a spine that is not **kern (dynamics): `.`, or dynamics (`DYNAMICS`) separated by
+        spaces."""
+        fs = s.fs
+        if fs == ():
+            if ch == ".":
+                if not s.note and not self._note_later(s, s.field, s.ltime):
+                    return None       # a line of nothing but nulls
+                return s._replace(fs=("N",))
+            fs = ("t", "")
+        if fs[0] == "N":
             return None
-        if not ch.isprintable():
-            return None
-        return s._replace(fs=("t", False), note=True)
+        if ch == " ":
+            return s._replace(fs=("t", "")) if fs[1] in self.dynamics else None
+        grown = fs[1] + ch
+        return s._replace(fs=("t", grown), note=True) if grown in self.dynamic_prefixes else None
 
     def _data_field_end(self, s: State, ch: str):
         fs = s.fs
         if fs == ():
             return None
         pos = s.pos
+        if not s.kinds[s.field] and fs[0] == "t" and fs[1] not in self.dynamics:
+            return None
         if s.kinds[s.field]:
             kind = fs[0]
             if kind == "N":
@@ -664,14 +674,26 @@ class KernConstraint(GrammarConstraint):
             return None
         if ch == " ":
             return s._replace(fs=("CP", ticks)) if ticks >= 0 else None   # the next note of a chord
-        if ticks < 0 and ch not in "qQ#-n/\\":
-            return None       # a grace note it must be: its `q` comes after the accidentals (and stem)
-        if signs >= MAX_SIGNIFIERS and not (ch in "qQ" and ticks < 0):
+        # after the first signifier, `count` holds what came last: an accidental run ("#", "##", "-", "--",
+        # "n"), a stem mark ("/"), or anything else ("o")
+        if ch in "#-n":
+            # accidentals: one kind, at most two (`##`, `--`) or one natural, right after the pitch
+            run = "" if not signs else count
+            if (signs and (not isinstance(run, str) or ch == "n" or run not in ("#", "-")
+                                            or run[0] != ch)):
+                return None
+            return s._replace(fs=(tag, letter, run + ch, signs + 1, ticks))
+        if ticks < 0:
+            # a grace note it must be: its `q` comes after the accidentals and at most one stem mark
+            if ch in "/\\" and (not signs or count not in ("/", "o")):
+                return s._replace(fs=(tag, letter, "/", signs + 1, ticks))
+            return s._replace(fs=(tag, letter, "o", signs + 1, 0)) if ch in "qQ" else None
+        if signs >= MAX_SIGNIFIERS:
             return None
         if ch in "qQ":
-            return s._replace(fs=(tag, letter, count, signs + 1, ticks if chord else 0))
+            return s._replace(fs=(tag, letter, "o", signs + 1, ticks if chord else 0))
         if ch in SUFFIX:
-            return s._replace(fs=(tag, letter, count, signs + 1, ticks))
+            return s._replace(fs=(tag, letter, "o", signs + 1, ticks))
         return None
 
     def _chord(self, s: State, fs: tuple, ch: str):
