@@ -42,10 +42,12 @@ RECIPS = {"0": 8 * TICKS, "00": 16 * TICKS}
 for _r in (1, 2, 4, 8, 16, 32, 64, 128, 3, 6, 12, 24, 48, 96, 5, 10, 20, 40, 80, 7, 14, 28, 56, 112):
     RECIPS[str(_r)] = 4 * TICKS // _r
 MAX_DOTS = 3
+MAX_BAR = 16                   # quarter notes in a bar at most (4/1)
 DENOMINATORS = ("1", "2", "4", "8", "16", "32")   # of a meter
 MAX_SPINES = 16
 MAX_OCTAVE = 5                 # letters of one pitch: cccccc is past the keyboard
 MAX_PREFIX = 6                 # signifiers before a note's duration (the corpora: `(</(>`, 5)
+MAX_INTERPRETATIONS = 6       # lines in a row (the body's head: meter, key, signature, then clef, split, ...)
 MAX_SIGNIFIERS = 8             # after its pitch (the corpora: `16bb-SSsLL]`, 8)
 PITCHES = frozenset("abcdefgABCDEFG")
 PREFIX = frozenset("([{&<>N/\\)")         # signifiers before a note's duration (slurs, ties, phrases, ...)
@@ -93,6 +95,8 @@ def meter_ticks(numerator: int, denominator: int) -> int | None:
     """A bar of numerator/denominator in ticks, None where it is not a whole number of them."""
     if numerator <= 0 or denominator <= 0 or (4 * TICKS * numerator) % denominator:
         return None
+    if 4 * numerator > MAX_BAR * denominator:
+        return None
     return 4 * TICKS * numerator // denominator
 
 
@@ -114,6 +118,7 @@ class State(NamedTuple):
     codes: tuple               # interpretation line: per finished field, "^", "v", "M" or "" (no spine change)
     fs: tuple                  # the field's parse state (see `_kern_field`)
     split: tuple = ()          # per open spine: it came from a split (`*^`); music21 merges no other spines
+    interps: int = 0           # interpretation lines in a row (a sample may not write them forever)
 
 
 class KernConstraint(GrammarConstraint):
@@ -155,6 +160,16 @@ class KernConstraint(GrammarConstraint):
             for k in range(1, len(r) + 1):
                 self.recip_prefixes[r[:k]] = min(self.recip_prefixes.get(r[:k], t), t)
         self.shortest = min(self.recips.values(), default=1)
+        # a voice's room left in the bar must stay fillable by notes (a sum of undotted durations), else
+        # no marker could ever come: the smallest duration of each family (2^k, 3·2^k, 5·2^k, 7·2^k)
+        families: dict[int, int] = {}
+        for r, t in self.recips.items():
+            n = int(r) if r not in ("0", "00") else 1
+            while n % 2 == 0:
+                n //= 2
+            families[n] = min(families.get(n, t), t)
+        self.units = sorted(families.values())
+        self._fill_bits, self._fill_max = 1, 0
         self.denominators = [d for d in DENOMINATORS if d in writable]
         self.styles = [st for st in kern.STYLES if st in writable]
         self.dynamics = frozenset(d for d in DYNAMICS if set(d) <= chars)
@@ -198,9 +213,10 @@ class KernConstraint(GrammarConstraint):
         if s.must_end:
             return ("", "end")
         if s.kinds is None or s.bar == 0 or self._forced(s) is not None:
-            return ("", "head", s.after_marker)
+            return ("", "head", s.after_marker, s.interps >= MAX_INTERPRETATIONS)
         ltime = min((p for p, k in zip(s.pos, s.kinds) if k), default=0)
-        return ("", s.after_marker, self._marker_at(s) is not None, len(s.kinds) == 1) + self._start_view(
+        return ("", s.after_marker, self._marker_at(s) is not None, len(s.kinds) == 1,
+                s.interps >= MAX_INTERPRETATIONS) + self._start_view(
             s, 0, ltime, False)
 
     def _start_view(self, s: State, i: int, ltime: int, note: bool) -> tuple:
@@ -247,6 +263,30 @@ class KernConstraint(GrammarConstraint):
             self._pending.clear()
         return self._bank[torch.tensor(ids, dtype=torch.long)]
 
+    def fillable(self, ticks: int) -> bool:
+        """Whether `ticks` of a bar can be filled exactly by notes (0 can)."""
+        if ticks < 0:
+            return False
+        if ticks > self._fill_max:
+            top = max(2 * ticks, 16 * TICKS)
+            bits = 1
+            for unit in self.units:
+                shifted = bits
+                for _ in range(top // unit):
+                    shifted = (shifted << unit) & ((1 << (top + 1)) - 1)
+                    bits |= shifted
+            self._fill_bits, self._fill_max = bits, top
+        return bool((self._fill_bits >> ticks) & 1)
+
+    def _can_take(self, room: int, digits: str, dots: int | None) -> bool:
+        """Whether a note whose duration starts `digits` (complete, with exactly `dots` dots; or, with dots
+        None, any completion and dots) fits `room` and leaves it fillable."""
+        if dots is not None:
+            ticks = dotted(self.recips[digits], dots)
+            return ticks <= room and self.fillable(room - ticks)
+        return any(dotted(t, n) <= room and self.fillable(room - dotted(t, n))
+                   for r, t in self.recips.items() if r.startswith(digits) for n in range(MAX_DOTS + 1))
+
     # ---- the grammar ------------------------------------------------------------------------------
 
     def initial(self) -> State:
@@ -283,9 +323,11 @@ class KernConstraint(GrammarConstraint):
     def _line_start(self, s: State, ch: str):
         base = s._replace(field=0, ltime=0, note=False, codes=(), after_marker=False)
         if ch == "*":
+            if s.interps >= MAX_INTERPRETATIONS:
+                return None
             forced = self._forced(s)
             fs = ("F", 1) if forced is not None else ("*",)
-            return base._replace(line="i", fs=fs)
+            return base._replace(line="i", fs=fs, interps=s.interps + 1)
         if s.kinds is None or s.bar == 0 or self._forced(s) is not None:
             return None       # the meter line comes first, the forced lines before any music
         if ch == "@":
@@ -304,7 +346,8 @@ class KernConstraint(GrammarConstraint):
         return at if 0 < at <= s.bar else None
 
     def _end_line(self, s: State) -> State:
-        return s._replace(line="", field=0, ltime=0, note=False, codes=(), fs=(), head=min(s.head + 1, 3))
+        return s._replace(line="", field=0, ltime=0, note=False, codes=(), fs=(), head=min(s.head + 1, 3),
+                          interps=s.interps if s.line == "i" else 0)
 
     # ---- markers ----------------------------------------------------------------------------------
 
@@ -381,10 +424,10 @@ class KernConstraint(GrammarConstraint):
         if den is None:
             if ch.isdigit() and len(num) < 2 and not (num == "" and ch == "0"):
                 return s._replace(fs=("M", num + ch, None))
-            if ch == "/" and num:
+            if ch == "/" and num and any(meter_ticks(int(num), int(d)) for d in self.denominators):
                 return s._replace(fs=("M", num, ""))
             return None
-        if ch.isdigit() and any(d.startswith(den + ch) for d in self.denominators):
+        if ch.isdigit() and any(d.startswith(den + ch) and meter_ticks(int(num), int(d)) for d in self.denominators):
             return s._replace(fs=("M", num, den + ch))
         return None
 
@@ -613,27 +656,28 @@ class KernConstraint(GrammarConstraint):
         if kind == "P":
             if ch in PREFIX:
                 return s._replace(fs=("P", grace, fs[2] + 1)) if fs[2] < MAX_PREFIX else None
-            shortest = self.recip_prefixes.get(ch)
-            if shortest is None or (not grace and shortest > room):
+            if ch not in self.recip_prefixes or (not grace and not self._can_take(room, ch, None)):
                 return None
             return s._replace(fs=("R", grace, ch))
         if kind == "R":
             digits = fs[2]
             if ch.isdigit():
-                shortest = self.recip_prefixes.get(digits + ch)
-                if shortest is None or (not grace and shortest > room):
+                if digits + ch not in self.recip_prefixes or (
+                        not grace and not self._can_take(room, digits + ch, None)):
                     return None
                 return s._replace(fs=("R", grace, digits + ch))
             ticks = self.recips.get(digits)
             if ticks is None:
                 return None
             if ch == ".":
-                return s._replace(fs=("D", grace, digits, 1)) if grace or dotted(ticks, 1) <= room else None
+                fits = grace or any(self._can_take(room, digits, n) for n in range(1, MAX_DOTS + 1))
+                return s._replace(fs=("D", grace, digits, 1)) if fits else None
             return self._after_duration(s, grace, ticks, room, ch)
         if kind == "D":
             digits, dots = fs[2], fs[3]
             if ch == ".":
-                if dots >= MAX_DOTS or (not grace and dotted(self.recips[digits], dots + 1) > room):
+                if dots >= MAX_DOTS or (not grace and not any(
+                        self._can_take(room, digits, n) for n in range(dots + 1, MAX_DOTS + 1))):
                     return None
                 return s._replace(fs=("D", grace, digits, dots + 1))
             return self._after_duration(s, grace, dotted(self.recips[digits], dots), room, ch)
@@ -648,8 +692,8 @@ class KernConstraint(GrammarConstraint):
     def _after_duration(self, s: State, grace: int, ticks: int, room: int, ch: str):
         if grace:
             ticks = -1                # a grace note it must be
-        elif ticks > room:
-            return None
+        elif ticks > room or not self.fillable(room - ticks):
+            return None               # it overflows the bar, or leaves a rest of it no note can fill
         if ch in "qQ":
             return s._replace(fs=("E", grace, 0))
         if ch in MIDDLE:
