@@ -422,7 +422,8 @@ class KernConstraint(GrammarConstraint):
             # `*MM120` (tempo) and other fields that start with M, but not in the meter line
             return s._replace(fs=("o", "M" + ch)) if s.head > 0 and "M" + ch in self.interpretation_prefixes else None
         if den is None:
-            if ch.isdigit() and len(num) < 2 and not (num == "" and ch == "0"):
+            if ch.isdigit() and len(num) < 2 and not (num == "" and ch == "0") and any(
+                    meter_ticks(int(num + ch), int(d)) for d in self.denominators):
                 return s._replace(fs=("M", num + ch, None))
             if ch == "/" and num and any(meter_ticks(int(num), int(d)) for d in self.denominators):
                 return s._replace(fs=("M", num, ""))
