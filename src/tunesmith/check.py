@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tunesmith import atomic, log, render
+from tunesmith.notation import abc
 from tunesmith.notation.scores import ReaderSettings, read_parts
 from tunesmith.worker import Worker, register_job, using
 
@@ -171,6 +172,9 @@ def _check_piece(worker: Worker, path: str, piece: render.Piece, timeout: float)
         if report.bars_too_short:
             report.reasons.append(f"{report.bars_too_short} bars shorter than the time signature")
     if piece.kind == "abc" and piece.text is not None:
+        mismatch = abc.rhythm_problem(piece.text)
+        if mismatch:
+            report.reasons.append(mismatch)
         found = abc2midi(piece.text)
         if found is not None:
             report.abc2midi_errors, report.abc2midi_warnings, messages = found

@@ -71,6 +71,17 @@ def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
     return torch.searchsorted(cdf, u, right=True).squeeze_(-1)
 
 
+def _rule(codec: Codec, controls: dict | None, constrain: bool, prime: list[int], n: int):
+    """The codec's constraint with the controls, started on the primer (None: sample without one)."""
+    if controls and not constrain:
+        raise TunesmithError(f"--{next(iter(controls))} is forced by the model's grammar: it cannot be asked "
+                             f"with --no-constraint")
+    rule = codec.constraint(controls or None) if constrain else None
+    if rule is not None:
+        rule.start(n, prime)
+    return rule
+
+
 @torch.inference_mode()
 def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
@@ -111,12 +122,7 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
     tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
-    if controls and not constrain:
-        raise TunesmithError(f"--{next(iter(controls))} is forced by the model's grammar: it cannot be asked "
-                             f"with --no-constraint")
-    rule = codec.constraint(controls or None) if constrain else None
-    if rule is not None:
-        rule.start(n, prime.tolist())
+    rule = _rule(codec, controls, constrain, prime.tolist(), n)
     vocab = codec.vocab_size
     for t in range(budget):
         logits = (logits + first) if t == 0 else logits.add_(later)

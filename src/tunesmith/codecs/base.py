@@ -67,6 +67,12 @@ def _check_key(value: str | None) -> None:
         scores.parse_key(value)
 
 
+def _check_fields(value: str) -> None:
+    if value in ("", "all") or (value.isascii() and value.isalpha()):
+        return
+    raise TunesmithError(f"--keep-fields takes ABC field letters (e.g. BSZN) or all, not {value!r}")
+
+
 @dataclass(kw_only=True)
 class CodecOptions:
     """How a corpus is read and a codec fitted: one field per option, each codec reads its own."""
@@ -86,6 +92,10 @@ class CodecOptions:
                           group="corpus")
     augment: int = setting(0, "events: add N transposed copies (+1, -1, +2, ... semitones) of every training "
                               "piece", low=0, high=11, group="corpus")
+    keep_fields: str = setting("", "ABC: header field letters kept besides T R M L Q K P, which are about the "
+                                   "music (e.g. BSZN for book, source, transcriber, notes), or all; by default "
+                                   "those lines, which name people, and comments are left out",
+                               check=_check_fields, metavar="LETTERS", group="corpus")
     unk_min_count: int = setting(2, "symbols (characters, events) seen fewer than N times in the corpus are "
                                     "left out of the vocabulary and learned as one unknown symbol, as which "
                                     "'evaluate' scores symbols the model never saw (1: leave none out, no "
@@ -182,6 +192,18 @@ class Codec(ABC):
         """What may be forced when sampling (`constraint(controls)`): control name → {value: how many
         corpus pieces had it}. Empty where the codec takes none."""
         return {}
+
+    def check_controls(self, controls: dict[str, str]) -> None:
+        """Refuse a control this model does not take, or a value it does not know, listing the values it
+        knows (with their counts in its corpus)."""
+        known = self.controls()
+        for name, value in controls.items():
+            if name not in known:
+                takes = ", ".join(f"--{n}" for n in known) or "none"
+                raise TunesmithError(f"this model takes no --{name} (it takes: {takes})")
+            if value not in known[name]:
+                raise TunesmithError(f"this model knows no --{name} {value!r}; it knows: "
+                                     + ", ".join(f"{v} ({n})" for v, n in known[name].items()))
 
     @property
     def source_format(self) -> str:

@@ -22,13 +22,16 @@ class CharCodec(Codec):
     loss_unit = "character"
 
     def __init__(self, fmt: str, chars: Sequence[str], kern_headers: dict | None = None,
-                 styles: Sequence[str] = (), unk: bool = False):
+                 styles: Sequence[str] = (), unk: bool = False, keep_fields: str = "",
+                 known: dict[str, dict[str, int]] | None = None):
         if fmt not in ("abc", "kern"):
             raise TunesmithError(f"the character codec reads ABC or **kern, not '{fmt}'")
         self.format = fmt
         self.chars = list(chars)
         self._init_symbols(styles, self.chars, unk)
         self.kern_headers = {int(w): kern.KernHeader.from_json(h) for w, h in (kern_headers or {}).items()}
+        self.keep_fields = keep_fields     # ABC: field letters kept besides the music's
+        self.known = known                 # header values of the corpus, for controls (None: saved before)
 
     @property
     def extension(self) -> str:
@@ -57,7 +60,7 @@ class CharCodec(Codec):
         bar = log.progress(len(files), "reading", unit="file") if show_progress and len(files) > 20 else None
         for path in files:
             try:
-                pieces, bad = read_file(path, reader)
+                pieces, bad = read_file(path, reader, options.keep_fields)
             except (OSError, ValueError, kern.KernError) as exc:
                 skipped.append((str(path), str(exc) or type(exc).__name__))
                 pieces, bad = [], []
@@ -83,7 +86,7 @@ class CharCodec(Codec):
         return f"{fmt.upper() if fmt == 'abc' else fmt} text"
 
     def reading(self) -> CodecOptions:
-        return CodecOptions(codec=self.kind, format=self.format)
+        return CodecOptions(codec=self.kind, format=self.format, keep_fields=self.keep_fields)
 
     # ---- fitting, encoding, decoding --------------------------------------------------------------
 
@@ -103,7 +106,13 @@ class CharCodec(Codec):
             common = kern.common_headers([kern.KernHeader.from_json(p.meta["header"])
                                           for p in pieces if "header" in p.meta])
             headers = {w: h.to_json() for w, h in common.items()}
-        return cls(fmt, sorted(set(counts) - rare), headers, styles, unk=bool(rare))
+        if fmt == "abc":
+            known = abc.control_counts([p.text for p in pieces])
+        else:
+            from tunesmith.codecs.kern_grammar import kern_controls
+            known = kern_controls(pieces)
+        return cls(fmt, sorted(set(counts) - rare), headers, styles, unk=bool(rare),
+                   keep_fields=options.keep_fields if options is not None else "", known=known)
 
     def _ids(self, text: str, what: str, unk: bool = True) -> np.ndarray:
         """Characters → ids; one the model never saw becomes `<unk>` where it has one and `unk` allows,
@@ -134,7 +143,7 @@ class CharCodec(Codec):
 
     def finish(self, text: str, number: int, key: str | None = None) -> str:
         if self.format == "abc":
-            return abc.finish(text, number, title=f"tunesmith {number}")
+            return abc.finish(text, number, title=f"tunesmith {number}", keep=self.keep_fields)
         try:
             restored, _ = kern.restore(text, self.kern_headers)
             return restored
@@ -142,6 +151,24 @@ class CharCodec(Codec):
             return f"!! tunesmith could not restore this sample: {exc}\n{text}"
 
     # ---- the grammar ------------------------------------------------------------------------------
+
+    CONTROLS = {"abc": ("meter", "key", "mode", "rhythm"), "kern": ("meter", "key")}
+
+    def controls(self) -> dict[str, dict[str, int]]:
+        """meter, key, mode, rhythm (ABC) or meter, key (kern) → {value: pieces in the corpus}. For an
+        ABC key, the values are tonics (K:Ador counts for key A and mode dorian). Models saved before
+        controls came know none."""
+        if not self.known:
+            return {}
+        out = {name: dict(self.known.get(name, {})) for name in self.CONTROLS[self.format]}
+        if self.format == "abc":
+            tonics: dict[str, int] = {}
+            for value, n in self.known.get("key", {}).items():
+                parts = abc.key_parts(value)
+                if parts:
+                    tonics[parts[0]] = tonics.get(parts[0], 0) + n
+            out["key"] = dict(sorted(tonics.items(), key=lambda kv: (-kv[1], kv[0])))
+        return {name: values for name, values in out.items() if values}
 
     def constraint(self, controls: dict[str, str] | None = None):
         """The format's grammar (codecs/abc_grammar.py, codecs/kern_grammar.py): every sampled piece
@@ -157,6 +184,10 @@ class CharCodec(Codec):
                 "kern_headers": {str(w): h.to_json() for w, h in self.kern_headers.items()}}
         if self.unk_id is not None:     # a codec saved before <unk> came keeps its file as it was
             data["unk"] = True
+        if self.keep_fields:
+            data["keep_fields"] = self.keep_fields
+        if self.known is not None:
+            data["known"] = self.known
         return data
 
     @classmethod
@@ -168,8 +199,13 @@ class CharCodec(Codec):
             if not (width.isdigit() and isinstance(header, dict) and _is_header(header)):
                 raise saved.wrong("kern_headers", "an object of spine counts and headers (lists of strings "
                                                   "'spines', 'staff', 'clef')", {width: header})
+        known = saved.entry(data, "known", "object or null", None)
+        if known is not None and not all(isinstance(v, dict) and all(isinstance(k, str) and isinstance(n, int)
+                                                                      for k, n in v.items()) for v in known.values()):
+            raise saved.wrong("known", "an object of controls, each {value: count}", known)
         return cls(fmt, chars, headers, saved.entry(data, "styles", "distinct strings", []),
-                   saved.entry(data, "unk", "boolean", False))
+                   saved.entry(data, "unk", "boolean", False), saved.entry(data, "keep_fields", "string", ""),
+                   known)
 
 
 def _is_header(header: dict) -> bool:
@@ -177,11 +213,12 @@ def _is_header(header: dict) -> bool:
                                       for k in ("spines", "staff", "clef"))
 
 
-def read_file(path: Path, fmt: str) -> tuple[list[Piece], list[tuple[str, str]]]:
-    """One ABC or **kern file → (pieces, skipped). Raises OSError/ValueError for an unreadable file."""
+def read_file(path: Path, fmt: str, keep_fields: str = "") -> tuple[list[Piece], list[tuple[str, str]]]:
+    """One ABC or **kern file → (pieces, skipped). Raises OSError/ValueError for an unreadable file.
+    `keep_fields`: ABC field letters kept besides the music's."""
     text = abc.decode(path.read_bytes(), refuse_binary=True)   # by its byte-order mark; binary: ValueError
     if fmt == "abc":
-        found, skipped = abc.read_book(text, str(path))
+        found, skipped = abc.read_book(text, str(path), keep_fields)
         if not found and not skipped:
             raise ValueError("no tunes (no X: line)")
         return [Piece(n, t, "abc") for n, t in found], skipped

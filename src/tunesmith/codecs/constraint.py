@@ -97,8 +97,8 @@ class GrammarConstraint(Constraint):
         self.end_id = end_id
         self.skip = set(skip_ids)          # ids never allowed (start, <unk>, styles)
         self._mask_of: dict = {}           # state → row of `_bank`
-        self._bank = torch.zeros(0, len(self.symbols), dtype=torch.bool)
-        self._pending: list[torch.Tensor] = []
+        self._bank = torch.zeros(64, len(self.symbols), dtype=torch.bool)   # grows by doubling
+        self._size = 0
         self._next: dict = {}              # (state, id) → state
         self.rows: list = []
 
@@ -135,20 +135,27 @@ class GrammarConstraint(Constraint):
         self._next[key] = nxt
         return nxt
 
+    def view(self, state):
+        """What of a state decides its mask: states with the same view share one (default: all of it)."""
+        return state
+
     def _mask_id(self, state) -> int:
-        found = self._mask_of.get(state)
+        key = self.view(state)
+        found = self._mask_of.get(key)
         if found is not None:
             return found
         if len(self._mask_of) >= self.CACHE_LIMIT:
             self._mask_of.clear()
-            self._bank = self._bank[:0]
-            self._pending.clear()
+            self._size = 0
         mask = torch.tensor([self.follow(state, t) is not None for t in range(len(self.symbols))])
         if not bool(mask.any()):       # a dead end is the grammar's bug; ending is the way out
             mask[self.end_id] = True
-        self._mask_of[state] = len(self._bank) + len(self._pending)
-        self._pending.append(mask)
-        return self._mask_of[state]
+        if self._size == len(self._bank):
+            self._bank = torch.cat([self._bank, torch.zeros_like(self._bank)])
+        self._bank[self._size] = mask
+        self._mask_of[key] = self._size
+        self._size += 1
+        return self._size - 1
 
     def start(self, rows: int, prefix: Sequence[int]) -> None:
         state = self.initial()
@@ -164,9 +171,6 @@ class GrammarConstraint(Constraint):
 
     def allowed(self) -> torch.Tensor:
         ids = [self._mask_id(s) for s in self.rows]
-        if self._pending:
-            self._bank = torch.cat([self._bank, torch.stack(self._pending)])
-            self._pending.clear()
         return self._bank[torch.tensor(ids, dtype=torch.long)]
 
     def advance(self, tokens: torch.Tensor) -> None:

@@ -24,6 +24,17 @@ from fractions import Fraction
 FIELD = re.compile(r"^([A-Za-z]):\s*(.*?)\s*$")
 # File-header fields a tune inherits when it does not set them itself.
 INHERITED = set("MLRQCAOZNSG")
+# The fields about the music, which reading keeps: title, rhythm (tune type), meter, unit length, tempo,
+# key, parts. The rest (book, source, transcriber, notes, history, discography, area, origin, composer,
+# file, words, …) name people and places, not music: left out unless asked for (`--keep-fields`).
+MUSIC_FIELDS = "TRMLQKP"
+# a rhythm's meters, where the tune type fixes them (other rhythms: the meters their corpus tunes had)
+RHYTHM_METERS = {"jig": ("6/8",), "double jig": ("6/8",), "single jig": ("6/8", "12/8"),
+                 "slip jig": ("9/8",), "slipjig": ("9/8",), "slide": ("12/8", "6/8"),
+                 "reel": ("C|", "2/2", "4/4", "C", "2/4"), "hornpipe": ("2/4", "4/4", "C"),
+                 "polka": ("2/4",), "waltz": ("3/4",), "mazurka": ("3/4",), "strathspey": ("C", "4/4", "C|"),
+                 "clog": ("C|", "4/4", "2/4", "C")}
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 class TuneError(ValueError):
@@ -108,13 +119,36 @@ def _field(line: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
+def kept_letters(keep: str = "") -> str:
+    """The field letters reading keeps: the music's (MUSIC_FIELDS) and `keep` ("all": every letter)."""
+    if keep == "all":
+        return "".join(chr(c) for c in range(ord("A"), ord("Z") + 1)) + "".join(
+            chr(c) for c in range(ord("a"), ord("z") + 1))
+    return MUSIC_FIELDS + "".join(ch for ch in keep if ch not in MUSIC_FIELDS)
+
+
+def _without_comment(line: str) -> str:
+    """A music line without its trailing `% comment` (a `%` inside a quoted chord symbol stays)."""
+    if "%" not in line:
+        return line
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "%" and not quoted and (i == 0 or line[i - 1] != "\\"):
+            return line[:i].rstrip()
+    return line
+
+
 def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
-                   number: int = 1) -> str:
-    """One tune's lines (starting at `X:`) → canonical text ending in a newline.
+                   number: int = 1, keep: str = "") -> str:
+    """One tune's lines (starting at `X:`) → canonical text ending in a newline. Only the fields of
+    `kept_letters(keep)` stay, in the header and in the body; comments go.
 
     Raises TuneError when the tune has no `K:` field or no music after it.
     """
-    lines = [ln.rstrip() for ln in lines if not _is_comment(ln)]
+    letters_kept = kept_letters(keep)
+    lines = [_without_comment(ln.rstrip()) for ln in lines if not _is_comment(ln)]
     header: list[tuple[str, str]] = []
     body: list[str] = []
     in_body = False
@@ -134,7 +168,12 @@ def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
             if not line.strip():
                 break  # a blank line ends the tune; anything after it is free text
             parsed = _field(line)
-            body.append(f"{parsed[0]}:{parsed[1]}" if parsed else line)
+            if parsed and parsed[0] in "ABCDEFGabcdefg" and parsed[1][:1] in ("|", ":"):
+                parsed = None     # "A:|": a note before a repeat, not the A: (area) field
+            if parsed and parsed[0] not in letters_kept:
+                continue
+            if parsed or line.strip():
+                body.append(f"{parsed[0]}:{parsed[1]}" if parsed else line)
     if not in_body:
         raise TuneError("no K: (key) field")
     if not any(ln and _field(ln) is None for ln in body):
@@ -148,7 +187,10 @@ def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
     meter = next((v for k, v in header if k == "M"), None)
     unit = next((v for k, v in header if k == "L"), None) or default_unit_length(meter)
     key = [v for k, v in header if k == "K"][-1]
-    others = [(k, v) for k, v in header if k not in "XTMLK"]
+    others = [(k, v) for k, v in header if k not in "XTMLK" and k in letters_kept]
+    if keep != "all":   # an address in a kept field (a title "for x@y.org") is a person's, not music
+        titles = [t for t in titles if not EMAIL.search(t)]
+        others = [(k, v) for k, v in others if not EMAIL.search(v)]
     out = [f"X:{number}"]
     out += [f"T:{t}" for t in titles]
     out += [f"{k}:{v}" for k, v in others]
@@ -184,8 +226,9 @@ def with_default_length(text: str) -> str:
     return "\n".join(out)
 
 
-def read_book(text: str, name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """A book's text → ([(piece name, canonical tune text)], [(piece name, reason skipped)])."""
+def read_book(text: str, name: str, keep: str = "") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A book's text → ([(piece name, canonical tune text)], [(piece name, reason skipped)]). `keep`:
+    field letters kept besides the music's (see `kept_letters`)."""
     file_header, tunes = split_book(text)
     inherited: dict[str, str] = {}
     for line in file_header:
@@ -198,7 +241,7 @@ def read_book(text: str, name: str) -> tuple[list[tuple[str, str]], list[tuple[s
         title = next((f[1] for f in map(_field, lines) if f and f[0] == "T"), "")
         piece_name = f"{name}#X{number}" + (f" {title}" if title else "")
         try:
-            pieces.append((piece_name, normalise_tune(lines, inherited)))
+            pieces.append((piece_name, normalise_tune(lines, inherited, keep=keep)))
         except TuneError as exc:
             skipped.append((piece_name, str(exc)))
     return pieces, skipped
@@ -230,7 +273,7 @@ def prepare_primer(primer: str) -> str:
     return text
 
 
-def finish(text: str, number: int, title: str) -> str:
+def finish(text: str, number: int, title: str, keep: str = "") -> str:
     """A sampled tune → a standalone ABC tune numbered `number`, with a title and
     the M:/L:/K: header order of the training data. Falls back to the raw text
     with an `X:` line when the sample has no K: field (the validity check says why)."""
@@ -240,7 +283,7 @@ def finish(text: str, number: int, title: str) -> str:
     if not any(_field(ln) and _field(ln)[0] == "T" for ln in lines[: _header_end(lines)]):
         lines.insert(1, f"T:{title}")
     try:
-        return normalise_tune(lines, number=number)
+        return normalise_tune(lines, number=number, keep=keep)
     except TuneError:
         lines[0] = f"X:{number}"
         return "\n".join(lines) + "\n"
@@ -252,3 +295,62 @@ def _header_end(lines: list[str]) -> int:
         if parsed and parsed[0] == "K":
             return i + 1
     return len(lines)
+
+
+def header_fields(text: str) -> dict[str, str]:
+    """A canonical tune's header: field letter → its (last) value, up to and including K:."""
+    found = {}
+    for line in text.split("\n"):
+        parsed = _field(line)
+        if parsed is None:
+            break
+        found[parsed[0]] = parsed[1]
+        if parsed[0] == "K":
+            break
+    return found
+
+
+MODES = {"": "major", "maj": "major", "major": "major", "ion": "major", "ionian": "major", "m": "minor",
+         "min": "minor", "minor": "minor", "aeo": "minor", "aeolian": "minor", "dor": "dorian",
+         "dorian": "dorian", "mix": "mixolydian", "mixolydian": "mixolydian", "phr": "phrygian",
+         "phrygian": "phrygian", "lyd": "lydian", "lydian": "lydian", "loc": "locrian", "locrian": "locrian"}
+
+
+KEY_VALUES = frozenset(t + a + m for t in "ABCDEFG" for a in ("", "#", "b")
+                       for m in ("", "m", "min", "maj", "dor", "mix", "lyd", "phr", "loc", "aeo", "ion", "Dor", "Mix"))
+
+
+def key_parts(value: str) -> tuple[str, str] | None:
+    """A K: value → (tonic, mode name), e.g. "Ador" → ("A", "dorian"), "F#m" → ("F#", "minor");
+    None for a value without a tonic (K:none, K:HP)."""
+    m = re.match(r"^\s*([A-Ga-g][#b]?)\s*([A-Za-z]*)", value)
+    if not m:
+        return None
+    mode = MODES.get(m.group(2).lower()[:3] if m.group(2).lower()[:3] in MODES else m.group(2).lower())
+    return (m.group(1)[0].upper() + m.group(1)[1:], mode) if mode else None
+
+
+def control_counts(texts: list[str]) -> dict[str, dict[str, int]]:
+    """What the tunes' headers say, for sampling controls: meter (M:), key (K:), mode (from K:),
+    rhythm (R:) and unit (L:) → {value: number of tunes}."""
+    counts: dict[str, dict[str, int]] = {"meter": {}, "key": {}, "mode": {}, "rhythm": {}, "unit": {}}
+    for text in texts:
+        head = header_fields(text)
+        for name, letter in (("meter", "M"), ("key", "K"), ("rhythm", "R"), ("unit", "L")):
+            if head.get(letter):
+                counts[name][head[letter]] = counts[name].get(head[letter], 0) + 1
+        parts = key_parts(head.get("K", ""))
+        if parts:
+            counts["mode"][parts[1]] = counts["mode"].get(parts[1], 0) + 1
+    return {name: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))) for name, values in counts.items()}
+
+
+def rhythm_problem(text: str) -> str | None:
+    """Why a tune's R: (tune type) disagrees with its M: (a jig in 2/4), or None. Only tune types whose
+    meter is fixed are judged; each tune of a book by its own header."""
+    for lines in split_book(text)[1] or [text.split("\n")]:
+        head = header_fields("\n".join(lines))
+        rhythm, meter = head.get("R", "").strip().lower(), head.get("M", "").strip()
+        if rhythm in RHYTHM_METERS and meter and meter not in RHYTHM_METERS[rhythm]:
+            return f"R:{head['R']} does not fit M:{meter} (a {rhythm} is in {' or '.join(RHYTHM_METERS[rhythm])})"
+    return None

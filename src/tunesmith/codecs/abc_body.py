@@ -1,0 +1,370 @@
+"""The body of an ABC tune, read one character at a time (the reader behind codecs/abc_grammar.py).
+
+`body_step(grammar, state, ch)` is the state after `ch`, or None where `ch` would make the tune fail
+`tunesmith check`. A state is a `Body`: where the bar stands (`pos`, exact fractions of a whole note),
+what the bars around it allow (pickup, split bars at repeats and endings), what is open (slurs, a
+tuplet, a tie, a repeat) and the token being read (`tok`, a short tuple: a note's pitch and length so
+far, a bar line's characters, a chord, a chord symbol, ...). Lengths are the unit length times the
+note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' durations music21 gives.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import NamedTuple
+
+from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, BAR_PREFIXES, BARS, DECORATIONS,
+                                          ENDING_BARS, LEFT_SPECIAL, LENGTHS, NOTES, RESTS, RIGHT_SPECIAL,
+                                          chord_names, length_value, meter_length, reaches, read_note,
+                                          shortest_length, tuplet, unit_length)
+from tunesmith.notation import abc
+
+
+class Body(NamedTuple):
+    meter: Fraction | None
+    unit: Fraction
+    pos: Fraction = Fraction(0)    # how much of the bar is written
+    bar: int = 0                   # 0 in the first bar (a pickup may be short)
+    left: bool = False             # this bar is split: opened by a special bar line, or an ending
+    prev: bool = False             # the bar before was split
+    owe: bool = False              # the bar before was short: this bar must be split
+    filled: bool = False           # this bar holds a note or rest
+    notes: bool = False            # the tune holds a note
+    slurs: int = 0
+    tup: tuple | None = None       # (factor, notes left)
+    brk: Fraction = Fraction(1)    # the next note's broken-rhythm factor
+    tok: tuple = ()                # the token being read
+    last: tuple | None = None      # (duration, pitch) of a note just finished (for > < and -)
+    ls: bool = False               # at the start of a line
+    tie: str | None = None         # the pitch a tie waits for
+    rep: bool = False              # a |: is open
+    barend: bool = False           # the last thing written was a bar line
+    compound: bool = False         # the meter is compound (tuplet defaults)
+    pair: Fraction | None = None   # the length the note after `>` must be written with (abc2midi)
+
+
+FIELD_LINE_LETTERS = set("KMLPQTRWI")
+INLINE_LETTERS = set("KMLPQ")
+
+
+def _fits(s: Body, units: Fraction) -> bool:
+    """Whether a note of `units` unit lengths (before broken-rhythm and tuplet factors) fits the bar."""
+    return s.meter is None or s.pos + _eff(s, units) <= s.meter
+
+
+def _eff(s: Body, units: Fraction) -> Fraction:
+    return units * s.unit * s.brk * (s.tup[0] if s.tup else 1)
+
+
+def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
+    """A note (pitch), rest (None) or chord of `units` unit lengths is written."""
+    if not _fits(s, units) or (s.tie is not None and pitch != s.tie) or (s.pair is not None and units != s.pair):
+        return None
+    eff = _eff(s, units)
+    tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
+    return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
+                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1, units), tie=None, pair=None, barend=False, ls=False)
+
+
+def _room(s: Body) -> bool:
+    return s.meter is None or s.pos < s.meter
+
+
+def _in_note(g, s: Body, ch: str) -> Body | None:
+    """The main line's note or rest: its length must fit the bar; a tie waits for its pitch."""
+    if not s.tok and ch in RESTS:
+        return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if _room(s) and s.tie is None else None
+    nxt = read_note(s.tok, ch)
+    if nxt is None:
+        return None
+    if nxt[0] == "done":
+        done = _commit(s, nxt[1], nxt[2])
+        return None if done is None else between(g, done, ch)
+    if nxt[0] == "acc" and (not _room(s) or s.tie is not None and s.tie[0] not in "^_="):
+        return None
+    if nxt[0] == "n":
+        if not _room(s):
+            return None
+        if s.tie is not None and not s.tie.startswith(nxt[1] + nxt[2]):
+            return None
+        if nxt[3] and not _fits(s, shortest_length(nxt[3])):
+            return None
+        if s.pair is not None and not reaches(nxt[3], s.pair):
+            return None
+    return s._replace(tok=nxt, last=None, ls=False)
+
+
+def _in_chord(g, s: Body, ch: str) -> Body | None:
+    """Inside [...]: up to four notes (ties allowed); the chord lasts as long as its first note, times
+    the length after `]`."""
+    _, first, sub, count = s.tok
+    nxt = read_note(sub, ch)
+    if nxt is not None and nxt[0] != "done":
+        return s._replace(tok=("chord", first, nxt, count))
+    if nxt is None and sub:
+        return None
+    if nxt is not None:          # a note ended: keep the first's length, read ch again
+        first, sub, count = (nxt[1] if first is None else first), (), count + 1
+        if ch == "-":
+            return s._replace(tok=("chord", first, (), count))
+    if ch == "]" and first is not None and not sub:
+        return s._replace(tok=("clen", first, ""))
+    if ch == " " and not sub:
+        return s._replace(tok=("chord", first, sub, count))
+    nxt = read_note((), ch)
+    return s._replace(tok=("chord", first, nxt, count)) if nxt is not None and count < 4 else None
+
+
+def _chord_length(g, s: Body, ch: str) -> Body | None:
+    _, first, lens = s.tok
+    if (ch.isdigit() or ch == "/") and shortest_length(lens + ch) is not None:
+        return s._replace(tok=("clen", first, lens + ch)) if _fits(s, first * shortest_length(lens + ch)) else None
+    if lens not in LENGTHS or s.tie is not None:
+        return None
+    done = _commit(s._replace(tok=()), first * length_value(lens), "[")
+    return None if done is None else between(g, done._replace(last=None), ch)
+
+
+def _in_grace(g, s: Body, ch: str) -> Body | None:
+    """{...}: grace notes, which take no time."""
+    _, count, sub = s.tok
+    if ch == "/" and count == 0 and not sub:
+        return s._replace(tok=("grace", 0, ("/",)))
+    nxt = read_note(() if sub == ("/",) else sub, ch)
+    if nxt is not None and nxt[0] != "done":
+        return s._replace(tok=("grace", count, nxt))
+    if nxt is None and sub and sub != ("/",):
+        return None
+    if nxt is not None:
+        count, sub = count + 1, ()
+    if ch == "}" and count and not sub:
+        return s._replace(tok=())
+    nxt = read_note((), ch)
+    return s._replace(tok=("grace", count, nxt)) if nxt is not None and count < 8 else None
+
+
+def _in_quote(s: Body, ch: str) -> Body | None:
+    """A chord symbol "Am7" abc2midi and music21 both know, a fingering "4", or an annotation "^Segno"."""
+    text = s.tok[1]
+    if text == "" and ch in "^_<>@":
+        return s._replace(tok=("quote", "^"))
+    if text == "^":      # an annotation: words (not kept in the state), then the closing quote
+        return s._replace(tok=()) if ch == '"' else (s if ch.isalnum() or ch in " .,'-" else None)
+    if text == "" and ch in "012345":
+        return s._replace(tok=("quote", "4"))
+    if text == "4":
+        return s._replace(tok=()) if ch == '"' else None
+    prefixes, names = chord_names()
+    if ch == '"':
+        return s._replace(tok=()) if text in names else None
+    return s._replace(tok=("quote", text + ch)) if text + ch in prefixes else None
+
+
+def _close_bar(s: Body, bar: str) -> Body | None:
+    """A bar line `bar` ends the bar (see the module's rules on short bars)."""
+    if s.tup is not None or s.brk != 1:
+        return None
+    closes, opens = bar.startswith(":"), bar.endswith(":")
+    if opens and s.rep and not closes:
+        return None                  # abc2midi: "found another |: after a |:"
+    rep = (s.rep and not closes) or opens
+    if not s.filled:                 # nothing in the bar: this bar line joins the one before it
+        return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None)
+    split = s.left or bar in RIGHT_SPECIAL
+    if s.owe and not split:
+        return None
+    short = s.meter is not None and s.pos < s.meter
+    allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
+    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed,
+                      filled=False, tok=(), last=None, rep=rep, barend=True)
+
+
+def _in_bar(g, s: Body, ch: str) -> Body | None:
+    text = s.tok[1]
+    if text + ch in BAR_PREFIXES:
+        closable = any(b.startswith(text + ch) and _close_bar(s, b) is not None for b in BARS)
+        return s._replace(tok=("bar", text + ch)) if closable else None
+    if text not in BARS:
+        return None
+    done = _close_bar(s, text)
+    if done is None:
+        return None
+    if ch in "123456789" and text in ENDING_BARS:
+        return done._replace(tok=("ending", ch), left=True)
+    return between(g, done, ch)
+
+
+def _in_bracket(g, s: Body, ch: str) -> Body | None:
+    """After `[`: a chord, `[|`, an ending `[1`, or an inline field `[K:G]`."""
+    if ch == "|":
+        return s._replace(tok=("bar", "[|")) if _close_bar(s, "[|") is not None else None
+    if ch in "123456789":
+        return s._replace(tok=("ending", ch), left=True) if not s.filled and s.barend else None
+    if ch in INLINE_LETTERS and ch in g.letters:
+        if ch in "ML" and (s.filled or s.tup is not None):
+            return None
+        return s._replace(tok=("ifield", ch, None))
+    if s.tie is not None or not _room(s) or s.pair is not None:
+        return None
+    nxt = read_note((), ch)
+    return s._replace(tok=("chord", None, nxt, 0), barend=False) if nxt is not None else None
+
+
+def _in_field(g, s: Body, ch: str) -> Body | None:
+    """A field in the body: a line `K:D`, or inline `[M:3/4]`."""
+    kind, letter, value = s.tok
+    if value is None:
+        return s._replace(tok=(kind, letter, "")) if ch == ":" else None
+    end = "\n" if kind == "field" else "]"
+    # a key may change to one no header had (any tonic and mode)
+    values = {"M": g.meters, "L": g.units, "K": abc.KEY_VALUES}.get(letter)
+    if ch == end:
+        if values is not None and value not in values or not value.strip():
+            return None
+        if letter == "M":
+            s = s._replace(meter=meter_length(value), compound=_compound(value))
+        elif letter == "L":
+            s = s._replace(unit=unit_length(value))
+        return s._replace(tok=(), ls=kind == "field")
+    if ch in "@%\\\n]" or not ch.isprintable():
+        return None
+    value += ch
+    if values is not None and not any(v.startswith(value) for v in values):
+        return None
+    if (letter == "M" and values is None and not all(c.isdigit() or c in "/C|" for c in value)) or len(value) > 30:
+        return None
+    return s._replace(tok=(kind, letter, value if letter in "MLK" or values is not None else "x"))
+
+
+def _in_tuplet(g, s: Body, ch: str) -> Body | None:
+    text = s.tok[1]
+    if text == "":
+        if ch in "23456789":
+            return s._replace(tok=("tup", ch))
+        return between(g, s._replace(tok=(), slurs=s.slurs + 1), ch) if s.slurs < 2 else None
+    if (ch == ":" and text.count(":") < 2) or (ch.isdigit() and text[-1] == ":"):
+        return s._replace(tok=("tup", text + ch))
+    found = tuplet(text, s.compound)
+    if found is None or s.tup is not None or s.brk != 1:
+        return None
+    return between(g, s._replace(tok=(), tup=found), ch)
+
+
+def _compound(meter: str | None) -> bool:
+    length = meter_length(meter or "")
+    return bool(length and length.numerator % 3 == 0 and length.numerator > 3)
+
+
+def between(g, s: Body, ch: str) -> Body | None:
+    """A character that begins a token (or stands alone) after the last token ended."""
+    if ch in NOTES or ch in RESTS or ch in "^_=":
+        if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
+            return s._replace(tok=("line", ch))
+        return _in_note(g, s._replace(tok=()), ch)
+    if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
+        return s._replace(tok=("line", ch))
+    if ch in DECORATIONS:
+        return s._replace(tok=("pre",), last=None, ls=False, barend=False)
+    if ch == " ":     # a tie may follow a space ("A -A"); a broken rhythm not
+        return s._replace(last=None if s.last is None else (s.last[0], s.last[1], True), ls=False)
+    if ch == "\n":
+        if s.ls:
+            return None
+        if s.filled and s.meter is not None and s.pos == s.meter:   # music21 ends a full bar at a line's end
+            s = _close_bar(s, "|")
+            if s is None:
+                return None
+        return s._replace(ls=True, last=None)
+    if ch == "\\":
+        return s._replace(tok=("esc",))
+    if ch in "|:":
+        if not any(b.startswith(ch) and _close_bar(s, b) is not None for b in BARS):
+            return None
+        return s._replace(tok=("bar", ch), ls=False)
+    if ch == "[":
+        return s._replace(tok=("lbr",), last=None, ls=False)
+    simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
+    if ch in simple:
+        return s._replace(tok=simple[ch], last=None, ls=False, barend=False)
+    if ch == ")":
+        return s._replace(slurs=s.slurs - 1, last=None) if s.slurs else None
+    if ch == "-" and s.last is not None and s.last[1] not in (None, "["):
+        return s._replace(tie=s.last[1], last=None)
+    if ch in "<>" and s.last is not None and not s.last[2] and s.tup is None:
+        return s._replace(tok=("brk", ch, s.last[0], s.last[3]), last=None)
+    return None
+
+
+def _in_broken(g, s: Body, ch: str) -> Body | None:
+    """`a>b`: the note before takes 3/2 (>>: 7/4) of its length, the next 1/2 (1/4); `<` the other way."""
+    _, marks, before, units = s.tok
+    if ch == marks[0] and len(marks) < 2:
+        return s._replace(tok=("brk", marks + ch, before, units))
+    if ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in DECORATIONS:
+        return None
+    shrink = Fraction(1, 2 ** len(marks))
+    left, right = (2 - shrink, shrink) if marks[0] == ">" else (shrink, 2 - shrink)
+    pos = s.pos + before * (left - 1)
+    if s.meter is not None and pos >= s.meter:
+        return None
+    return between(g, s._replace(tok=(), pos=pos, brk=right, pair=units), ch)
+
+
+def _decorated(g, s: Body, ch: str) -> Body | None:
+    """After a decoration: a note, a chord or another decoration."""
+    if ch in NOTES or ch in "^_=" or ch == "[" or ch in DECORATIONS:
+        return between(g, s._replace(tok=(), ls=False), ch)
+    return None
+
+
+def _line_letter(g, s: Body, ch: str) -> Body | None:
+    """A line starting with a letter: a field line `K:D`, or music (a note, a decoration)."""
+    letter = s.tok[1]
+    if ch == ":":
+        if letter in "ML" and (s.filled or s.tup is not None):
+            return None
+        return s._replace(tok=("field", letter, ""), ls=False)
+    if letter in DECORATIONS:
+        return _decorated(g, s._replace(tok=("pre",), ls=False), ch)
+    if letter in NOTES:
+        return _in_note(g, s._replace(tok=("n", letter, "", ""), ls=False), ch)
+    return None
+
+
+def _in_bang(s: Body, ch: str) -> Body | None:
+    text = s.tok[1] + ch
+    if text in BANG_DECORATIONS:
+        return s._replace(tok=("pre",))
+    return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in BANG_DECORATIONS) else None
+
+
+def _in_ending(g, s: Body, ch: str) -> Body | None:
+    text = s.tok[1]
+    if ch in ",-" and text[-1].isdigit() and len(text) < 3:
+        return s._replace(tok=("ending", text + ch))
+    if ch.isdigit() and not text[-1].isdigit():
+        return s._replace(tok=("ending", text + ch))
+    return between(g, s._replace(tok=()), ch) if text[-1].isdigit() else None
+
+
+READERS = {
+    "n": _in_note, "acc": _in_note, "chord": _in_chord, "clen": _chord_length, "grace": _in_grace,
+    "bar": _in_bar, "lbr": _in_bracket, "field": _in_field, "ifield": _in_field, "tup": _in_tuplet,
+    "brk": _in_broken, "pre": _decorated, "line": _line_letter, "ending": _in_ending,
+}
+
+
+def body_step(g, s: Body, ch: str) -> Body | None:
+    """The state after `ch`, or None where it is forbidden."""
+    if not s.tok:
+        return between(g, s, ch)
+    kind = s.tok[0]
+    if kind == "quote":
+        return _in_quote(s, ch)
+    if kind == "bang":
+        return _in_bang(s, ch)
+    if kind == "esc":
+        return s._replace(tok=(), ls=True) if ch == "\n" else None
+    return READERS[kind](g, s, ch)
+
+

@@ -1,0 +1,180 @@
+"""The ABC grammar as a decoding constraint: a reader of ABC that follows each row as the model writes it.
+
+It reads the training shape of a tune (notation/abc.py: `X:1`, title lines, the kept fields, `M:`,
+`L:`, `K:`, then the body) one character at a time and forbids what would make the tune fail
+`tunesmith check`, which reads it with music21 and abc2midi:
+
+- header fields out of the training order, field letters reading leaves out, and header values the
+  corpus never had (the meter, unit, key and rhythm of the model's corpus; a rhythm's usual meters);
+- a note, rest or chord whose length overflows the bar, and a bar line before the bar is full, except
+  the short bars `check` allows: the first bar (a pickup), the last, and bars at repeat signs, double
+  and final bars and endings, or beside such a bar (music21's barline on each side, as measured);
+- repeats abc2midi refuses (a second `|:` before its `:|`, a `|:` never closed), ties to another pitch,
+  chord symbols abc2midi does not know, `::` (music21 drops the bars after it);
+- the end of the tune with a chord, slur, tuplet, tie, quote or repeat open, or not at a bar line.
+
+States are immutable (tuples), so `GrammarConstraint` works out each state's mask once.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tunesmith import TunesmithError
+from tunesmith.codecs.abc_body import Body, _compound, body_step
+from tunesmith.codecs.abc_symbols import meter_length, unit_length
+from tunesmith.codecs.constraint import GrammarConstraint
+from tunesmith.notation import abc
+
+HEADER_FREE = "@%\n"          # never in a free-text header value
+# what a value may hold where the model's corpus gave no list of values (models saved before controls)
+PATTERNS = {"M": set("0123456789/C|"), "L": set("0123456789/"), "Q": set("0123456789/= "),
+            "P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"),
+            "K": set("ABCDEFGabcdefg#mMajinorDdoOrMmixXyLlydPphrloc ")}
+
+
+class Head(NamedTuple):
+    stage: int          # 0 before X:1, 1 titles, 2 other fields, 3 after M:, 4 after L:
+    at: str             # the line read so far: "" (start of a line), a letter, "X:", or "F:" (in a value)
+    value: str | None   # the value read so far, where it is restricted (M L K R), else None
+    rhythm: str | None  # the R: value
+    meter: str | None
+    unit: str | None
+
+
+class AbcGrammar:
+    """The reader: `step(state, ch)` → the next state or None (forbidden); `can_end(state)`."""
+
+    def __init__(self, known: dict | None, keep_fields: str = "", controls: dict | None = None):
+        controls = dict(controls or {})
+        self.letters = abc.kept_letters(keep_fields)
+        self.others = "".join(ch for ch in self.letters if ch not in "XTMLK")
+        known = known or {}
+        self.meters = list(known.get("meter", {})) or None
+        self.units = list(known.get("unit", {})) or None
+        self.keys = list(known.get("key", {})) or sorted(abc.KEY_VALUES)
+        self.rhythms = list(known.get("rhythm", {})) or None
+        self.pairs = known.get("pairs", {})
+        if "meter" in controls:
+            self.meters = [controls["meter"]]
+        if "rhythm" in controls:
+            self.rhythms = [controls["rhythm"]]
+        elif "meter" in controls and self.rhythms:   # a forced meter leaves the tune types that have it
+            self.rhythms = [r for r in self.rhythms if controls["meter"] in
+                            abc.RHYTHM_METERS.get(r.strip().lower(), (controls["meter"],))]
+        if "key" in controls or "mode" in controls:
+            self.keys = [k for k in (self.keys or []) if _key_matches(k, controls)]
+            if not self.keys:
+                raise TunesmithError(f"this model's corpus has no key {controls.get('key', '')} "
+                                     f"{controls.get('mode', '')}".rstrip())
+        self.need_rhythm = "rhythm" in controls
+
+    # ---- the header -------------------------------------------------------------------------------
+
+    def initial(self) -> Head:
+        return Head(0, "", None, None, None, None)
+
+    def _values(self, head: Head, letter: str) -> list[str] | None:
+        if letter == "M":
+            meters = self.meters
+            rhythm = (head.rhythm or "").strip().lower()
+            if rhythm in abc.RHYTHM_METERS:
+                meters = [m for m in (meters or abc.RHYTHM_METERS[rhythm]) if m in abc.RHYTHM_METERS[rhythm]]
+            return meters
+        return {"L": self.units, "K": self.keys, "R": self.rhythms}.get(letter)
+
+    def _letter_ok(self, head: Head, letter: str) -> int | None:
+        """The stage after a field line of this letter, or None where it may not come now."""
+        if head.stage == 0:
+            return 1 if letter == "X" else None
+        if letter == "T" and head.stage == 1:
+            return 1
+        if letter in self.others and head.stage <= 2:
+            return None if letter == "R" and head.rhythm is not None else 2
+        if self.need_rhythm and head.rhythm is None:
+            return None
+        if letter == "M" and head.stage <= 2:
+            return 3
+        if letter == "L" and head.stage == 3:
+            return 4
+        if letter == "K" and head.stage == 4:
+            return 5
+        return None
+
+    def head_step(self, head: Head, ch: str):
+        if head.at == "":
+            return head._replace(at=ch) if ch.isalpha() and self._letter_ok(head, ch) else None
+        if len(head.at) == 1:
+            return head._replace(at=head.at + ":", value="") if ch == ":" else None
+        letter = head.at[0]
+        if letter == "X":
+            return head._replace(at="X:1", value=None) if ch == "1" and head.at == "X:" else (
+                head._replace(stage=1, at="", value=None) if ch == "\n" and head.at == "X:1" else None)
+        values = self._values(head, letter)
+        if ch == "\n":
+            value = head.value or ""
+            if (values is not None and value not in values) or (values is None and letter in "MLKRQP" and
+                                                                not value.strip()):
+                return None
+            stage = self._letter_ok(head, letter)
+            done = head._replace(stage=stage, at="", value=None)
+            if letter == "R":
+                done = done._replace(rhythm=value)
+            elif letter in "ML":
+                done = done._replace(**{"meter" if letter == "M" else "unit": value})
+            if letter == "K":
+                return self._body_start(done)
+            return done
+        if ch in HEADER_FREE or ord(ch) < 32:
+            return None
+        value = (head.value or "") + ch
+        if values is not None and not any(v.startswith(value) for v in values):
+            return None
+        if values is None and letter in PATTERNS and ch not in PATTERNS[letter]:
+            return None
+        return head._replace(value=value if letter in "MLKR" or (letter == "K" and values is None) else
+                             None if letter not in "QP" else "x")
+
+    def _body_start(self, head: Head) -> Body:
+        meter = meter_length(head.meter or "")
+        return Body(meter, unit_length(head.unit or "1/8"), ls=True, compound=_compound(head.meter))
+
+    # ---- reading ----------------------------------------------------------------------------------
+
+    def step(self, state, ch: str):
+        if isinstance(state, Head):
+            return self.head_step(state, ch)
+        return body_step(self, state, ch)
+
+    def can_end(self, state) -> bool:
+        # the end comes at a bar line, or at the end of a line whose bar is the short last bar `check`
+        # allows (a song that ends the bar its pickup began)
+        return (isinstance(state, Body) and state.tok == () and state.notes
+                and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0 and state.tup is None and state.tie is None
+                and state.brk == 1)
+
+
+def _key_matches(value: str, controls: dict) -> bool:
+    parts = abc.key_parts(value)
+    if parts is None:
+        return False
+    return controls.get("key", parts[0]) == parts[0] and controls.get("mode", parts[1]) == parts[1]
+
+
+class AbcConstraint(GrammarConstraint):
+    """The ABC grammar over a character codec's vocabulary."""
+
+    def __init__(self, codec, controls: dict[str, str]):
+        super().__init__(codec.symbols, codec.EOS, [*codec.never_ids, *codec.start_only_ids])
+        self.grammar = AbcGrammar(codec.known, codec.keep_fields, controls)
+
+    def initial(self):
+        return self.grammar.initial()
+
+    def step(self, state, symbol: str):
+        if len(symbol) != 1:
+            return None
+        return self.grammar.step(state, symbol)
+
+    def can_end(self, state) -> bool:
+        return self.grammar.can_end(state)

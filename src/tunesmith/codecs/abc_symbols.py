@@ -1,0 +1,112 @@
+"""The symbols of ABC's body: notes and their lengths, bar lines, chord symbols, tuplets.
+
+Pure functions and tables the body reader (codecs/abc_body.py) and the header reader
+(codecs/abc_grammar.py) share; no state of their own.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+NOTES = set("ABCDEFGabcdefg")
+
+RESTS = set("zx")
+
+ACCIDENTALS = ("^", "^^", "_", "__", "=")
+
+DECORATIONS = set("~.HTuv")
+
+BANG_DECORATIONS = ("!trill!", "!fermata!", "!accent!")
+
+LENGTHS = {n + d for n in ("", "1", "2", "3", "4", "5", "6", "7", "8", "9", "12", "16")
+           for d in ("", "/", "//", "///", "/2", "/4", "/8", "/16")} - {"1/", "1//", "1///"}
+
+# bar lines music21 and abc2midi both read, and which side music21 gives a special one to
+# (`::` ends one repeat and starts the next: music21 loses the bars after it, but `check` passes
+# such tunes and the corpus has many: it is read as `:|` and `|:`, which is what it means)
+BARS = ("|", "||", "|]", "[|", "|:", ":|", ":||:", ":|:", ":||", "||:", "::")
+
+RIGHT_SPECIAL = {"||", "|]", "[|", ":|", ":||:", ":|:", ":||", "||:", "::"}   # the bar it closes may be short
+
+LEFT_SPECIAL = {"||", "[|", "|:", ":||:", "||:", "::"}                         # so may the bar it opens
+
+CHORD_KINDS = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "aug", "+", "dim", "dim7", "9", "m9", "sus4",
+               "sus", "7sus4", "sus2", "11", "13", "m7b5", "5", "maj9")
+
+def meter_length(value: str) -> Fraction | None:
+    """An M: value → the bar's length in whole notes; None for a free meter."""
+    value = value.strip()
+    if value in ("C", "C|"):
+        return Fraction(1)
+    num, _, den = value.partition("/")
+    if num.isdigit() and den.isdigit() and int(den) > 0 and int(num) > 0:
+        return Fraction(int(num), int(den))
+    return None
+
+def unit_length(value: str) -> Fraction:
+    num, _, den = value.strip().partition("/")
+    return Fraction(int(num), int(den)) if num.isdigit() and den.isdigit() and int(den) else Fraction(1, 8)
+
+def length_value(text: str) -> Fraction:
+    """A note's length suffix ("", "3", "/", "3/2", "//") → multiple of the unit length."""
+    num, slash, rest = text.partition("/")
+    value = Fraction(int(num)) if num else Fraction(1)
+    if not slash:
+        return value
+    if rest.isdigit():
+        return value / int(rest)
+    return value / 2 ** (1 + len(rest))     # "/" halves, "//" quarters
+
+@lru_cache(maxsize=None)
+def shortest_length(prefix: str) -> Fraction | None:
+    """The shortest length a suffix starting with `prefix` can still reach; None when none can."""
+    found = [length_value(s) for s in LENGTHS if s.startswith(prefix)]
+    return min(found) if found else None
+
+@lru_cache(maxsize=None)
+def reaches(prefix: str, units: Fraction) -> bool:
+    """Whether a length suffix starting with `prefix` can still come to `units`."""
+    return any(length_value(x) == units for x in LENGTHS if x.startswith(prefix))
+
+def tuplet(text: str, compound: bool) -> tuple[Fraction, int] | None:
+    """A tuplet mark's digits ("3", "3:2:3") → (factor, notes), or None."""
+    parts = text.split(":")
+    if not parts[0].isdigit() or not 2 <= int(parts[0]) <= 9 or any(p and not p.isdigit() for p in parts):
+        return None
+    p = int(parts[0])
+    q = int(parts[1]) if len(parts) > 1 and parts[1] else (3 if p in (2, 4, 8) else 2 if p in (3, 6)
+                                                            else (3 if compound else 2))
+    r = int(parts[2]) if len(parts) > 2 and parts[2] else p
+    return (Fraction(q, p), r) if q and r else None
+
+BAR_PREFIXES = frozenset(b[:i] for b in BARS for i in range(1, len(b) + 1))
+
+ENDING_BARS = ("|", ":|")         # a bar line an ending's number may follow (|1, :|2)
+
+def read_note(sub: tuple, ch: str):
+    """One character of a note token (accidentals, pitch letter, octave marks, length):
+    the token read so far, ("done", units, pitch) when `ch` ends it (then `ch` is read again after
+    it), or None where `ch` cannot come."""
+    if not sub or sub[0] == "acc":
+        acc = sub[1] if sub else ""
+        if ch in "^_=" and acc + ch in ACCIDENTALS:
+            return ("acc", acc + ch)
+        return ("n", ch, "", "") if ch in NOTES else None
+    _, letter, octs, lens = sub
+    if ch in ",'" and not lens and len(octs) < 2 and letter not in RESTS:
+        return ("n", letter, octs + ch, lens)
+    if (ch.isdigit() or ch == "/") and shortest_length(lens + ch) is not None:
+        return ("n", letter, octs, lens + ch)
+    if lens not in LENGTHS:
+        return None
+    return ("done", length_value(lens), None if letter in RESTS else letter + octs)
+
+@lru_cache(maxsize=None)
+def chord_names() -> tuple[frozenset, frozenset]:
+    """(every prefix, every name) of the chord symbols written: root, kind, optional bass."""
+    roots = [r + a for r in "ABCDEFG" for a in ("", "#", "b")]
+    basses = [""] + ["/" + r + a + p for r in "ABCDEFGabcdefg" for a in ("", "#", "b") for p in ("", "+")]
+    full = {r + k + b for r in roots for k in CHORD_KINDS for b in basses}
+    full |= {f"({name})" for name in full}     # "(D7)": a chord to play or leave out
+    return frozenset(n[:i] for n in full for i in range(len(n) + 1)), frozenset(full)
