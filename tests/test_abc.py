@@ -10,7 +10,7 @@ def test_book_splits_into_normalised_tunes_and_skips_tunes_without_key():
                                             "book.abc#X4 First Tune"]
     assert skipped == [("book.abc#X3 Missing Key", "no K: (key) field")]
     first = pieces[0][1]
-    assert first == 'X:1\nT:First Tune\nS:someone\nM:6/8\nL:1/8\nK:G\n"G"GAB c2d|e3 d3:|\n'
+    assert first == 'X:1\nT:First Tune\nM:6/8\nL:1/8\nK:G\n"G"GAB c2d|e3 d3:|\n'   # S: (a source) is left out
 
 
 def test_default_unit_length_follows_the_standard_and_free_text_is_dropped():

@@ -149,19 +149,13 @@ def test_compose_and_download_every_format(client):
 
 
 def test_malformed_music_is_an_error_for_that_piece(client):
-    # no L: and no K: before the notes: music21 cannot read it, so nothing renders
+    # no L: and no K: before the notes: the model's grammar cannot follow it, which is a clear 400
     answer = client.post("/api/compose", json={**QUICK, "primer": "X:1\nT:A\nf\n", "length": 16, "checked": False})
-    assert answer.status_code == 200, answer.text
-    piece = answer.json()["pieces"][0]
-    assert set(piece["files"]) == {"source"} and piece["audio"] is None
-    assert "music21" in piece["errors"]["midi"] or "Exception" in piece["errors"]["midi"]
-    assert "svg" in piece["errors"]
-    gone = client.get(f"/api/pieces/{piece['id']}/svg")
-    assert gone.status_code == 404 and "has no sheet music" in gone.json()["detail"]
+    assert answer.status_code == 400 and "grammar" in answer.json()["detail"], answer.text
     assert client.get("/api/health").json()["status"] == "ok"
-    # the card's setting (checked) re-samples and says the piece did not pass when none did
+    # under the grammar even the tiny model's 40-character piece passes the check, in one round
     checked = client.post("/api/compose", json={"model": "tiny", "length": 40, "seed": 2}).json()
-    assert checked["pieces"][0]["passed"] is False and checked["failed"] == 1 and checked["sampled"] > 1
+    assert checked["pieces"][0]["passed"] is True and checked["failed"] == 0
 
 
 def test_requests_never_name_files(client, models):
