@@ -201,7 +201,7 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
     # auto precision is bf16 only on CPUs with bfloat16 arithmetic; elsewhere it is fp32 itself
     precision = "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
     # each side `repeat` times with the same seeds, interleaved so both see the same machine; medians
-    runs = {"batched": [], "sequential": [], "latency": [], "fp32": []}
+    runs = {"batched": [], "sequential": [], "latency": [], "fp32": [], "unconstrained": []}
     for _ in range(repeat):
         batched_s, batched = seconds(lambda: generate(model, codec, n=n, seed=1, **options))
         sequential_s, single = seconds(lambda: [generate(model, codec, n=1, seed=100 + i, **options)[0]
@@ -209,6 +209,9 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
         latency, _ = seconds(lambda: generate(model, codec, n=1, seed=7, **options))
         for key, value in zip(runs, (batched_s, sequential_s, latency)):
             runs[key].append(value)
+        # the same batch without the format's grammar (the decoding constraint), in the same round
+        free_s, free = seconds(lambda: generate(model, codec, n=n, seed=1, constrain=False, **options))
+        runs["unconstrained"].append(free_s)
         if precision == "bf16":   # elsewhere auto is fp32 already
             runs["fp32"].append(seconds(lambda: generate(model, codec, n=n, seed=1,
                                                          **{**options, "precision": "fp32"}))[0])
@@ -216,6 +219,7 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
     plain_tokens, plain_s = plain_sampling(model, codec, min(n, 20), max_length, device)
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
+    free_tps = sum(len(p.ids) for p in free) / statistics.median(runs["unconstrained"])
     return {"model": what, "pieces": n, "repeat": repeat, "precision": precision,
             "batched_fp32_tokens_per_s": round(chars_b / statistics.median(runs["fp32"])) if runs["fp32"] else None,
             "batched_seconds": round(batched_s, 2),
@@ -225,7 +229,10 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
             "single_tune_seconds": round(latency, 3),
             "plain_loop_tokens_per_s": round(plain_tokens / plain_s),
             "ratio_vs_plain_loop": round((chars_b / batched_s) / (plain_tokens / plain_s), 1),
-            "mean_tokens_per_piece": round(chars_b / n)}
+            "mean_tokens_per_piece": round(chars_b / n),
+            # batched sampling is under the grammar where the codec has one: its cost against none
+            "unconstrained_tokens_per_s": round(free_tps),
+            "constrained_vs_unconstrained": round((chars_b / batched_s) / free_tps, 2)}
 
 
 @torch.inference_mode()

@@ -76,7 +76,7 @@ def _rule(codec: Codec, controls: dict | None, constrain: bool, prime: list[int]
     if controls and not constrain:
         raise TunesmithError(f"--{next(iter(controls))} is forced by the model's grammar: it cannot be asked "
                              f"with --no-constraint")
-    rule = codec.constraint(controls or None) if constrain else None
+    rule = None if not constrain else codec.constraint(controls) if controls else codec.constraint()
     if rule is not None:
         rule.start(n, prime)
     return rule

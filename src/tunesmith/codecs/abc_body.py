@@ -239,10 +239,10 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
 def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
     if text == "":
-        if ch in "23456789":
-            return s._replace(tok=("tup", ch))
+        if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi)
+            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and s.tie is None else None
         return between(g, s._replace(tok=(), slurs=s.slurs + 1), ch) if s.slurs < 2 else None
-    if (ch == ":" and text.count(":") < 2) or (ch.isdigit() and text[-1] == ":"):
+    if (ch == ":" and text.count(":") < 2) or (ch in "123456789" and text[-1] == ":"):
         return s._replace(tok=("tup", text + ch))
     found = tuplet(text, s.compound)
     if found is None or s.tup is not None or s.brk != 1:

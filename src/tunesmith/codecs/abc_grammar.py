@@ -164,8 +164,8 @@ def _key_matches(value: str, controls: dict) -> bool:
 class AbcConstraint(GrammarConstraint):
     """The ABC grammar over a character codec's vocabulary."""
 
-    def __init__(self, codec, controls: dict[str, str]):
-        super().__init__(codec.symbols, codec.EOS, [*codec.never_ids, *codec.start_only_ids])
+    def __init__(self, codec, controls: dict[str, str], cache=None):
+        super().__init__(codec.symbols, codec.EOS, [*codec.never_ids, *codec.start_only_ids], cache)
         self.grammar = AbcGrammar(codec.known, codec.keep_fields, controls)
 
     def initial(self):

@@ -173,11 +173,15 @@ class CharCodec(Codec):
     def constraint(self, controls: dict[str, str] | None = None):
         """The format's grammar (codecs/abc_grammar.py, codecs/kern_grammar.py): every sampled piece
         is one `tunesmith check` passes, with the `controls` forced."""
+        from tunesmith.codecs.constraint import GrammarCache    # torch: only when sampling
+        key = tuple(sorted((controls or {}).items()))
+        caches = self.__dict__.setdefault("_grammar_caches", {})   # what the grammar worked out, kept
+        cache = caches.setdefault(key, GrammarCache(self.vocab_size))  # for the next sampling round
         if self.format == "abc":
-            from tunesmith.codecs.abc_grammar import AbcConstraint   # torch: only when sampling
-            return AbcConstraint(self, controls or {})
+            from tunesmith.codecs.abc_grammar import AbcConstraint
+            return AbcConstraint(self, controls or {}, cache=cache)
         from tunesmith.codecs.kern_grammar import KernConstraint
-        return KernConstraint(self, controls or {})
+        return KernConstraint(self, controls or {}, cache=cache)
 
     def to_json(self) -> dict:
         data = {"kind": self.kind, "format": self.format, "chars": self.chars, "styles": self.styles,

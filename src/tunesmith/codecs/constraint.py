@@ -16,6 +16,7 @@ operation and `advance` one gather, whatever the batch size.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from typing import Sequence
 
@@ -92,14 +93,12 @@ class GrammarConstraint(Constraint):
 
     CACHE_LIMIT = 200_000   # states remembered; past it the caches start again (memory stays bounded)
 
-    def __init__(self, symbols: Sequence[str], end_id: int, skip_ids: Sequence[int] = ()):
+    def __init__(self, symbols: Sequence[str], end_id: int, skip_ids: Sequence[int] = (),
+                 cache: "GrammarCache | None" = None):
         self.symbols = list(symbols)
         self.end_id = end_id
         self.skip = set(skip_ids)          # ids never allowed (start, <unk>, styles)
-        self._mask_of: dict = {}           # state → row of `_bank`
-        self._bank = torch.zeros(64, len(self.symbols), dtype=torch.bool)   # grows by doubling
-        self._size = 0
-        self._next: dict = {}              # (state, id) → state
+        self.cache = cache if cache is not None else GrammarCache(len(self.symbols))
         self.rows: list = []
 
     # ---- what a grammar defines -------------------------------------------------------------------
@@ -119,7 +118,7 @@ class GrammarConstraint(Constraint):
         """The state after `token`, or None where the grammar forbids it."""
         key = (state, token)
         try:
-            return self._next[key]
+            return self.cache.next[key]
         except KeyError:
             pass
         if state is _DEAD:
@@ -130,32 +129,50 @@ class GrammarConstraint(Constraint):
             nxt = None
         else:
             nxt = self.step(state, self.symbols[token])
-        if len(self._next) >= self.CACHE_LIMIT:
-            self._next.clear()
-        self._next[key] = nxt
+        if len(self.cache.next) >= self.CACHE_LIMIT:
+            self.cache.next.clear()
+        self.cache.next[key] = nxt
         return nxt
 
     def view(self, state):
         """What of a state decides its mask: states with the same view share one (default: all of it)."""
         return state
 
+    def _lives(self, state, token: int) -> bool:
+        """Whether `state` (reached by `token`) exists and leads on: the end itself, or some token."""
+        if state is None:
+            return False
+        if token == self.end_id:
+            return True
+        found = self.cache.alive.get(state)
+        if found is None:
+            if len(self.cache.alive) >= self.CACHE_LIMIT:
+                self.cache.alive.clear()
+            found = any(self.follow(state, t) is not None for t in range(len(self.symbols)))
+            self.cache.alive[state] = found
+        return found
+
     def _mask_id(self, state) -> int:
+        cache = self.cache
         key = self.view(state)
-        found = self._mask_of.get(key)
+        found = cache.mask_of.get(key)
         if found is not None:
             return found
-        if len(self._mask_of) >= self.CACHE_LIMIT:
-            self._mask_of.clear()
-            self._size = 0
-        mask = torch.tensor([self.follow(state, t) is not None for t in range(len(self.symbols))])
-        if not bool(mask.any()):       # a dead end is the grammar's bug; ending is the way out
+        # a token is allowed where the grammar takes it and the state after it is no dead end (one step
+        # ahead: a grammar's deeper dead ends are its bug; the end is then the way out)
+        mask = torch.tensor([self._lives(self.follow(state, t), t) for t in range(len(self.symbols))])
+        if not bool(mask.any()):
             mask[self.end_id] = True
-        if self._size == len(self._bank):
-            self._bank = torch.cat([self._bank, torch.zeros_like(self._bank)])
-        self._bank[self._size] = mask
-        self._mask_of[key] = self._size
-        self._size += 1
-        return self._size - 1
+        with cache.lock:                  # the web app samples with one model in several threads
+            if len(cache.mask_of) >= self.CACHE_LIMIT:
+                cache.mask_of.clear()
+                cache.size = 0
+            if cache.size == len(cache.bank):
+                cache.bank = torch.cat([cache.bank, torch.zeros_like(cache.bank)])
+            cache.bank[cache.size] = mask
+            cache.mask_of[key] = cache.size
+            cache.size += 1
+            return cache.size - 1
 
     def start(self, rows: int, prefix: Sequence[int]) -> None:
         state = self.initial()
@@ -170,8 +187,9 @@ class GrammarConstraint(Constraint):
         self.rows = [state] * rows
 
     def allowed(self) -> torch.Tensor:
-        ids = [self._mask_id(s) for s in self.rows]
-        return self._bank[torch.tensor(ids, dtype=torch.long)]
+        ids = torch.tensor([self._mask_id(s) for s in self.rows], dtype=torch.long)
+        with self.cache.lock:
+            return self.cache.bank[ids]
 
     def advance(self, tokens: torch.Tensor) -> None:
         follow = self.follow
@@ -181,6 +199,19 @@ class GrammarConstraint(Constraint):
 
     def keep(self, rows: torch.Tensor) -> None:
         self.rows = [s for s, k in zip(self.rows, rows.tolist()) if k]
+
+
+class GrammarCache:
+    """What a grammar has worked out, shared by the constraints of one model (and one set of controls):
+    each state's mask, each (state, token)'s next state, whether a state leads on."""
+
+    def __init__(self, vocab: int):
+        self.lock = threading.Lock()
+        self.mask_of: dict = {}           # a state's view → its row of `bank`
+        self.bank = torch.zeros(64, vocab, dtype=torch.bool)   # grows by doubling
+        self.size = 0
+        self.next: dict = {}              # (state, id) → state
+        self.alive: dict = {}             # state → whether any token follows it
 
 
 class _Dead:

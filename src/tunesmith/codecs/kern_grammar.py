@@ -47,10 +47,10 @@ class KernConstraint(KernLines, KernFields, GrammarConstraint):
     ("F", "g", "G:mix", or as kern writes it: "*F:") force the body's first lines; `known`: the values
     the model knows ({"meter": {"3/4": 12, ...}, ...}), against which a control is checked."""
 
-    def __init__(self, codec, controls: dict | None = None, known: dict | None = None):
+    def __init__(self, codec, controls: dict | None = None, known: dict | None = None, cache=None):
         if getattr(codec, "format", None) != "kern":
             raise TunesmithError("the kern grammar reads **kern bodies")
-        super().__init__(codec.symbols, codec.EOS, list(codec.never_ids) + list(codec.start_only_ids))
+        super().__init__(codec.symbols, codec.EOS, list(codec.never_ids) + list(codec.start_only_ids), cache)
         controls = {k: v for k, v in (controls or {}).items() if v is not None}
         if known is None and callable(getattr(codec, "controls", None)):
             known = codec.controls()
