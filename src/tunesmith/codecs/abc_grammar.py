@@ -178,3 +178,22 @@ class AbcConstraint(GrammarConstraint):
 
     def can_end(self, state) -> bool:
         return self.grammar.can_end(state)
+
+    def view(self, state):
+        """What of a state decides its mask: which note was written matters only to a tie."""
+        if not isinstance(state, Body) or state.tie is not None:
+            return state
+        last = state.last if state.last is None else (state.last[0], state.last[1] not in (None, "["),
+                                                      *state.last[2:])
+        return state._replace(tok=_token_class(state.tok), last=last)
+
+
+def _token_class(tok: tuple) -> tuple:
+    """A token being read, with its pitch letter reduced to note or rest (without a tie the mask is the same)."""
+    if not tok:
+        return tok
+    if tok[0] == "n":
+        return ("n", "z" if tok[1] in "zx" else "c", *tok[2:])
+    if tok[0] in ("chord", "grace") and len(tok[2]) == 4 and tok[2][0] == "n":
+        return (*tok[:2], ("n", "c", *tok[2][2:]), *tok[3:])
+    return tok
