@@ -97,7 +97,7 @@ class AbcGrammar:
             return 3
         if letter == "L" and head.stage == 3:
             return 4
-        if letter == "K" and head.stage == 4:
+        if letter == "K" and head.stage in (3, 4):   # a primer may leave L: out: the standard's default
             return 5
         return None
 
@@ -137,7 +137,8 @@ class AbcGrammar:
 
     def _body_start(self, head: Head) -> Body:
         meter = meter_length(head.meter or "")
-        return Body(meter, unit_length(head.unit or "1/8"), ls=True, compound=_compound(head.meter))
+        unit = head.unit or abc.default_unit_length(head.meter)
+        return Body(meter, unit_length(unit), ls=True, compound=_compound(head.meter))
 
     # ---- reading ----------------------------------------------------------------------------------
 
