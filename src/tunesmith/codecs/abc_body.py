@@ -80,7 +80,7 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
     if nxt[0] == "done":
         done = _commit(s, nxt[1], nxt[2])
         return None if done is None else between(g, done, ch)
-    if nxt[0] == "acc" and (not _room(s) or s.tie is not None and s.tie[0] not in "^_="):
+    if nxt[0] == "acc" and not _room(s):
         return None
     if nxt[0] == "n":
         if not _room(s):
@@ -240,7 +240,7 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
     if text == "":
         if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi)
-            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and s.tie is None else None
+            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 else None
         return between(g, s._replace(tok=(), slurs=s.slurs + 1), ch) if s.slurs < 2 else None
     if (ch == ":" and text.count(":") < 2) or (ch in "123456789" and text[-1] == ":"):
         return s._replace(tok=("tup", text + ch))
