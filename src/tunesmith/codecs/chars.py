@@ -32,6 +32,7 @@ class CharCodec(Codec):
         self.kern_headers = {int(w): kern.KernHeader.from_json(h) for w, h in (kern_headers or {}).items()}
         self.keep_fields = keep_fields     # ABC: field letters kept besides the music's
         self.known = known                 # header values of the corpus, for controls (None: saved before)
+        self._grammar_caches: dict = {}    # controls → what the grammar worked out, kept across rounds
 
     @property
     def extension(self) -> str:
@@ -175,8 +176,7 @@ class CharCodec(Codec):
         is one `tunesmith check` passes, with the `controls` forced."""
         from tunesmith.codecs.constraint import GrammarCache    # torch: only when sampling
         key = tuple(sorted((controls or {}).items()))
-        caches = self.__dict__.setdefault("_grammar_caches", {})   # what the grammar worked out, kept
-        cache = caches.setdefault(key, GrammarCache(self.vocab_size))  # for the next sampling round
+        cache = self._grammar_caches.setdefault(key, GrammarCache(self.vocab_size))
         if self.format == "abc":
             from tunesmith.codecs.abc_grammar import AbcConstraint
             return AbcConstraint(self, controls or {}, cache=cache)
