@@ -354,6 +354,8 @@ def main() -> int:
               f"{s['sequential_tokens_per_s']:>12,} {s['ratio_tokens_per_s']:>7.1f}")
         print(f"{'sampling tokens/s: batched vs a plain nn.LSTM loop, 1 tune':<58} {s['batched_tokens_per_s']:>12,} "
               f"{s['plain_loop_tokens_per_s']:>12,} {s['ratio_vs_plain_loop']:>7.1f}")
+        print(f"{'sampling tokens/s, batched: with the grammar vs without':<58} {s['batched_tokens_per_s']:>12,} "
+              f"{s['unconstrained_tokens_per_s']:>12,} {s['constrained_vs_unconstrained']:>7.2f}")
         if s["batched_fp32_tokens_per_s"]:
             print(f"{'sampling tokens/s, batched: auto precision vs fp32':<58} {s['batched_tokens_per_s']:>12,} "
                   f"{s['batched_fp32_tokens_per_s']:>12,} "

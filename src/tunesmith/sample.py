@@ -71,6 +71,29 @@ def _pick(logits: torch.Tensor, greedy: bool, top_k: int, top_p: float,
     return torch.searchsorted(cdf, u, right=True).squeeze_(-1)
 
 
+def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_p: float,
+                      generator: torch.Generator) -> torch.Tensor:
+    """`_pick` from the logits with the constraint's forbidden tokens masked out.
+
+    Without top-k/top-p the draw comes first and only the rows whose token the constraint forbids
+    draw again from their masked logits. This is the masked distribution exactly: an allowed token t
+    comes out with p(t) + (1 - p(A)) p(t)/p(A) = p(t)/p(A), A being the allowed set (and greedy's
+    argmax, when allowed, is the allowed argmax). A model that mostly writes what the grammar allows
+    then costs one look-up per row instead of a mask per new grammar state. top-k and top-p cut the
+    distribution after masking, so they mask first."""
+    if rule is None:
+        return _pick(logits, greedy, top_k, top_p, generator)
+    if top_k or top_p < 1.0:
+        return _pick(logits.masked_fill(~rule.allowed(), float("-inf")), greedy, top_k, top_p, generator)
+    token = _pick(logits, greedy, top_k, top_p, generator)
+    ok = rule.permits(token).to(token.device)
+    if not bool(ok.all()):
+        bad = (~ok).nonzero().squeeze(1)
+        masked = logits[bad].masked_fill(~rule.allowed_rows(bad).to(logits.device), float("-inf"))
+        token[bad] = _pick(masked, greedy, top_k, top_p, generator)
+    return token
+
+
 def _rule(codec: Codec, controls: dict | None, constrain: bool, prime: list[int], n: int):
     """The codec's constraint with the controls, started on the primer (None: sample without one)."""
     if controls and not constrain:
@@ -126,9 +149,7 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     vocab = codec.vocab_size
     for t in range(budget):
         logits = (logits + first) if t == 0 else logits.add_(later)
-        if rule is not None:
-            logits = logits.masked_fill(~rule.allowed(), float("-inf"))
-        token = _pick(logits, greedy, top_k, top_p, generator)
+        token = _constrained_pick(logits, rule, greedy, top_k, top_p, generator)
         ended = token == codec.EOS
         # one look at the batch per step: did a row end, did a row draw from NaN scores (past the vocabulary)
         any_ended, broken = torch.stack((ended.any(), token.ge(vocab).any())).tolist()

@@ -41,7 +41,13 @@ class Body(NamedTuple):
     barend: bool = False           # the last thing written was a bar line
     compound: bool = False         # the meter is compound (tuplet defaults)
     pair: Fraction | None = None   # the length the note after `>` must be written with (abc2midi)
+    gap: int = 0                   # characters since the last note or rest ended (see GAP_LIMIT)
 
+
+GAP_LIMIT = 40
+"""At most this many characters between two notes or rests (the corpora's longest stretch without one
+is about half of it: a field line, chord symbols, spaces). Without it a row that strays can write
+decorations, spaces or an annotation forever, as nothing of the grammar forbids it."""
 
 FIELD_LINE_LETTERS = set("KMLPQTRWI")
 INLINE_LETTERS = set("KMLPQ")
@@ -63,7 +69,8 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
-                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1, units), tie=None, pair=None, barend=False, ls=False)
+                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1, units), tie=None, pair=None, barend=False, ls=False,
+                      gap=0)
 
 
 def _room(s: Body) -> bool:
@@ -356,6 +363,13 @@ READERS = {
 
 def body_step(g, s: Body, ch: str) -> Body | None:
     """The state after `ch`, or None where it is forbidden."""
+    nxt = _read(g, s, ch)
+    if nxt is None or nxt.gap != s.gap:     # a note or rest ended
+        return nxt
+    return nxt._replace(gap=s.gap + 1) if s.gap < GAP_LIMIT else None
+
+
+def _read(g, s: Body, ch: str) -> Body | None:
     if not s.tok:
         return between(g, s, ch)
     kind = s.tok[0]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.abc_body import Body, _compound, body_step
+from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
 from tunesmith.codecs.abc_symbols import meter_length, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
@@ -33,6 +33,11 @@ PATTERNS = {"M": set("0123456789/C|"), "L": set("0123456789/"), "Q": set("012345
             "K": set("ABCDEFGabcdefg#mMajinorDdoOrMmixXyLlydPphrloc ")}
 
 
+HEAD_LIMITS = (100, 16)
+"""The longest header line value and the most header lines a tune may have: the corpora's are about
+half of each. Without them a row could write a title forever."""
+
+
 class Head(NamedTuple):
     stage: int          # 0 before X:1, 1 titles, 2 other fields, 3 after M:, 4 after L:
     at: str             # the line read so far: "" (start of a line), a letter, "X:", or "F:" (in a value)
@@ -40,6 +45,8 @@ class Head(NamedTuple):
     rhythm: str | None  # the R: value
     meter: str | None
     unit: str | None
+    size: int = 0       # characters of the line's value so far (see HEAD_LIMITS)
+    lines: int = 0      # header lines so far
 
 
 class AbcGrammar:
@@ -117,7 +124,9 @@ class AbcGrammar:
                                                                 not value.strip()):
                 return None
             stage = self._letter_ok(head, letter)
-            done = head._replace(stage=stage, at="", value=None)
+            if head.lines + 1 >= HEAD_LIMITS[1] and letter != "K":
+                return None
+            done = head._replace(stage=stage, at="", value=None, size=0, lines=head.lines + 1)
             if letter == "R":
                 done = done._replace(rhythm=value)
             elif letter in "ML":
@@ -125,7 +134,7 @@ class AbcGrammar:
             if letter == "K":
                 return self._body_start(done)
             return done
-        if ch in HEADER_FREE or ord(ch) < 32:
+        if ch in HEADER_FREE or ord(ch) < 32 or head.size >= HEAD_LIMITS[0]:
             return None
         value = (head.value or "") + ch
         if values is not None and not any(v.startswith(value) for v in values):
@@ -133,7 +142,7 @@ class AbcGrammar:
         if values is None and letter in PATTERNS and ch not in PATTERNS[letter]:
             return None
         return head._replace(value=value if letter in "MLKR" or (letter == "K" and values is None) else
-                             None if letter not in "QP" else "x")
+                             None if letter not in "QP" else "x", size=head.size + 1)
 
     def _body_start(self, head: Head) -> Body:
         meter = meter_length(head.meter or "")
@@ -181,12 +190,24 @@ class AbcConstraint(GrammarConstraint):
         return self.grammar.can_end(state)
 
     def view(self, state):
-        """What of a state decides its mask: which note was written matters only to a tie."""
-        if not isinstance(state, Body) or state.tie is not None:
+        """What of a state decides its mask: which note was written matters only to a tie; the counts
+        held against the limits matter only near them."""
+        if isinstance(state, Head):
+            return state._replace(size=_near(state.size, HEAD_LIMITS[0]), lines=_near(state.lines, HEAD_LIMITS[1]))
+        if not isinstance(state, Body):
+            return state
+        state = state._replace(gap=_near(state.gap, GAP_LIMIT))
+        if state.tie is not None:
             return state
         last = state.last if state.last is None else (state.last[0], state.last[1] not in (None, "["),
                                                       *state.last[2:])
         return state._replace(tok=_token_class(state.tok), last=last)
+
+
+def _near(count: int, limit: int) -> int:
+    """A count as far as a mask tells it from 0: the limit cuts a step after the count reaches it, and
+    the mask looks one step further."""
+    return count if count >= limit - 3 else 0
 
 
 def _token_class(tok: tuple) -> tuple:

@@ -5,11 +5,15 @@ calls, for the whole batch at once:
 
     constraint.start(rows, prefix)   every row begins after the same ids (BOS, style, primer)
     constraint.allowed()             (rows, vocab) bool: the tokens each row may take next
+    constraint.permits(tokens)       (rows,) bool: whether each row may take the token it drew
+    constraint.allowed_rows(rows)    allowed() for some rows only
     constraint.advance(tokens)       each row took its token
     constraint.keep(rows)            finished rows left the batch: keep these (a bool mask), in order
 
 `allowed` must leave every row at least one token (the end of the piece, when
-nothing else fits). `TableConstraint` is the general finite-state case: the
+nothing else fits). `permits` lets the sampler draw first and mask only the rows whose draw
+was forbidden, which gives the same distribution as masking every row (see sample.py) at the cost of
+one look-up per row where the model mostly writes what the grammar allows. `TableConstraint` is the general finite-state case: the
 states and their transitions in one table, so `allowed` is one indexing
 operation and `advance` one gather, whatever the batch size.
 """
@@ -37,6 +41,14 @@ class Constraint(ABC):
 
     @abstractmethod
     def keep(self, rows: torch.Tensor) -> None: ...
+
+    def permits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Whether each row may take its token: `allowed()[row, token]` (a grammar answers it cheaper)."""
+        return self.allowed().gather(1, tokens[:, None]).squeeze(1)
+
+    def allowed_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """`allowed()` for the rows `rows` (indices) only."""
+        return self.allowed()[rows]
 
     def accepts(self, ids: Sequence[int], prefix_length: int = 1) -> int | None:
         """Follow one piece's ids (BOS first) as the sampler would: the position of the first id the
@@ -86,20 +98,23 @@ class GrammarConstraint(Constraint):
 
     A subclass gives the reader: `initial()` its state before the first symbol, `step(state, symbol)`
     the state after a symbol or None where the symbol is forbidden, and `can_end(state)` whether the
-    piece may end there. States are immutable and hashable (tuples, frozen dataclasses), so each
-    state's allowed tokens and each (state, token)'s next state are worked out once and looked up
-    after: a step costs a dictionary look-up per row and one gather for the whole batch. A grammar
-    whose states hold unbounded detail (a title's text, say) should leave it out of the state."""
+    piece may end there. States are immutable and hashable (tuples, frozen dataclasses). Each state
+    is numbered the first time it is seen, and each (state, token)'s next state, each state's mask and
+    whether a state leads on are worked out once and looked up after by number: a step costs an
+    integer look-up per row and one gather for the whole batch. A grammar whose states hold unbounded
+    detail (a title's text, say) should leave it out of the state."""
 
-    CACHE_LIMIT = 200_000   # states remembered; past it the caches start again (memory stays bounded)
+    CACHE_LIMIT = 200_000   # states remembered; past it the next batch starts a new store (memory stays bounded)
 
     def __init__(self, symbols: Sequence[str], end_id: int, skip_ids: Sequence[int] = (),
                  cache: "GrammarCache | None" = None):
         self.symbols = list(symbols)
+        self.vocab = len(self.symbols)
         self.end_id = end_id
         self.skip = set(skip_ids)          # ids never allowed (start, <unk>, styles)
-        self.cache = cache if cache is not None else GrammarCache(len(self.symbols))
-        self.rows: list = []
+        self.cache = cache if cache is not None else GrammarCache(self.vocab)
+        self.store = self.cache.store
+        self._rows: list[int] = []         # each row's state, by number
 
     # ---- what a grammar defines -------------------------------------------------------------------
 
@@ -112,15 +127,30 @@ class GrammarConstraint(Constraint):
     @abstractmethod
     def can_end(self, state) -> bool: ...
 
-    # ---- the Constraint interface -----------------------------------------------------------------
+    def view(self, state):
+        """What of a state decides its mask: states with the same view share one (default: all of it)."""
+        return state
 
-    def follow(self, state, token: int):
-        """The state after `token`, or None where the grammar forbids it."""
-        key = (state, token)
-        try:
-            return self.cache.next[key]
-        except KeyError:
-            pass
+    # ---- states by number -------------------------------------------------------------------------
+
+    def _number(self, state) -> int:
+        store = self.store
+        found = store.ids.get(state)
+        if found is None:
+            with self.cache.lock:         # the web app samples with one model in several threads
+                found = store.ids.setdefault(state, len(store.states))
+                if found == len(store.states):
+                    store.states.append(state)
+        return found
+
+    def _next(self, number: int, token: int) -> int:
+        """The number of the state after `token`, or -1 where the grammar forbids it."""
+        store = self.store
+        key = number * self.vocab + token
+        found = store.next.get(key)
+        if found is not None:
+            return found
+        state = store.states[number]
         if state is _DEAD:
             nxt = _DEAD if token == self.end_id else None
         elif token == self.end_id:
@@ -129,89 +159,132 @@ class GrammarConstraint(Constraint):
             nxt = None
         else:
             nxt = self.step(state, self.symbols[token])
-        if len(self.cache.next) >= self.CACHE_LIMIT:
-            self.cache.next.clear()
-        self.cache.next[key] = nxt
-        return nxt
+        found = -1 if nxt is None else self._number(nxt)
+        store.next[key] = found
+        return found
 
-    def view(self, state):
-        """What of a state decides its mask: states with the same view share one (default: all of it)."""
-        return state
+    def follow(self, state, token: int):
+        """The state after `token`, or None where the grammar forbids it."""
+        found = self._next(self._number(state), token)
+        return None if found < 0 else self.store.states[found]
 
-    def _lives(self, state, token: int) -> bool:
-        """Whether `state` (reached by `token`) exists and leads on: the end itself, or some token."""
-        if state is None:
+    def _lives(self, number: int, token: int) -> bool:
+        """Whether state `number` (reached by `token`) exists and leads on: the end itself, or some token."""
+        if number < 0:
             return False
         if token == self.end_id:
             return True
-        found = self.cache.alive.get(state)
+        alive = self.store.alive
+        found = alive.get(number)
         if found is None:
-            if len(self.cache.alive) >= self.CACHE_LIMIT:
-                self.cache.alive.clear()
-            found = any(self.follow(state, t) is not None for t in range(len(self.symbols)))
-            self.cache.alive[state] = found
+            found = alive[number] = any(self._next(number, t) >= 0 for t in range(self.vocab))
         return found
 
-    def _mask_id(self, state) -> int:
-        cache = self.cache
-        key = self.view(state)
-        found = cache.mask_of.get(key)
+    def _mask_row(self, number: int) -> int:
+        store = self.store
+        found = store.row_of.get(number)
         if found is not None:
             return found
-        # a token is allowed where the grammar takes it and the state after it is no dead end (one step
-        # ahead: a grammar's deeper dead ends are its bug; the end is then the way out)
-        mask = torch.tensor([self._lives(self.follow(state, t), t) for t in range(len(self.symbols))])
-        if not bool(mask.any()):
-            mask[self.end_id] = True
-        with cache.lock:                  # the web app samples with one model in several threads
-            if len(cache.mask_of) >= self.CACHE_LIMIT:
-                cache.mask_of.clear()
-                cache.size = 0
-            if cache.size == len(cache.bank):
-                cache.bank = torch.cat([cache.bank, torch.zeros_like(cache.bank)])
-            cache.bank[cache.size] = mask
-            cache.mask_of[key] = cache.size
-            cache.size += 1
-            return cache.size - 1
+        key = self.view(store.states[number])
+        found = store.mask_of.get(key)
+        if found is None:
+            # a token is allowed where the grammar takes it and the state after it is no dead end (one
+            # step ahead: a grammar's deeper dead ends are its bug; the end is then the way out)
+            mask = torch.tensor([self._lives(self._next(number, t), t) for t in range(self.vocab)])
+            if not bool(mask.any()):
+                mask[self.end_id] = True
+            with self.cache.lock:
+                found = store.add_mask(key, mask)
+        store.row_of[number] = found
+        return found
+
+    # ---- the Constraint interface -----------------------------------------------------------------
+
+    @property
+    def rows(self) -> list:
+        """Each row's state."""
+        return [self.store.states[i] for i in self._rows]
 
     def start(self, rows: int, prefix: Sequence[int]) -> None:
-        state = self.initial()
+        self.store = self.cache.fresh(self.CACHE_LIMIT)
+        number = self._number(self.initial())
         for position, token in enumerate(prefix[1:], 1):
             if token in self.skip and position == 1:   # a style token: the text starts after it
                 continue
-            nxt = self.follow(state, token)
-            if nxt is None:
+            number = self._next(number, token)
+            if number < 0:
                 raise TunesmithError(f"the primer breaks the model's grammar at its symbol {position} "
                                      f"({self.symbols[token]!r})")
-            state = nxt
-        self.rows = [state] * rows
+        self._rows = [number] * rows
 
     def allowed(self) -> torch.Tensor:
-        ids = torch.tensor([self._mask_id(s) for s in self.rows], dtype=torch.long)
+        return self._masks(self._rows)
+
+    def allowed_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._masks([self._rows[i] for i in rows.tolist()])
+
+    def _masks(self, numbers: list[int]) -> torch.Tensor:
+        found = torch.tensor([self._mask_row(i) for i in numbers], dtype=torch.long)
         with self.cache.lock:
-            return self.cache.bank[ids]
+            return self.store.bank[found]
+
+    def permits(self, tokens: torch.Tensor) -> torch.Tensor:
+        # the same answer as the mask's (a token is allowed where it leads on); where no token leads
+        # on, the mask's fallback allows the end, which this leaves to allowed_rows
+        step, lives = self._next, self._lives
+        return torch.tensor([lives(step(i, t), t) for i, t in zip(self._rows, tokens.tolist())],
+                            dtype=torch.bool)
 
     def advance(self, tokens: torch.Tensor) -> None:
-        follow = self.follow
-        self.rows = [follow(s, t) for s, t in zip(self.rows, tokens.tolist())]
+        step = self._next
         # a token the mask forbade (a caller that does not mask) ends the row's grammar: keep it ending
-        self.rows = [s if s is not None else _DEAD for s in self.rows]
+        self._rows = [nxt if nxt >= 0 else DEAD_NUMBER for nxt in
+                      (step(i, t) for i, t in zip(self._rows, tokens.tolist()))]
 
     def keep(self, rows: torch.Tensor) -> None:
-        self.rows = [s for s, k in zip(self.rows, rows.tolist()) if k]
+        self._rows = [i for i, k in zip(self._rows, rows.tolist()) if k]
+
+
+class GrammarStore:
+    """What a grammar has worked out, by state number: the states, each (state, token)'s next state,
+    whether a state leads on, each state's mask (shared by states with the same view)."""
+
+    def __init__(self, vocab: int):
+        self.ids: dict = {_DEAD: DEAD_NUMBER}    # state → its number
+        self.states: list = [_DEAD]
+        self.next: dict[int, int] = {}           # number × vocab + token → number, -1: forbidden
+        self.alive: dict[int, bool] = {}
+        self.row_of: dict[int, int] = {}         # number → its mask's row of `bank`
+        self.mask_of: dict = {}                  # view → its row of `bank`
+        self.bank = torch.zeros(64, vocab, dtype=torch.bool)   # grows by doubling
+        self.size = 0
+
+    def add_mask(self, key, mask: torch.Tensor) -> int:
+        found = self.mask_of.get(key)            # another thread may have added it
+        if found is None:
+            if self.size == len(self.bank):
+                self.bank = torch.cat([self.bank, torch.zeros_like(self.bank)])
+            self.bank[self.size] = mask
+            found = self.mask_of[key] = self.size
+            self.size += 1
+        return found
 
 
 class GrammarCache:
-    """What a grammar has worked out, shared by the constraints of one model (and one set of controls):
-    each state's mask, each (state, token)'s next state, whether a state leads on."""
+    """A grammar's store, shared by the constraints of one model (and one set of controls) across
+    sampling rounds. A constraint keeps the store it started with, so a new store (when the old one
+    grew past the limit) never disturbs a batch being sampled in another thread."""
 
     def __init__(self, vocab: int):
         self.lock = threading.Lock()
-        self.mask_of: dict = {}           # a state's view → its row of `bank`
-        self.bank = torch.zeros(64, vocab, dtype=torch.bool)   # grows by doubling
-        self.size = 0
-        self.next: dict = {}              # (state, id) → state
-        self.alive: dict = {}             # state → whether any token follows it
+        self.vocab = vocab
+        self.store = GrammarStore(vocab)
+
+    def fresh(self, limit: int) -> GrammarStore:
+        with self.lock:
+            if len(self.store.states) > limit:
+                self.store = GrammarStore(self.vocab)
+            return self.store
 
 
 class _Dead:
@@ -222,3 +295,4 @@ class _Dead:
 
 
 _DEAD = _Dead()
+DEAD_NUMBER = 0
