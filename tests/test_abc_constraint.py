@@ -100,3 +100,31 @@ def test_every_nottingham_tune_that_passes_check_is_accepted():
     reports = check_texts([abc.finish(p.text, 1, "t") for p in refused], ".abc", timeout=60)
     passing = sorted(p.name.split(" ", 1)[1] for p, r in zip(refused, reports) if r.valid)
     assert passing == sorted(EXCEPTIONS), passing
+
+
+def test_held_out_likelihood_under_the_grammar(tmp_path, capsys):
+    from tunesmith import bundle, cli
+    from tunesmith.evaluate.likelihood import evaluate
+    from tunesmith.nets.lstm import LSTMModel, ModelConfig
+
+    codec = codec_of(TUNES)
+    torch.manual_seed(0)
+    model = LSTMModel(ModelConfig(codec.vocab_size, layers=1, hidden=16, embed=8, dropout=0.0))
+    path = bundle.save(tmp_path / "m", model, codec, {"corpus": "test"})
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, text in enumerate(TUNES):
+        (data / f"t{i}.abc").write_text(text)
+    broken = "X:1\nT:One\nM:3/4\nL:1/8\nK:G\nd6|ABcdefg|]\n"     # a bar of 7/8 in 3/4
+    (data / "broken.abc").write_text(broken)
+    result = evaluate(str(path), [str(data)], show_progress=False, constrained=True)
+    under = result.constrained
+    assert under.pieces == 3 and len(under.refused) == 1 and "broken.abc" in under.refused[0][0]
+    assert under.refused[0][1:] == (broken.index("g|") + 1, "g")     # its place in the ids (after the start)
+    # renormalising over the allowed symbols can only help the true one; an untrained model's
+    # near-uniform guess gains most where the grammar leaves one or two symbols
+    assert under.bits < under.free_bits - 0.5
+    assert under.per_unit(under.bits) == pytest.approx(under.bits * under.tokens / under.units)
+    assert cli.main(["-q", "evaluate", str(path), "--data", str(data), "--constrained"]) == 0
+    out = capsys.readouterr().out
+    assert "under the grammar: 3 pieces it accepts" in out and "1 refused, e.g. " in out and "broken.abc" in out

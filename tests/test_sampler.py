@@ -83,3 +83,27 @@ def test_draws_only_tokens_with_probability_in_proportion():
     assert bool((_pick(logits[:5], True, 0, 1.0, generator) == 1).all())
     assert bool((_pick(logits[:5], False, 1, 1.0, generator) == 1).all())
     assert bool((_pick(logits[:5], False, 0, 1e-6, generator) == 1).all())
+
+
+def test_drawing_first_and_masking_only_refused_rows_is_the_masked_distribution():
+    from tunesmith.codecs.constraint import TableConstraint
+    from tunesmith.sample import _constrained_pick
+
+    # one state; tokens 1 and 3 forbidden. 40,000 rows draw at once, by the draw-first path
+    table = torch.tensor([[0, -1, 0, -1, 0]])
+    rule = TableConstraint(table)
+    rows = 40_000
+    rule.start(rows, [0])
+    logits = torch.tensor([0.5, 2.0, -0.3, 1.5, 0.0]).expand(rows, -1).clone()
+    generator = torch.Generator().manual_seed(3)
+    drawn = _constrained_pick(logits, rule, False, 0, 1.0, generator)
+    assert not bool(((drawn == 1) | (drawn == 3)).any())
+    want = torch.softmax(logits[0].masked_fill(table[0] < 0, float("-inf")), -1)
+    got = torch.bincount(drawn, minlength=5).float() / rows
+    assert (got - want).abs().max() < 4 * (want * (1 - want) / rows).sqrt().max()
+    # greedy: the allowed argmax, not the free one; top-k masks before it cuts
+    rule.start(3, [0])
+    assert _constrained_pick(logits[:3].clone(), rule, True, 0, 1.0, generator).tolist() == [0, 0, 0]
+    rule.start(rows, [0])
+    topk = _constrained_pick(logits.clone(), rule, False, 2, 1.0, generator)
+    assert set(topk.unique().tolist()) == {0, 4}      # the two likeliest allowed

@@ -25,6 +25,10 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--style", help="score the pieces as this style (models trained on several)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
+    p.add_argument("--constrained", action="store_true",
+                   help="also score under the model's grammar (ABC, **kern): each step renormalised over "
+                        "the symbols the grammar allows, as sampling draws; beside it the free figure on the "
+                        "same pieces, and the pieces the grammar refuses")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -33,7 +37,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tunesmith.device import pick_device
     from tunesmith.evaluate.likelihood import evaluate
 
-    result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)))
+    result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)),
+                      constrained=args.constrained)
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
@@ -44,6 +49,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if result.unknown_note():
         line += f"; {result.unknown_note()}"
     print(line)
+    under = result.constrained
+    if under is not None:
+        unit = result.unit or "token"
+        free, con = (under.per_unit(b) or b for b in (under.free_bits, under.bits))
+        print(f"under the grammar: {under.pieces} pieces it accepts, {con:.4f} bits per {unit} "
+              f"(without it, on the same pieces: {free:.4f}); {len(under.refused)} refused"
+              + (f", e.g. {under.refused[0][0]} at symbol {under.refused[0][1]} ({under.refused[0][2]!r})"
+                 if under.refused else ""))
     return 0
 
 

@@ -17,6 +17,8 @@ from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, BAR_PREFIXES, BARS, 
                                           ENDING_BARS, LEFT_SPECIAL, LENGTHS, NOTES, RESTS, RIGHT_SPECIAL,
                                           chord_names, length_value, meter_length, reaches, read_note,
                                           shortest_length, tuplet, unit_length)
+
+SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
 from tunesmith.notation import abc
 
 
@@ -42,6 +44,13 @@ class Body(NamedTuple):
     compound: bool = False         # the meter is compound (tuplet defaults)
     pair: Fraction | None = None   # the length the note after `>` must be written with (abc2midi)
     gap: int = 0                   # characters since the last note or rest ended (see GAP_LIMIT)
+    closed: bool = False           # a :| closed a repeat and no |: (nor the end of a variant) since
+    var: bool = False              # a variant ending runs: no other may begin before a special bar line
+    mark: bool = False             # the note being written is staccato or has a fermata (no > or <)
+    grace: bool = False            # grace notes came and no note since (abc2midi: no second group)
+    ends: bool = False             # the last bar line was a :| that ended a variant (a second may begin)
+    acc: str = ""                  # the accidental of the note being read
+    tacc: str = ""                 # the accidental of the note a tie comes from
 
 
 GAP_LIMIT = 40
@@ -69,8 +78,8 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
-                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1, units), tie=None, pair=None, barend=False, ls=False,
-                      gap=0)
+                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc), tie=None,
+                      pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="")
 
 
 def _room(s: Body) -> bool:
@@ -87,12 +96,14 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
     if nxt[0] == "done":
         done = _commit(s, nxt[1], nxt[2])
         return None if done is None else between(g, done, ch)
-    if nxt[0] == "acc" and not _room(s):
-        return None
+    if nxt[0] == "acc":     # after a tie only the tied note's own accidental (abc2midi ties one pitch)
+        if not _room(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])):
+            return None
+        return s._replace(tok=nxt, last=None, ls=False, acc=nxt[1])
     if nxt[0] == "n":
         if not _room(s):
             return None
-        if s.tie is not None and not s.tie.startswith(nxt[1] + nxt[2]):
+        if s.tie is not None and (not s.tie.startswith(nxt[1] + nxt[2]) or s.acc not in ("", s.tacc)):
             return None
         if nxt[3] and not _fits(s, shortest_length(nxt[3])):
             return None
@@ -145,7 +156,7 @@ def _in_grace(g, s: Body, ch: str) -> Body | None:
     if nxt is not None:
         count, sub = count + 1, ()
     if ch == "}" and count and not sub:
-        return s._replace(tok=())
+        return s._replace(tok=(), grace=True)
     nxt = read_note((), ch)
     return s._replace(tok=("grace", count, nxt)) if nxt is not None and count < 8 else None
 
@@ -174,16 +185,31 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     closes, opens = bar.startswith(":"), bar.endswith(":")
     if opens and s.rep and not closes:
         return None                  # abc2midi: "found another |: after a |:"
+    if bar == "::" and s.closed:
+        return None                  # abc2midi: "found :: before |:" (not so :|: which closes only)
     rep = (s.rep and not closes) or opens
+    # abc2midi: after a :| the next first ending needs a |: (or the end of a variant in between)
+    closed = _closed_after(s, bar)
+    var = s.var and bar == "|"
+    ends = s.var and closes
     if not s.filled:                 # nothing in the bar: this bar line joins the one before it
-        return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None)
+        return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
+                          closed=closed, var=var, ends=ends)
     split = s.left or bar in RIGHT_SPECIAL
     if s.owe and not split:
         return None
     short = s.meter is not None and s.pos < s.meter
     allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
     return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed,
-                      filled=False, tok=(), last=None, rep=rep, barend=True)
+                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends)
+
+
+def _closed_after(s: Body, bar: str) -> bool:
+    """Whether a repeat stands closed after `bar` (as abc2midi reads it): a :| (or :|:) closes one;
+    a |:, :||: or :: opens again, and so does any bar line but | that ends a variant ending."""
+    if bar in ("::", ":||:", "|:", "||:") or (s.var and bar != "|"):
+        return False
+    return bar in (":|", ":|:", ":||") or s.closed
 
 
 def _in_bar(g, s: Body, ch: str) -> Body | None:
@@ -197,24 +223,38 @@ def _in_bar(g, s: Body, ch: str) -> Body | None:
     if done is None:
         return None
     if ch in "123456789" and text in ENDING_BARS:
-        return done._replace(tok=("ending", ch), left=True)
+        return _ending(done, ch)
     return between(g, done, ch)
 
 
 def _in_bracket(g, s: Body, ch: str) -> Body | None:
-    """After `[`: a chord, `[|`, an ending `[1`, or an inline field `[K:G]`."""
+    """After `[`: a chord, `[|`, an ending `[1`, or an inline field `[K:G]` (after a decoration: a chord)."""
+    if s.tok[1:] == ("deco",):
+        return _chord_start(s, ch)
     if ch == "|":
         return s._replace(tok=("bar", "[|")) if _close_bar(s, "[|") is not None else None
     if ch in "123456789":
-        return s._replace(tok=("ending", ch), left=True) if not s.filled and s.barend else None
+        return _ending(s, ch) if not s.filled and s.barend else None
     if ch in INLINE_LETTERS and ch in g.letters:
         if ch in "ML" and (s.filled or s.tup is not None):
             return None
         return s._replace(tok=("ifield", ch, None))
+    return _chord_start(s, ch)
+
+
+def _chord_start(s: Body, ch: str) -> Body | None:
     if s.tie is not None or not _room(s) or s.pair is not None:
         return None
     nxt = read_note((), ch)
     return s._replace(tok=("chord", None, nxt, 0), barend=False) if nxt is not None else None
+
+
+def _ending(s: Body, digit: str) -> Body | None:
+    """A variant ending's number after a bar line: not while another runs, a first ending not after a
+    :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
+    if s.var or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
+        return None
+    return s._replace(tok=("ending", digit), left=True, var=True)
 
 
 def _in_field(g, s: Body, ch: str) -> Body | None:
@@ -246,8 +286,9 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
 def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
     if text == "":
-        if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi)
-            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 else None
+        if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi); its notes must fit
+            fits = s.meter is None or s.pos + int(ch) * SHORTEST * s.unit <= s.meter
+            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and fits else None
         return between(g, s._replace(tok=(), slurs=s.slurs + 1), ch) if s.slurs < 2 else None
     if (ch == ":" and text.count(":") < 2) or (ch in "123456789" and text[-1] == ":"):
         return s._replace(tok=("tup", text + ch))
@@ -271,9 +312,9 @@ def between(g, s: Body, ch: str) -> Body | None:
     if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
         return s._replace(tok=("line", ch))
     if ch in DECORATIONS:
-        return s._replace(tok=("pre",), last=None, ls=False, barend=False)
+        return _decoration(s, ch)
     if ch == " ":     # a tie may follow a space ("A -A"); a broken rhythm not
-        return s._replace(last=None if s.last is None else (s.last[0], s.last[1], True), ls=False)
+        return s._replace(last=None if s.last is None else (*s.last[:2], True, *s.last[3:]), ls=False)
     if ch == "\n":
         if s.ls:
             return None
@@ -290,16 +331,30 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("bar", ch), ls=False)
     if ch == "[":
         return s._replace(tok=("lbr",), last=None, ls=False)
+    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and s.grace)):
+        return None    # decorations, grace notes, chord symbols, slurs, tuplets: a note must fit after them
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
     if ch in simple:
         return s._replace(tok=simple[ch], last=None, ls=False, barend=False)
     if ch == ")":
         return s._replace(slurs=s.slurs - 1, last=None) if s.slurs else None
     if ch == "-" and s.last is not None and s.last[1] not in (None, "["):
-        return s._replace(tie=s.last[1], last=None)
+        return s._replace(tie=s.last[1], tacc=s.last[4], last=None)
     if ch in "<>" and s.last is not None and not s.last[2] and s.tup is None:
         return s._replace(tok=("brk", ch, s.last[0], s.last[3]), last=None)
     return None
+
+
+def _note_fits(s: Body) -> bool:
+    return s.meter is None or s.pos + _eff(s, SHORTEST) <= s.meter
+
+
+def _decoration(s: Body, ch: str) -> Body | None:
+    """A decoration: only where a note can still come; staccato and fermata change the note's length
+    for abc2midi, so a note that has one takes no broken rhythm."""
+    if not _note_fits(s) or (ch in ".H" and s.brk != 1):
+        return None
+    return s._replace(tok=("pre",), last=None, ls=False, barend=False, mark=s.mark or ch in ".H")
 
 
 def _in_broken(g, s: Body, ch: str) -> Body | None:
@@ -307,7 +362,7 @@ def _in_broken(g, s: Body, ch: str) -> Body | None:
     _, marks, before, units = s.tok
     if ch == marks[0] and len(marks) < 2:
         return s._replace(tok=("brk", marks + ch, before, units))
-    if ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in DECORATIONS:
+    if ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in "~uvT":
         return None
     shrink = Fraction(1, 2 ** len(marks))
     left, right = (2 - shrink, shrink) if marks[0] == ">" else (shrink, 2 - shrink)
@@ -319,7 +374,9 @@ def _in_broken(g, s: Body, ch: str) -> Body | None:
 
 def _decorated(g, s: Body, ch: str) -> Body | None:
     """After a decoration: a note, a chord or another decoration."""
-    if ch in NOTES or ch in "^_=" or ch == "[" or ch in DECORATIONS:
+    if ch == "[":
+        return s._replace(tok=("lbr", "deco"), ls=False) if _note_fits(s) else None
+    if ch in NOTES or ch in "^_=" or ch in DECORATIONS:
         return between(g, s._replace(tok=(), ls=False), ch)
     return None
 
@@ -332,7 +389,8 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
             return None
         return s._replace(tok=("field", letter, ""), ls=False)
     if letter in DECORATIONS:
-        return _decorated(g, s._replace(tok=("pre",), ls=False), ch)
+        marked = _decoration(s._replace(tok=()), letter)
+        return None if marked is None else _decorated(g, marked, ch)
     if letter in NOTES:
         return _in_note(g, s._replace(tok=("n", letter, "", ""), ls=False), ch)
     return None
@@ -341,7 +399,7 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
 def _in_bang(s: Body, ch: str) -> Body | None:
     text = s.tok[1] + ch
     if text in BANG_DECORATIONS:
-        return s._replace(tok=("pre",))
+        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!")
     return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in BANG_DECORATIONS) else None
 
 

@@ -8,12 +8,16 @@ zero state, `start … end`, each predicted token counted once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from tunesmith import TunesmithError, bundle, corpus, data, log
 from tunesmith.evaluate.tokens import evaluate_tokens
+
+if TYPE_CHECKING:
+    from tunesmith.evaluate.constrained import Constrained
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Likelihood:
     unit: str | None = None  # that unit's name ("character")
     unknown: int | None = None   # tokens that were `<unk>` (symbols the model never saw); None: it has none
     pieces_left_out: int = 0     # pieces read but not scored: a symbol the model never saw (models without <unk>)
+    constrained: "Constrained | None" = None   # the figure under the grammar, where asked
 
     @property
     def unknown_share(self) -> float | None:
@@ -61,6 +66,8 @@ class Likelihood:
                 "bits_per_character": self.bits_per_character, "accuracy": self.accuracy,
                 "unknown": self.unknown, "unknown_share": self.unknown_share,
                 "pieces_left_out": self.pieces_left_out, "left_out_share": self.left_out_share}
+        if self.constrained is not None:
+            data["constrained"] = self.constrained.to_json()
         if self.unit and self.unit != "character":
             data.update({f"{self.unit}s": self.units, f"bits_per_{self.unit}": self.bits_per_unit})
         return data
@@ -94,14 +101,16 @@ def read_for(codec, spec: list[str], style: str | None = None, show_progress: bo
 
 
 def evaluate(model_path: str, spec: list[str], style: str | None = None, device: str = "cpu",
-             show_progress: bool = True) -> Likelihood:
+             show_progress: bool = True, constrained: bool = False) -> Likelihood:
     """Every piece read, scored. A symbol the model never saw is its `<unk>`; a model saved before
-    `<unk>` came cannot score a piece with one, which is left out and counted."""
+    `<unk>` came cannot score a piece with one, which is left out and counted. `constrained`: also
+    the figure under the model's grammar (`Likelihood.constrained`, see evaluate/constrained.py)."""
     loaded = bundle.load(model_path, device)
     codec = loaded.codec
     pieces = read_for(codec, spec, style, show_progress)
     corpus.report(pieces)
     arrays, skipped, units, unknown, left_out = [], list(pieces.skipped), 0, 0, []
+    named = []      # (name, ids, units) for the figure under the grammar
     for piece in pieces.pieces:
         try:
             ids = codec.encode(piece)
@@ -109,7 +118,8 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
             left_out.append((piece.name, str(exc)))
             continue
         arrays.append(ids)
-        units += codec.units(piece)
+        named.append((piece.name, ids, codec.units(piece)))
+        units += named[-1][2]
         if codec.unk_id is not None:
             unknown += int(np.count_nonzero(ids == codec.unk_id))
     skipped += left_out
@@ -121,6 +131,10 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
                  f"left out, e.g. {left_out[0][1]}")
     tokens = data.TokenSet.from_arrays(arrays)
     result = evaluate_tokens(loaded.model, tokens, torch.device(device))
+    under = None
+    if constrained:
+        from tunesmith.evaluate.constrained import constrained_likelihood
+        under = constrained_likelihood(loaded.model, codec, named, torch.device(device))
     return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
                       result["bits"], result["accuracy"], codec.loss_unit,
-                      unknown if codec.unk_id is not None else None, len(left_out))
+                      unknown if codec.unk_id is not None else None, len(left_out), under)
