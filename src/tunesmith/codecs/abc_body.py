@@ -60,6 +60,8 @@ decorations, spaces or an annotation forever, as nothing of the grammar forbids 
 
 FIELD_LINE_LETTERS = set("KMLPQTRWI")
 INLINE_LETTERS = set("KMLPQ")
+FIELD_CHARS = {"P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"), "Q": set("0123456789/= ")}
+"""What a part label or a tempo may hold in the body (the others have their lists of values or are text)."""
 
 
 def _fits(s: Body, units: Fraction) -> bool:
@@ -273,7 +275,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         elif letter == "L":
             s = s._replace(unit=unit_length(value))
         return s._replace(tok=(), ls=kind == "field")
-    if ch in "@%\\\n]" or not ch.isprintable():
+    if ch in "@%\\\n]" or not ch.isprintable() or (letter in FIELD_CHARS and ch not in FIELD_CHARS[letter]):
         return None
     value += ch
     if values is not None and not any(v.startswith(value) for v in values):
@@ -331,7 +333,7 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("bar", ch), ls=False)
     if ch == "[":
         return s._replace(tok=("lbr",), last=None, ls=False)
-    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and s.grace)):
+    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None))):
         return None    # decorations, grace notes, chord symbols, slurs, tuplets: a note must fit after them
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
     if ch in simple:
