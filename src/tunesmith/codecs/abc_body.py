@@ -1,76 +1,28 @@
 """The body of an ABC tune, read one character at a time (the reader behind codecs/abc_grammar.py).
 
 `body_step(grammar, state, ch)` is the state after `ch`, or None where `ch` would make the tune fail
-`tunesmith check`. A state is a `Body`: where the bar stands (`pos`, exact fractions of a whole note),
-what the bars around it allow (pickup, split bars at repeats and endings), what is open (slurs, a
-tuplet, a tie, a repeat) and the token being read (`tok`, a short tuple: a note's pitch and length so
-far, a bar line's characters, a chord, a chord symbol, ...). Lengths are the unit length times the
+`tunesmith check`. A state is a `Body` (codecs/abc_state.py, with the rules that need only the state:
+bar lines, repeats, chord symbols); `tok` is the token being read, a short tuple: a note's pitch and
+length so far, a bar line's characters, a chord, a chord symbol, ... Lengths are the unit length times the
 note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' durations music21 gives.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, BAR_PREFIXES, BARS, DECORATIONS,
-                                          ENDING_BARS, LEFT_SPECIAL, LENGTHS, NOTES, RESTS, RIGHT_SPECIAL,
-                                          chord_names, length_value, meter_length, reaches, read_note,
-                                          shortest_length, tuplet, unit_length)
-
-SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
+from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _close_bar, _compound, _eff, _ending, _fits,
+                                        _in_bang, _in_quote, _note_fits, _room)
+from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS,
+                                          length_value, meter_length, reaches, read_note, shortest_length,
+                                          tuplet, unit_length)
 from tunesmith.notation import abc
 
-
-class Body(NamedTuple):
-    meter: Fraction | None
-    unit: Fraction
-    pos: Fraction = Fraction(0)    # how much of the bar is written
-    bar: int = 0                   # 0 in the first bar (a pickup may be short)
-    left: bool = False             # this bar is split: opened by a special bar line, or an ending
-    prev: bool = False             # the bar before was split
-    owe: bool = False              # the bar before was short: this bar must be split
-    filled: bool = False           # this bar holds a note or rest
-    notes: bool = False            # the tune holds a note
-    slurs: int = 0
-    tup: tuple | None = None       # (factor, notes left)
-    brk: Fraction = Fraction(1)    # the next note's broken-rhythm factor
-    tok: tuple = ()                # the token being read
-    last: tuple | None = None      # (duration, pitch) of a note just finished (for > < and -)
-    ls: bool = False               # at the start of a line
-    tie: str | None = None         # the pitch a tie waits for
-    rep: bool = False              # a |: is open
-    barend: bool = False           # the last thing written was a bar line
-    compound: bool = False         # the meter is compound (tuplet defaults)
-    pair: Fraction | None = None   # the length the note after `>` must be written with (abc2midi)
-    gap: int = 0                   # characters since the last note or rest ended (see GAP_LIMIT)
-    closed: bool = False           # a :| closed a repeat and no |: (nor the end of a variant) since
-    var: bool = False              # a variant ending runs: no other may begin before a special bar line
-    mark: bool = False             # the note being written is staccato or has a fermata (no > or <)
-    grace: bool = False            # grace notes came and no note since (abc2midi: no second group)
-    ends: bool = False             # the last bar line was a :| that ended a variant (a second may begin)
-    acc: str = ""                  # the accidental of the note being read
-    tacc: str = ""                 # the accidental of the note a tie comes from
-
-
-GAP_LIMIT = 40
-"""At most this many characters between two notes or rests (the corpora's longest stretch without one
-is about half of it: a field line, chord symbols, spaces). Without it a row that strays can write
-decorations, spaces or an annotation forever, as nothing of the grammar forbids it."""
 
 FIELD_LINE_LETTERS = set("KMLPQTRWI")
 INLINE_LETTERS = set("KMLPQ")
 FIELD_CHARS = {"P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"), "Q": set("0123456789/= ")}
 """What a part label or a tempo may hold in the body (the others have their lists of values or are text)."""
-
-
-def _fits(s: Body, units: Fraction) -> bool:
-    """Whether a note of `units` unit lengths (before broken-rhythm and tuplet factors) fits the bar."""
-    return s.meter is None or s.pos + _eff(s, units) <= s.meter
-
-
-def _eff(s: Body, units: Fraction) -> Fraction:
-    return units * s.unit * s.brk * (s.tup[0] if s.tup else 1)
 
 
 def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
@@ -82,10 +34,6 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
                       brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc), tie=None,
                       pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="")
-
-
-def _room(s: Body) -> bool:
-    return s.meter is None or s.pos < s.meter
 
 
 def _in_note(g, s: Body, ch: str) -> Body | None:
@@ -163,57 +111,6 @@ def _in_grace(g, s: Body, ch: str) -> Body | None:
     return s._replace(tok=("grace", count, nxt)) if nxt is not None and count < 8 else None
 
 
-def _in_quote(s: Body, ch: str) -> Body | None:
-    """A chord symbol "Am7" abc2midi and music21 both know, a fingering "4", or an annotation "^Segno"."""
-    text = s.tok[1]
-    if text == "" and ch in "^_<>@":
-        return s._replace(tok=("quote", "^"))
-    if text == "^":      # an annotation: words (not kept in the state), then the closing quote
-        return s._replace(tok=()) if ch == '"' else (s if ch.isalnum() or ch in " .,'-" else None)
-    if text == "" and ch in "012345":
-        return s._replace(tok=("quote", "4"))
-    if text == "4":
-        return s._replace(tok=()) if ch == '"' else None
-    prefixes, names = chord_names()
-    if ch == '"':
-        return s._replace(tok=()) if text in names else None
-    return s._replace(tok=("quote", text + ch)) if text + ch in prefixes else None
-
-
-def _close_bar(s: Body, bar: str) -> Body | None:
-    """A bar line `bar` ends the bar (see the module's rules on short bars)."""
-    if s.tup is not None or s.brk != 1:
-        return None
-    closes, opens = bar.startswith(":"), bar.endswith(":")
-    if opens and s.rep and not closes:
-        return None                  # abc2midi: "found another |: after a |:"
-    if bar == "::" and s.closed:
-        return None                  # abc2midi: "found :: before |:" (not so :|: which closes only)
-    rep = (s.rep and not closes) or opens
-    # abc2midi: after a :| the next first ending needs a |: (or the end of a variant in between)
-    closed = _closed_after(s, bar)
-    var = s.var and bar == "|"
-    ends = s.var and closes
-    if not s.filled:                 # nothing in the bar: this bar line joins the one before it
-        return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
-                          closed=closed, var=var, ends=ends)
-    split = s.left or bar in RIGHT_SPECIAL
-    if s.owe and not split:
-        return None
-    short = s.meter is not None and s.pos < s.meter
-    allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
-    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed,
-                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends)
-
-
-def _closed_after(s: Body, bar: str) -> bool:
-    """Whether a repeat stands closed after `bar` (as abc2midi reads it): a :| (or :|:) closes one;
-    a |:, :||: or :: opens again, and so does any bar line but | that ends a variant ending."""
-    if bar in ("::", ":||:", "|:", "||:") or (s.var and bar != "|"):
-        return False
-    return bar in (":|", ":|:", ":||") or s.closed
-
-
 def _in_bar(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
     if text + ch in BAR_PREFIXES:
@@ -249,14 +146,6 @@ def _chord_start(s: Body, ch: str) -> Body | None:
         return None
     nxt = read_note((), ch)
     return s._replace(tok=("chord", None, nxt, 0), barend=False) if nxt is not None else None
-
-
-def _ending(s: Body, digit: str) -> Body | None:
-    """A variant ending's number after a bar line: not while another runs, a first ending not after a
-    :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
-    if s.var or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
-        return None
-    return s._replace(tok=("ending", digit), left=True, var=True)
 
 
 def _in_field(g, s: Body, ch: str) -> Body | None:
@@ -300,11 +189,6 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     return between(g, s._replace(tok=(), tup=found), ch)
 
 
-def _compound(meter: str | None) -> bool:
-    length = meter_length(meter or "")
-    return bool(length and length.numerator % 3 == 0 and length.numerator > 3)
-
-
 def between(g, s: Body, ch: str) -> Body | None:
     """A character that begins a token (or stands alone) after the last token ended."""
     if ch in NOTES or ch in RESTS or ch in "^_=":
@@ -345,10 +229,6 @@ def between(g, s: Body, ch: str) -> Body | None:
     if ch in "<>" and s.last is not None and not s.last[2] and s.tup is None:
         return s._replace(tok=("brk", ch, s.last[0], s.last[3]), last=None)
     return None
-
-
-def _note_fits(s: Body) -> bool:
-    return s.meter is None or s.pos + _eff(s, SHORTEST) <= s.meter
 
 
 def _decoration(s: Body, ch: str) -> Body | None:
@@ -396,13 +276,6 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
     if letter in NOTES:
         return _in_note(g, s._replace(tok=("n", letter, "", ""), ls=False), ch)
     return None
-
-
-def _in_bang(s: Body, ch: str) -> Body | None:
-    text = s.tok[1] + ch
-    if text in BANG_DECORATIONS:
-        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!")
-    return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in BANG_DECORATIONS) else None
 
 
 def _in_ending(g, s: Body, ch: str) -> Body | None:

@@ -38,6 +38,11 @@ HEAD_LIMITS = (100, 16)
 half of each. Without them a row could write a title forever."""
 
 
+ANY_METER = ("C", "C|", *(f"{n}/{d}" for d in (1, 2, 4, 8, 16, 32) for n in range(1, 17)))
+ANY_UNIT = tuple(f"1/{d}" for d in (1, 2, 4, 8, 16, 32, 64))
+"""The meters and unit lengths a model whose corpus gave no list may write (music21 and abc2midi read these)."""
+
+
 class Head(NamedTuple):
     stage: int          # 0 before X:1, 1 titles, 2 other fields, 3 after M:, 4 after L:
     at: str             # the line read so far: "" (start of a line), a letter, "X:", or "F:" (in a value)
@@ -57,8 +62,8 @@ class AbcGrammar:
         self.letters = abc.kept_letters(keep_fields)
         self.others = "".join(ch for ch in self.letters if ch not in "XTMLK")
         known = known or {}
-        self.meters = list(known.get("meter", {})) or None
-        self.units = list(known.get("unit", {})) or None
+        self.meters = list(known.get("meter", {})) or list(ANY_METER)
+        self.units = list(known.get("unit", {})) or list(ANY_UNIT)
         self.keys = list(known.get("key", {})) or sorted(abc.KEY_VALUES)
         self.rhythms = list(known.get("rhythm", {})) or None
         self.pairs = known.get("pairs", {})

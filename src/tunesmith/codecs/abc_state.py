@@ -1,0 +1,139 @@
+"""The state of the ABC body reader (codecs/abc_body.py) and the rules that need only the state:
+how full the bar is, bar lines with repeats and variant endings as abc2midi reads them, chord symbols,
+bang decorations. A `Body`: where the bar stands (`pos`, exact fractions of a whole note), what the
+bars around it allow (pickup, split bars at repeats and endings), what is open (slurs, a tuplet, a
+tie, a repeat, a variant ending) and the token being read (`tok`)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import NamedTuple
+
+from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, LEFT_SPECIAL, RIGHT_SPECIAL, chord_names,
+                                          meter_length, shortest_length)
+
+SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
+
+
+class Body(NamedTuple):
+    meter: Fraction | None
+    unit: Fraction
+    pos: Fraction = Fraction(0)    # how much of the bar is written
+    bar: int = 0                   # 0 in the first bar (a pickup may be short)
+    left: bool = False             # this bar is split: opened by a special bar line, or an ending
+    prev: bool = False             # the bar before was split
+    owe: bool = False              # the bar before was short: this bar must be split
+    filled: bool = False           # this bar holds a note or rest
+    notes: bool = False            # the tune holds a note
+    slurs: int = 0
+    tup: tuple | None = None       # (factor, notes left)
+    brk: Fraction = Fraction(1)    # the next note's broken-rhythm factor
+    tok: tuple = ()                # the token being read
+    last: tuple | None = None      # (duration, pitch) of a note just finished (for > < and -)
+    ls: bool = False               # at the start of a line
+    tie: str | None = None         # the pitch a tie waits for
+    rep: bool = False              # a |: is open
+    barend: bool = False           # the last thing written was a bar line
+    compound: bool = False         # the meter is compound (tuplet defaults)
+    pair: Fraction | None = None   # the length the note after `>` must be written with (abc2midi)
+    gap: int = 0                   # characters since the last note or rest ended (see GAP_LIMIT)
+    closed: bool = False           # a :| closed a repeat and no |: (nor the end of a variant) since
+    var: bool = False              # a variant ending runs: no other may begin before a special bar line
+    mark: bool = False             # the note being written is staccato or has a fermata (no > or <)
+    grace: bool = False            # grace notes came and no note since (abc2midi: no second group)
+    ends: bool = False             # the last bar line was a :| that ended a variant (a second may begin)
+    acc: str = ""                  # the accidental of the note being read
+    tacc: str = ""                 # the accidental of the note a tie comes from
+
+
+GAP_LIMIT = 40
+"""At most this many characters between two notes or rests (the corpora's longest stretch without one
+is about half of it: a field line, chord symbols, spaces). Without it a row that strays can write
+decorations, spaces or an annotation forever, as nothing of the grammar forbids it."""
+
+def _fits(s: Body, units: Fraction) -> bool:
+    """Whether a note of `units` unit lengths (before broken-rhythm and tuplet factors) fits the bar."""
+    return s.meter is None or s.pos + _eff(s, units) <= s.meter
+
+
+def _eff(s: Body, units: Fraction) -> Fraction:
+    return units * s.unit * s.brk * (s.tup[0] if s.tup else 1)
+
+
+def _room(s: Body) -> bool:
+    return s.meter is None or s.pos < s.meter
+
+
+def _in_quote(s: Body, ch: str) -> Body | None:
+    """A chord symbol "Am7" abc2midi and music21 both know, a fingering "4", or an annotation "^Segno"."""
+    text = s.tok[1]
+    if text == "" and ch in "^_<>@":
+        return s._replace(tok=("quote", "^"))
+    if text == "^":      # an annotation: words (not kept in the state), then the closing quote
+        return s._replace(tok=()) if ch == '"' else (s if ch.isalnum() or ch in " .,'-" else None)
+    if text == "" and ch in "012345":
+        return s._replace(tok=("quote", "4"))
+    if text == "4":
+        return s._replace(tok=()) if ch == '"' else None
+    prefixes, names = chord_names()
+    if ch == '"':
+        return s._replace(tok=()) if text in names else None
+    return s._replace(tok=("quote", text + ch)) if text + ch in prefixes else None
+
+
+def _close_bar(s: Body, bar: str) -> Body | None:
+    """A bar line `bar` ends the bar (see the module's rules on short bars)."""
+    if s.tup is not None or s.brk != 1:
+        return None
+    closes, opens = bar.startswith(":"), bar.endswith(":")
+    if opens and s.rep and not closes:
+        return None                  # abc2midi: "found another |: after a |:"
+    if bar == "::" and s.closed:
+        return None                  # abc2midi: "found :: before |:" (not so :|: which closes only)
+    rep = (s.rep and not closes) or opens
+    # abc2midi: after a :| the next first ending needs a |: (or the end of a variant in between)
+    closed = _closed_after(s, bar)
+    var = s.var and bar == "|"
+    ends = s.var and closes
+    if not s.filled:                 # nothing in the bar: this bar line joins the one before it
+        return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
+                          closed=closed, var=var, ends=ends)
+    split = s.left or bar in RIGHT_SPECIAL
+    if s.owe and not split:
+        return None
+    short = s.meter is not None and s.pos < s.meter
+    allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
+    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed,
+                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends)
+
+
+def _closed_after(s: Body, bar: str) -> bool:
+    """Whether a repeat stands closed after `bar` (as abc2midi reads it): a :| (or :|:) closes one;
+    a |:, :||: or :: opens again, and so does any bar line but | that ends a variant ending."""
+    if bar in ("::", ":||:", "|:", "||:") or (s.var and bar != "|"):
+        return False
+    return bar in (":|", ":|:", ":||") or s.closed
+
+
+def _ending(s: Body, digit: str) -> Body | None:
+    """A variant ending's number after a bar line: not while another runs, a first ending not after a
+    :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
+    if s.var or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
+        return None
+    return s._replace(tok=("ending", digit), left=True, var=True)
+
+
+def _compound(meter: str | None) -> bool:
+    length = meter_length(meter or "")
+    return bool(length and length.numerator % 3 == 0 and length.numerator > 3)
+
+
+def _note_fits(s: Body) -> bool:
+    return s.meter is None or s.pos + _eff(s, SHORTEST) <= s.meter
+
+
+def _in_bang(s: Body, ch: str) -> Body | None:
+    text = s.tok[1] + ch
+    if text in BANG_DECORATIONS:
+        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!")
+    return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in BANG_DECORATIONS) else None
