@@ -14,15 +14,13 @@ from fractions import Fraction
 from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _close_bar, _compound, _eff, _ending, _fits,
                                         _in_bang, _in_quote, _note_fits, _room)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS,
-                                          length_value, meter_length, reaches, read_note, shortest_length,
+                                          VALUE_CHARS, length_value, meter_length, reaches, read_note, shortest_length,
                                           tuplet, unit_length)
 from tunesmith.notation import abc
 
 
 FIELD_LINE_LETTERS = set("KMLPQTRWI")
 INLINE_LETTERS = set("KMLPQ")
-FIELD_CHARS = {"P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"), "Q": set("0123456789/= ")}
-"""What a part label or a tempo may hold in the body (the others have their lists of values or are text)."""
 
 
 def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
@@ -164,12 +162,12 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         elif letter == "L":
             s = s._replace(unit=unit_length(value))
         return s._replace(tok=(), ls=kind == "field")
-    if ch in "@%\\\n]" or not ch.isprintable() or (letter in FIELD_CHARS and ch not in FIELD_CHARS[letter]):
+    if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
         return None
     value += ch
     if values is not None and not any(v.startswith(value) for v in values):
         return None
-    if (letter == "M" and values is None and not all(c.isdigit() or c in "/C|" for c in value)) or len(value) > 30:
+    if len(value) > 30:
         return None
     return s._replace(tok=(kind, letter, value if letter in "MLK" or values is not None else "x"))
 

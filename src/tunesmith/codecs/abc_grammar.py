@@ -22,15 +22,11 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
-from tunesmith.codecs.abc_symbols import meter_length, unit_length
+from tunesmith.codecs.abc_symbols import VALUE_CHARS, meter_length, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
 
 HEADER_FREE = "@%\n"          # never in a free-text header value
-# what a value may hold where the model's corpus gave no list of values (models saved before controls)
-PATTERNS = {"M": set("0123456789/C|"), "L": set("0123456789/"), "Q": set("0123456789/= "),
-            "P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"),
-            "K": set("ABCDEFGabcdefg#mMajinorDdoOrMmixXyLlydPphrloc ")}
 
 
 HEAD_LIMITS = (100, 16)
@@ -144,7 +140,7 @@ class AbcGrammar:
         value = (head.value or "") + ch
         if values is not None and not any(v.startswith(value) for v in values):
             return None
-        if values is None and letter in PATTERNS and ch not in PATTERNS[letter]:
+        if values is None and letter in VALUE_CHARS and ch not in VALUE_CHARS[letter]:
             return None
         return head._replace(value=value if letter in "MLKR" or (letter == "K" and values is None) else
                              None if letter not in "QP" else "x", size=head.size + 1)

@@ -51,6 +51,7 @@ GAP_LIMIT = 40
 is about half of it: a field line, chord symbols, spaces). Without it a row that strays can write
 decorations, spaces or an annotation forever, as nothing of the grammar forbids it."""
 
+
 def _fits(s: Body, units: Fraction) -> bool:
     """Whether a note of `units` unit lengths (before broken-rhythm and tuplet factors) fits the bar."""
     return s.meter is None or s.pos + _eff(s, units) <= s.meter

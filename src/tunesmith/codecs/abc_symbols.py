@@ -17,6 +17,10 @@ ACCIDENTALS = ("^", "^^", "_", "__", "=")
 
 DECORATIONS = set("~.HTuv")
 
+VALUE_CHARS = {"Q": set("0123456789/= "), "P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"),
+               "K": set("ABCDEFGabcdefg#mMajinorDdoOrMmixXyLlydPphrloc ")}
+"""What a field value may hold where no list of values is known: a tempo, a part label, a key."""
+
 BANG_DECORATIONS = ("!trill!", "!fermata!", "!accent!")
 
 LENGTHS = {n + d for n in ("", "1", "2", "3", "4", "5", "6", "7", "8", "9", "12", "16")
