@@ -1,7 +1,8 @@
 """The one map from a file's extension to its music format, for every reader and the renderer.
 
-Formats: abc and kern (text), musicxml (text, or compressed .mxl) and midi
-(binary). `format_of` is how tunesmith tells a file's format everywhere.
+Formats: abc and kern (text), musicxml (text, or compressed .mxl), midi
+(binary) and roll (piano-roll JSON, read by the grid codec when named; a folder never
+yields one). `format_of` is how tunesmith tells a file's format everywhere.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 EXTENSIONS = {".abc": "abc", ".krn": "kern", ".kern": "kern", ".mid": "midi", ".midi": "midi",
-              ".xml": "musicxml", ".mxl": "musicxml", ".musicxml": "musicxml"}
-FORMATS = ("abc", "kern", "midi", "musicxml")     # every format a file may be in
+              ".xml": "musicxml", ".mxl": "musicxml", ".musicxml": "musicxml", ".json": "roll"}
+FORMATS = ("abc", "kern", "midi", "musicxml", "roll")   # every format a file may be in
+ROLL_FORMATS = ("roll",)                          # piano-roll JSON (the grid codec; never found in folders)
 TEXT_FORMATS = ("abc", "kern")                    # read as text by the character codec
-SCORE_FORMATS = FORMATS                           # read as scores (note events) through music21
+SCORE_FORMATS = ("abc", "kern", "midi", "musicxml")   # read as scores (note events) through music21
 BINARY_EXTENSIONS = frozenset({".mid", ".midi", ".mxl"})   # files that are not text
 
 

@@ -66,6 +66,8 @@ def pieces_of(path: str | Path) -> list[Piece]:
     if kind is None:
         raise TunesmithError(f"{path}: cannot tell the format from '{path.suffix}' "
                              f"(known: {', '.join(sorted(formats.EXTENSIONS))})")
+    if kind not in formats.SCORE_FORMATS:
+        raise TunesmithError(f"{path}: a {kind} file is training data for the grid codec, not a score")
     if formats.is_binary(path):
         return [Piece(path.stem, kind, path=str(path))]
     text = abc_text.decode(path.read_bytes())

@@ -23,6 +23,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("model", help="model folder, or a run folder (its best checkpoint)")
     p.add_argument("--data", nargs="+", required=True, help="files, folders, globs or a named corpus")
     p.add_argument("--style", help="score the pieces as this style (models trained on several)")
+    p.add_argument("--split", metavar="NAME",
+                   help="grid models: the split of a roll JSON file to score (e.g. valid; default: the one it "
+                        "was trained on)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
     p.add_argument("--constrained", action="store_true",
@@ -38,7 +41,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tunesmith.evaluate.likelihood import evaluate
 
     result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)),
-                      constrained=args.constrained)
+                      constrained=args.constrained, split=args.split)
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
@@ -46,6 +49,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"next-token accuracy {result.accuracy:.1%}")
     if result.bits_per_unit is not None:
         line += f"; {result.bits_per_unit:.4f} bits per {result.unit}"
+    if result.nats_per_frame is not None:
+        line += f" = {result.nats_per_frame:.4f} nats per frame (time step)"
     if result.unknown_note():
         line += f"; {result.unknown_note()}"
     print(line)

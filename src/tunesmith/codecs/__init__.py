@@ -14,6 +14,7 @@ from tunesmith.codecs.base import (CODECS, Codec, CodecOptions, Piece, choose, c
                                    register_codec)
 from tunesmith.codecs.chars import CharCodec
 from tunesmith.codecs.events import EventCodec
+from tunesmith.codecs.grid import GridCodec
 
-__all__ = ["Codec", "CodecOptions", "CharCodec", "EventCodec", "CODECS", "Piece",
+__all__ = ["Codec", "CodecOptions", "CharCodec", "EventCodec", "GridCodec", "CODECS", "Piece",
            "choose", "codec_from_json", "codec_names", "register_codec"]

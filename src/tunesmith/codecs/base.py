@@ -34,6 +34,7 @@ from tunesmith import TunesmithError
 from tunesmith.codecs import saved
 from tunesmith.formats import FORMATS
 from tunesmith.notation import scores
+from tunesmith.notation.grid import grid_quarters
 from tunesmith.settings import setting
 
 if TYPE_CHECKING:   # for annotations only
@@ -65,6 +66,10 @@ def _check_parts(value: str) -> None:
 def _check_key(value: str | None) -> None:
     if value:
         scores.parse_key(value)
+
+
+def _check_grid(value: str) -> None:
+    grid_quarters(value)
 
 
 def _check_fields(value: str) -> None:
@@ -101,6 +106,16 @@ class CodecOptions:
                                     "'evaluate' scores symbols the model never saw (1: leave none out, no "
                                     "unknown symbol)",
                                  low=1, metavar="N", group="corpus")
+    grid: str = setting("1/16", "grid: the length of a time step as a fraction of a whole note (1/4: a "
+                                "quarter, the JSB benchmark's)", check=lambda v: _check_grid(v),
+                        metavar="LENGTH", group="corpus")
+    layout: str = setting("pitch", "grid: pitch (each step's sounding pitches, highest first) or voices (one "
+                                   "slot per part, so SATB voices keep their identity)",
+                          choices=("pitch", "voices"), group="corpus")
+    onsets: bool = setting(True, "grid: write each pitch as the plain piano roll of the benchmarks does, "
+                                 "not as a new note or one held from the step before", group="corpus")
+    split: str | None = setting(None, "grid: the split of a roll JSON file to read (train, valid, ...)",
+                                metavar="NAME", group="corpus")
 
 
 @dataclass

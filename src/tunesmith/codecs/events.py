@@ -113,6 +113,10 @@ class EventCodec(Codec):
 
     @classmethod
     def reader_for(cls, formats: set[str], chosen: bool) -> str | None:
+        if "roll" in formats:
+            if chosen:
+                raise TunesmithError("roll JSON files hold several voices on a grid: read them with --codec grid")
+            return None
         return "events"    # music21 reads every score format
 
     @classmethod

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tunesmith import TunesmithError, atomic, log
 from tunesmith.codecs import CODECS, CodecOptions, Piece, choose
-from tunesmith.formats import FORMATS, format_of
+from tunesmith.formats import FORMATS, ROLL_FORMATS, format_of
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,9 @@ def _music_files(entries: list[Path], keep_unknown: bool = False) -> tuple[list[
 
 
 def _in_folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The music files under a folder; roll JSON files only where named (a folder holds other JSON)."""
     entries, unlisted = _walk(folder)
-    found, skipped = _music_files(entries)
+    found, skipped = _music_files([p for p in entries if format_of(p) not in ROLL_FORMATS])
     return found, unlisted + skipped
 
 

@@ -7,8 +7,10 @@ zero state, `start … end`, each predicted token counted once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import math
 
 import numpy as np
 import torch
@@ -53,6 +55,11 @@ class Likelihood:
         return self.bits_per_token * self.tokens / self.units
 
     @property
+    def nats_per_frame(self) -> float | None:
+        """A grid model's figure as the field reports it: nats per time step (frame)."""
+        return self.bits_per_unit * math.log(2) if self.unit == "frame" and self.units else None
+
+    @property
     def characters(self) -> int | None:
         return self.units if self.unit == "character" else None
 
@@ -66,6 +73,8 @@ class Likelihood:
                 "bits_per_character": self.bits_per_character, "accuracy": self.accuracy,
                 "unknown": self.unknown, "unknown_share": self.unknown_share,
                 "pieces_left_out": self.pieces_left_out, "left_out_share": self.left_out_share}
+        if self.nats_per_frame is not None:
+            data["nats_per_frame"] = self.nats_per_frame
         if self.constrained is not None:
             data["constrained"] = self.constrained.to_json()
         if self.unit and self.unit != "character":
@@ -84,9 +93,13 @@ class Likelihood:
         return ""
 
 
-def read_for(codec, spec: list[str], style: str | None = None, show_progress: bool = True) -> corpus.Corpus:
-    """Read files the way the model's training corpus was read."""
-    loaded = corpus.load(spec, options=codec.reading(), show_progress=show_progress)
+def read_for(codec, spec: list[str], style: str | None = None, show_progress: bool = True,
+             split: str | None = None) -> corpus.Corpus:
+    """Read files the way the model's training corpus was read (`split`: another split of a roll file)."""
+    options = codec.reading()
+    if split is not None:
+        options = replace(options, split=split)
+    loaded = corpus.load(spec, options=options, show_progress=show_progress)
     if style is not None:
         codec.style_id(style)
         for piece in loaded.pieces:
@@ -101,13 +114,13 @@ def read_for(codec, spec: list[str], style: str | None = None, show_progress: bo
 
 
 def evaluate(model_path: str, spec: list[str], style: str | None = None, device: str = "cpu",
-             show_progress: bool = True, constrained: bool = False) -> Likelihood:
+             show_progress: bool = True, constrained: bool = False, split: str | None = None) -> Likelihood:
     """Every piece read, scored. A symbol the model never saw is its `<unk>`; a model saved before
     `<unk>` came cannot score a piece with one, which is left out and counted. `constrained`: also
     the figure under the model's grammar (`Likelihood.constrained`, see evaluate/constrained.py)."""
     loaded = bundle.load(model_path, device)
     codec = loaded.codec
-    pieces = read_for(codec, spec, style, show_progress)
+    pieces = read_for(codec, spec, style, show_progress, split)
     corpus.report(pieces)
     arrays, skipped, units, unknown, left_out = [], list(pieces.skipped), 0, 0, []
     named = []      # (name, ids, units) for the figure under the grammar

@@ -1,0 +1,123 @@
+"""The grid codec's grammar: a sampled piece is a well-formed grid, with bars aligned by construction.
+
+It keeps the canonical order inside a step (pitch layout: each pitch lower than the one before;
+voices layout: exactly one slot per voice), lets a held pitch follow only where that pitch sounded
+in the step before (in the same voice, for voices), puts a bar token exactly one bar after the
+last (the first one anywhere within the first bar: a pickup), and ends a piece only at the end of
+a step that closes a bar (or the bar the pickup left short). So the tokens and the roll are one to
+one, and every bar of every voice is full.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import NamedTuple
+
+from tunesmith.codecs.constraint import GrammarCache, GrammarConstraint
+from tunesmith.notation.grid import steps_per_bar
+
+TOP = 128
+
+
+class GridState(NamedTuple):
+    header: bool = True          # no step has begun: M:, K:, V: may still come
+    bar: int = 0                 # steps per bar (0: no metre, no bar tokens)
+    voices: int = 0              # slots per step (voices layout), 0 for the pitch layout
+    steps: int = 0               # steps written, counted up to a bar (all the grammar needs to know)
+    since: int = -1              # steps since the last bar token (-1: none yet)
+    pickup: int = 0              # steps before the first bar token
+    barred: bool = False         # this step has its bar token
+    marked: bool = False         # this step has its fermata
+    filled: int = 0              # pitches (pitch layout) or slots (voices) written in this step
+    last: int = TOP              # the last pitch written in this step (pitch layout)
+    before: tuple = ()           # the step before: its sounding pitches (pitch layout) or each voice's pitch
+    now: tuple = ()              # this step so far, the same way
+
+
+class GridConstraint(GrammarConstraint):
+    def __init__(self, codec, cache: GrammarCache | None = None):
+        self.step_length = Fraction(codec.grid)
+        self.voiced = codec.layout == "voices"
+        self.held = codec.onsets          # held pitches are told apart: keep the step before
+        self.marks = (codec.STEP, codec.BAR, codec.FERMATA, codec.SILENT)
+        super().__init__(codec.symbols, codec.EOS, codec.never_ids + codec.start_only_ids, cache)
+
+    def initial(self):
+        return GridState()
+
+    def can_end(self, s: GridState) -> bool:
+        if s.steps == 0 or not self._at_step_start(s):
+            return False
+        if not s.bar:
+            return True
+        return s.since == s.bar or (s.pickup > 0 and s.since + s.pickup == s.bar) or \
+            (s.since == -1 and s.steps < s.bar)
+
+    @staticmethod
+    def _at_step_start(s: GridState) -> bool:
+        return s.filled == 0 and not s.barred and not s.marked
+
+    def step(self, s: GridState, symbol: str):
+        STEP, BAR, FERMATA, SILENT = self.marks
+        if symbol[:2] in ("M:", "K:", "V:"):
+            return self._header(s, symbol)
+        due = s.bar and s.since == s.bar and not s.barred     # a bar is full: its bar token comes first
+        if symbol == BAR:
+            if not s.bar or s.barred or s.marked or s.filled:
+                return None
+            if s.since == -1:
+                if s.steps >= s.bar:
+                    return None
+                return s._replace(header=False, since=0, pickup=s.steps, barred=True)
+            return s._replace(header=False, since=0, barred=True) if s.since == s.bar else None
+        if due:
+            return None
+        if symbol == FERMATA:
+            if s.marked or s.filled:
+                return None
+            return s._replace(header=False, marked=True)
+        if symbol == STEP:
+            if self.voiced and s.filled != s.voices:
+                return None
+            since = s.since + 1 if s.since >= 0 else -1
+            if s.since == -1 and s.bar and s.steps + 1 >= s.bar:
+                return None          # a first bar line must come within the first bar
+            return s._replace(header=False, steps=min(s.steps + 1, max(s.bar, 1)), since=since, barred=False, marked=False,
+                              filled=0, last=TOP, now=(),
+                              before=(s.now if self.voiced else tuple(sorted(s.now))) if self.held else ())
+        if symbol == SILENT:
+            if not self.voiced or s.filled >= s.voices:
+                return None
+            return s._replace(header=False, filled=s.filled + 1, now=s.now + (-1,) if self.held else ())
+        kind, pitch = symbol[:1], int(symbol[1:]) if symbol[1:].isdigit() else -1
+        if kind not in "nhp" or pitch < 0:
+            return None
+        if self.voiced:
+            if s.filled >= s.voices:
+                return None
+            if kind == "h" and (s.filled >= len(s.before) or s.before[s.filled] != pitch):
+                return None
+            return s._replace(header=False, filled=s.filled + 1, now=s.now + (pitch,) if self.held else ())
+        if pitch >= s.last or (kind == "h" and pitch not in s.before):
+            return None
+        return s._replace(header=False, filled=s.filled + 1, last=pitch, now=s.now + (pitch,) if self.held else ())
+
+    def _header(self, s: GridState, symbol: str):
+        if not s.header:
+            return None
+        if symbol.startswith("M:"):
+            if s.bar:
+                return None
+            bar = steps_per_bar(symbol[2:], self.step_length)
+            return s._replace(bar=bar) if bar else None
+        if symbol.startswith("V:"):
+            if not self.voiced or s.voices or not symbol[2:].isdigit() or not 1 <= int(symbol[2:]) <= 16:
+                return None
+            return s._replace(voices=int(symbol[2:]))
+        return s   # K: any number of times is harmless; the codec writes one
+
+    def view(self, s: GridState):
+        return s._replace(now=())     # the step so far matters only to the step after it
+
+
+__all__ = ["GridConstraint", "GridState"]

@@ -1,0 +1,369 @@
+"""Polyphonic music on a time grid (`GridPiece`): read from piano-roll JSON or any score music21
+reads, and written back as a score with one part per voice.
+
+A piece is a list of steps of equal length (`grid` quarter lengths). Each step holds what sounds
+in it: a pitch that starts there (an onset) or one held from the step before. Where the score has
+parts (SATB, a string quartet) each step has one slot per voice, `REST` where that voice is
+silent, so voices keep their identity; a piano roll has no voices, only the sounding pitches.
+
+Pitches are stored as ints: a MIDI pitch for an onset, `HELD + pitch` for a held one.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from tunesmith import TunesmithError
+
+HELD = 128
+REST = -1
+LOWEST, HIGHEST = 21, 108          # the 88 keys of a piano: what a roll and a transposed copy keep to
+VOICE_NAMES = {4: ["Soprano", "Alto", "Tenor", "Bass"]}
+MAX_STEPS = 20_000                 # a piece longer than this on its grid is refused (a corrupt file)
+
+
+def grid_quarters(value: str) -> str:
+    """--grid (a fraction of a whole note: 1/16) → the step in quarter lengths ("1/4")."""
+    try:
+        step = Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        step = Fraction(0)
+    if not (0 < step <= 1 and (step * 192).denominator == 1):
+        raise TunesmithError(f"--grid must be a note length from 1/192 to 1 (a whole note), e.g. 1/16, "
+                             f"not {value!r}")
+    return str(step * 4)
+
+
+def pitch_of(entry: int) -> int:
+    return entry - HELD if entry >= HELD else entry
+
+
+def is_onset(entry: int) -> bool:
+    return 0 <= entry < HELD
+
+
+@dataclass
+class GridPiece:
+    name: str
+    grid: str                           # quarter lengths per step, e.g. "1/4" (a sixteenth), "1" (a quarter)
+    steps: list[list[int]]              # per step: onsets (pitch), held (HELD + pitch), rests (REST)
+    voices: list[str] | None = None     # the voices' names where each step has one slot per voice
+    meter: str | None = None            # e.g. "4/4": bars are known (scores); None for a roll
+    key: str | None = None              # e.g. "G", "e" (lower case: minor)
+    pickup: int = 0                     # steps before the first bar line (0: the piece starts on one)
+    fermatas: list[int] = field(default_factory=list)    # steps where a fermata note starts
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "grid": self.grid, "steps": self.steps, "voices": self.voices,
+                "meter": self.meter, "key": self.key, "pickup": self.pickup, "fermatas": self.fermatas}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "GridPiece":
+        return cls(data["name"], data["grid"], [list(s) for s in data["steps"]], data.get("voices"),
+                   data.get("meter"), data.get("key"), int(data.get("pickup", 0)), list(data.get("fermatas", [])))
+
+    @property
+    def step_length(self) -> Fraction:
+        return Fraction(self.grid)
+
+    def bar_steps(self) -> int | None:
+        """Steps per bar, or None where the piece has no metre or its bar is not a whole number of steps."""
+        if not self.meter:
+            return None
+        return steps_per_bar(self.meter, self.step_length)
+
+    def transposed(self, semitones: int) -> "GridPiece":
+        def move(e: int) -> int:
+            return e if e == REST else e + semitones
+        key = self.key
+        if key:
+            from tunesmith.notation.parts import TONICS, parse_key
+            tonic, mode = parse_key(key)
+            name = TONICS[(tonic + semitones) % 12]
+            key = name if mode == "major" else name.lower()
+        return GridPiece(self.name, self.grid, [[move(e) for e in s] for s in self.steps], self.voices,
+                         self.meter, key, self.pickup, list(self.fermatas))
+
+    def fits(self) -> bool:
+        """Every pitch on the 88 keys."""
+        return all(LOWEST <= pitch_of(e) <= HIGHEST for s in self.steps for e in s if e != REST)
+
+    def top_line(self) -> list[tuple[int, float, float]]:
+        """The highest sounding pitch as notes (pitch, onset, duration) in quarter lengths: the melody
+        the copy guard compares."""
+        notes: list[list] = []
+        length = float(self.step_length)
+        previous = None
+        for i, step in enumerate(self.steps):
+            sounding = [e for e in step if e != REST]
+            if not sounding:
+                previous = None
+                continue
+            top = max(sounding, key=pitch_of)
+            if previous is not None and not is_onset(top) and pitch_of(top) == previous:
+                notes[-1][2] += length
+            else:
+                notes.append([pitch_of(top), i * length, length])
+            previous = pitch_of(top)
+        return [tuple(n) for n in notes]
+
+
+def steps_per_bar(meter: str, step: Fraction) -> int | None:
+    try:
+        top, bottom = (int(x) for x in meter.split("/"))
+    except ValueError:
+        return None
+    if top <= 0 or bottom <= 0:
+        return None
+    bar = Fraction(4 * top, bottom) / step
+    return int(bar) if bar.denominator == 1 and bar >= 1 else None
+
+
+# ---- piano-roll JSON ------------------------------------------------------------------------
+
+def read_roll(path: str | Path, split: str | None, grid: str) -> list[GridPiece]:
+    """A roll file (JSON: {split: [piece: [step: [MIDI pitch, ...]]]}, as the JSB chorales) → its
+    pieces of one split (a split missing or not chosen is a TunesmithError; a broken file a
+    ValueError, for the reader to skip with its reason). A pitch that sounded in the step before is held; the roll cannot tell a
+    repeated note from a held one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"not a readable JSON roll: {exc}") from None
+    if isinstance(data, dict):
+        keys = [k for k, v in data.items() if isinstance(v, list)]
+        if split is None:    # a choice the user makes, not a broken file: an error, not a skip
+            raise TunesmithError(f"{path} is a roll file with splits ({', '.join(keys)}): pick one with --split")
+        if split not in data or not isinstance(data[split], list):
+            raise TunesmithError(f"{path} has no split {split!r} (it has: {', '.join(keys) or 'none'})")
+        pieces = data[split]
+    elif isinstance(data, list):
+        pieces = data
+    else:
+        raise ValueError("a roll is a list of pieces, or an object of named lists of pieces")
+    out = []
+    for n, piece in enumerate(pieces):
+        if not isinstance(piece, list) or not 0 < len(piece) <= MAX_STEPS:
+            raise ValueError(f"piece {n + 1} is not a list of 1 to {MAX_STEPS} steps")
+        steps, before = [], set()
+        for frame in piece:
+            if not isinstance(frame, list) or not all(isinstance(p, (int, float)) and float(p).is_integer()
+                                                      and 0 <= p <= 127 for p in frame):
+                raise ValueError(f"piece {n + 1} has a step that is not a list of MIDI pitches: {frame!r:.60}")
+            now = sorted({int(p) for p in frame}, reverse=True)
+            steps.append([HELD + p if p in before else p for p in now])
+            before = set(now)
+        out.append(GridPiece(f"{path}#{split}/{n + 1}" if split else f"{path}#{n + 1}", grid, steps))
+    return out
+
+
+# ---- scores through music21 -------------------------------------------------------------------
+
+def _quantized(x, step: Fraction) -> int:
+    return round(Fraction(x).limit_denominator(96) / step)
+
+
+def _voice_notes(part, step: Fraction) -> tuple[list[tuple[int, int, int]], set[int]]:
+    """A part → its notes as (pitch, first step, end step) (the top note of a chord) and the steps
+    where a note with a fermata starts."""
+    # music21 is imported where used: it costs about a second at start-up
+    from music21 import chord, expressions, note
+
+    notes, fermatas = [], set()
+    for el in part.stripTies(matchByPitch=True).flatten().notes:
+        if el.duration.isGrace or el.quarterLength <= 0:
+            continue
+        start = _quantized(el.offset, step)
+        end = max(start + 1, _quantized(el.offset + el.quarterLength, step))
+        pitch = el.pitch.midi if isinstance(el, note.Note) else max(p.midi for p in el.pitches) \
+            if isinstance(el, chord.Chord) else None
+        if pitch is None:
+            continue
+        notes.append((pitch, start, end))
+        if any(isinstance(x, expressions.Fermata) for x in el.expressions):
+            fermatas.add(start)
+    return notes, fermatas
+
+
+def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
+    """A music21 score → a grid piece: one voice per part where `voiced` (a part's chords keep their
+    top note), else the sounding pitches of all parts."""
+    from music21 import key as m21key, meter as m21meter
+
+    step = Fraction(grid)
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    lines, fermatas = [], set()
+    for part in parts:
+        notes, marks = _voice_notes(part, step)
+        if notes:
+            lines.append((part, notes))
+            fermatas |= marks
+    if not lines:
+        raise ValueError("no notes")
+    first = min(s for _, notes in lines for _, s, _ in notes)
+    length = max(e for _, notes in lines for _, _, e in notes) - first
+    if length > MAX_STEPS:
+        raise ValueError(f"longer than {MAX_STEPS} steps of {grid} quarter")
+    slots = [[REST] * len(lines) for _ in range(length)]
+    for v, (_, notes) in enumerate(lines):
+        # a voice sounds one pitch: the note that started last (of a chord, the top one) holds it
+        for pitch, start, end in sorted(notes, key=lambda n: (n[1], n[0])):
+            for i in range(start - first, end - first):
+                slots[i][v] = pitch if i == start - first else HELD + pitch
+        for i in range(1, length):     # a longer note under a shorter one sounds again where that ends
+            e = slots[i][v]
+            if e >= HELD and pitch_of(slots[i - 1][v]) != e - HELD:
+                slots[i][v] = e - HELD
+    steps = slots if voiced else [_merged(s) for s in slots]
+    meters = list(score.recurse().getElementsByClass(m21meter.TimeSignature))
+    meter = meters[0].ratioString if meters else None
+    keys = list(score.recurse().getElementsByClass(m21key.KeySignature))
+    key = None
+    if keys:
+        k = keys[0] if isinstance(keys[0], m21key.Key) else keys[0].asKey("major")
+        key = k.tonic.name.replace("-", "b") if k.mode != "minor" else k.tonic.name.replace("-", "b").lower()
+    bar = steps_per_bar(meter, step) if meter else None
+    pickup = _pickup(lines[0][0], first, step, bar) if bar else 0
+    names = [(p.partName or f"Voice {v + 1}") for v, (p, _) in enumerate(lines)] if voiced else None
+    return GridPiece(name, grid, steps, names, meter if bar else None, key, pickup,
+                     sorted(f - first for f in fermatas))
+
+
+def _merged(slots: list[int]) -> list[int]:
+    """One step's voices → its sounding pitches, highest first (an onset wins over a held note)."""
+    best: dict[int, int] = {}
+    for e in slots:
+        if e != REST and (pitch_of(e) not in best or is_onset(e)):
+            best[pitch_of(e)] = e
+    return [best[p] for p in sorted(best, reverse=True)]
+
+
+def _pickup(part, first: int, step: Fraction, bar: int) -> int:
+    """Steps from the piece's first note to its first bar line (0 where it starts on one)."""
+    for m in part.getElementsByClass("Measure"):
+        if m.paddingLeft or (m.number == 0 and Fraction(m.duration.quarterLength) < bar * step):
+            continue     # an anacrusis: its start is no bar line
+        start = _quantized(m.offset, step)
+        if start >= first:
+            return (start - first) % bar
+    return 0
+
+
+def read_score_file(path: str, grid: str, voiced: bool) -> list[dict]:
+    """One score file (MusicXML, MIDI, **kern, ABC: every tune of a book) → grid pieces as JSON.
+    Runs in a worker process; raises on a file music21 cannot read."""
+    from tunesmith import formats
+    from tunesmith.notation import abc, parse_path, parse_text
+
+    kind = formats.format_of(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "abc":
+            tunes, _ = abc.read_book(abc.decode(Path(path).read_bytes()), path)
+            scores = [(name, parse_text(tune, "abc")) for name, tune in tunes]
+        elif kind == "kern":
+            scores = [(path, parse_text(abc.decode(Path(path).read_bytes()), "humdrum"))]
+        else:
+            scores = [(path, parse_path(path, kind))]
+        out = []
+        for name, score in scores:
+            inner = list(score.scores) if hasattr(score, "scores") else [score]
+            for i, s in enumerate(inner):
+                try:
+                    out.append(from_score(s, name if len(inner) == 1 else f"{name}#{i + 1}", grid, voiced)
+                               .to_json())
+                except ValueError:
+                    if len(scores) == 1 and len(inner) == 1:
+                        raise
+        if not out:
+            raise ValueError("no piece with notes")
+        return out
+
+
+# ---- back to a score ---------------------------------------------------------------------------
+
+def voice_lines(piece: GridPiece, voices: int | None = None) -> list[list[int]]:
+    """Each voice's slot per step. A piece without voices is split into voices by rank: held pitches
+    stay in the voice that holds them, new ones go to the free voices top down."""
+    if piece.voices:
+        return [[s[v] if v < len(s) else REST for s in piece.steps] for v in range(len(piece.voices))]
+    count = voices or max((len(s) for s in piece.steps), default=1) or 1
+    lines = [[REST] * len(piece.steps) for _ in range(count)]
+    previous = [REST] * count
+    for i, step in enumerate(piece.steps):
+        now = [REST] * count
+        rest = []
+        for e in step:
+            holder = next((v for v in range(count) if not is_onset(e) and now[v] == REST
+                           and previous[v] != REST and pitch_of(previous[v]) == pitch_of(e)), None)
+            if holder is None:
+                rest.append(e)
+            else:
+                now[holder] = e
+        free = [v for v in range(count) if now[v] == REST]
+        rest.sort(key=pitch_of, reverse=True)
+        if len(rest) > len(free):    # more pitches than voices: the lowest are left out
+            rest = rest[:len(free)]
+        # spread the new pitches over the free voices, keeping their order top down
+        for e, v in zip(rest, _spread(len(rest), free)):
+            now[v] = e if is_onset(e) else pitch_of(e)     # a pitch changing voice starts again
+        for v in range(count):
+            lines[v][i] = now[v]
+        previous = now
+    return lines
+
+
+def _spread(n: int, free: list[int]) -> list[int]:
+    """Which n of the free voices (top down) take n new pitches: the top voice and the bass first."""
+    if n >= len(free) or n == 0:
+        return free[:n]
+    if n == 1:
+        return free[:1]
+    return free[:n - 1] + free[-1:]
+
+
+INSTRUMENTS = {"Soprano": "Soprano", "Alto": "Alto", "Tenor": "Tenor", "Bass": "Bass"}
+
+
+def to_score(piece: GridPiece, title: str, voices: int | None = None):
+    """A grid piece → a music21 score, one part per voice (named, with the clef its range wants)."""
+    from music21 import clef, expressions, key as m21key, meter as m21meter, metadata, note, stream
+
+    length = piece.step_length
+    lines = voice_lines(piece, voices)
+    names = piece.voices or VOICE_NAMES.get(len(lines)) or [f"Voice {v + 1}" for v in range(len(lines))]
+    score = stream.Score()
+    score.insert(0, metadata.Metadata(title=title))
+    meter = piece.meter or "4/4"
+    for v, line in enumerate(lines):
+        part = stream.Part()
+        part.partName = names[v] if v < len(names) else f"Voice {v + 1}"
+        part.insert(0, m21meter.TimeSignature(meter))
+        if piece.key:
+            try:
+                part.insert(0, m21key.Key(piece.key.replace("b", "-") if len(piece.key) > 1 else piece.key))
+            except Exception:  # noqa: BLE001 - a key music21 cannot read is left out
+                pass
+        sounding = [pitch_of(e) for e in line if e != REST]
+        if sounding and sorted(sounding)[len(sounding) // 2] < 60:
+            part.insert(0, clef.BassClef())
+        offset = Fraction(piece.pickup and (steps_per_bar(meter, length) or 0) - piece.pickup) * length
+        i = 0
+        while i < len(line):
+            e, j = line[i], i + 1
+            while j < len(line) and (line[j] == REST if e == REST else
+                                     (line[j] != REST and not is_onset(line[j]) and pitch_of(line[j]) == pitch_of(e))):
+                j += 1
+            element = note.Rest() if e == REST else note.Note(midi=pitch_of(e))
+            element.quarterLength = (j - i) * length
+            if e != REST and i in piece.fermatas:
+                element.expressions.append(expressions.Fermata())
+            part.insert(float(offset + i * length), element)
+            i = j
+        part.makeNotation(inPlace=True)
+        score.insert(0, part)
+    return score

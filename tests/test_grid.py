@@ -1,0 +1,171 @@
+"""The grid codec: rolls and scores on a time grid, exact tokens, the grammar, frames in evaluate."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from conftest import shared
+from tunesmith import TunesmithError, bundle, cli, corpus
+from tunesmith.codecs import CodecOptions, GridCodec, codec_from_json
+from tunesmith.notation import grid as g
+from tunesmith.sample import generate
+from tunesmith.settings import check
+from tunesmith.train import TrainConfig, train
+
+TINY = dict(layers=1, hidden=32, embed=16, dropout=0.0, batch_size=4, seq_len=64, eval_every=10, preview_length=20)
+PROGRESSION = [[60, 64, 67], [62, 65, 69], [59, 62, 67], [60, 64, 67, 72]]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+
+
+def roll_file(path, pieces=12):
+    """A roll JSON file with train and valid splits of short chord progressions."""
+    def piece(k):
+        return [[p + k % 5 for p in PROGRESSION[(i + k) % 4]] for i in range(8)] + [[]]
+    path.write_text(json.dumps({"train": [piece(k) for k in range(pieces)], "valid": [piece(k) for k in range(3)]}))
+    return path
+
+
+def chorales(count):
+    from music21 import corpus as m21corpus
+    return [p for p in m21corpus.getComposer("bach") if p.suffix == ".mxl"][:count]
+
+
+def roll_options(**more):
+    return CodecOptions(codec="grid", grid="1/4", onsets=False, split="train", **more)
+
+
+def test_a_roll_reads_by_split_and_marks_held_pitches(tmp_path):
+    path = roll_file(tmp_path / "r.json")
+    loaded = corpus.load(str(path), options=CodecOptions(codec="auto", grid="1/4", split="valid"))
+    assert loaded.codec == "grid" and len(loaded.pieces) == 3
+    first = g.GridPiece.from_json(loaded.pieces[0].meta["grid"])
+    assert first.steps[0] == [67, 64, 60] and first.steps[-1] == []
+    held = g.read_roll(tmp_path / "r.json", "train", "1")[0]
+    assert all(e < g.HELD for e in held.steps[0])
+    with pytest.raises(TunesmithError, match="pick one with --split"):
+        corpus.load(str(path), options=CodecOptions(codec="grid"))
+    with pytest.raises(TunesmithError, match="no split 'test'"):
+        corpus.load(str(path), options=CodecOptions(codec="grid", split="test"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train": [[[60, "x"]]]}))
+    broken = corpus.load([str(bad), str(path)], options=CodecOptions(codec="grid", split="train"))
+    assert len(broken.pieces) == 12 and "not a list of MIDI pitches" in broken.skipped[0][1]
+    with pytest.raises(TunesmithError, match="--codec grid"):
+        corpus.load(str(path), options=CodecOptions(codec="events", split="train"))
+    with pytest.raises(TunesmithError, match="--grid"):
+        check(CodecOptions(grid="1/7"))
+
+
+def test_roll_tokens_are_one_to_one_highest_first(tmp_path):
+    loaded = corpus.load(str(roll_file(tmp_path / "r.json")), options=roll_options())
+    codec = GridCodec.fit(loaded.pieces, roll_options())
+    ids = codec.encode(loaded.pieces[0])
+    assert codec.decode(ids[1:10]).split() == ["p67", "p64", "p60", "_", "p69", "p65", "p62", "_", "p67"]
+    for piece in loaded.pieces:
+        back = codec.piece_of(codec.decode(codec.encode(piece)))
+        assert [[g.pitch_of(e) for e in s] for s in back.steps] == \
+            [[g.pitch_of(e) for e in s] for s in g.GridPiece.from_json(piece.meta["grid"]).steps]
+        assert codec.constraint().accepts(list(codec.encode(piece))) is None
+    # every key of the piano is in the vocabulary: a transposed piece is never unknown
+    assert all(f"p{p}" in codec.index for p in range(21, 109))
+    again = codec_from_json(json.loads(json.dumps(codec.to_json())))
+    assert again.symbols == codec.symbols and again.onsets is False and again.split == "train"
+
+
+def test_the_grammar_keeps_the_order_and_the_bars():
+    pieces = [GridCodec._piece(g.GridPiece.from_json(d)) for p in chorales(2)
+              for d in g.read_score_file(str(p), "1/2", True)]
+    codec = GridCodec.fit(pieces, CodecOptions(codec="grid", grid="1/8", layout="voices", unk_min_count=1))
+    con = codec.constraint()
+    ids = list(codec.encode(pieces[0]))
+    assert con.accepts(ids) is None
+    words = codec.decode(ids).split()
+    first = g.GridPiece.from_json(pieces[0].meta["grid"])
+    assert words[:3] == ["M:4/4", f"K:{first.key}", f"V:{len(first.voices)}"]
+    held = [i for i, s in enumerate(codec.symbols) if s.startswith("h")]
+    con.start(1, ids[:4])     # nothing sounded before the first step: nothing can be held
+    assert not bool(con.allowed()[0, held].any())
+    bar = words.index("/")
+    step = bar + words[bar:].index("_")
+    # a voice held where it did not sound is refused; so is a fifth slot, and a bar token mid-bar
+    con.start(1, ids[:step + 2])
+    sounded = codec.symbols[ids[step + 2]]
+    if sounded.startswith("h"):
+        assert not bool(con.allowed()[0, codec.index["h" + str(int(sounded[1:]) + 1)]])
+    con.start(1, ids[:step + 1])     # every voice has its slot (ids start with <s>): the step must end
+    assert not bool(con.allowed()[0, codec.index["n60"]]) and bool(con.allowed()[0, codec.index["_"]])
+    con.start(1, ids[:step + 2])
+    assert not bool(con.allowed()[0, codec.index["/"]]) and not bool(con.allowed()[0, codec.EOS])
+    # pitch layout: each pitch below the one before
+    pitch = GridCodec.fit(pieces, CodecOptions(codec="grid", grid="1/8", unk_min_count=1))
+    con = pitch.constraint()
+    con.start(1, [pitch.BOS, pitch.index["M:4/4"], pitch.index["/"], pitch.index["n67"]])
+    allowed = con.allowed()[0]
+    assert bool(allowed[pitch.index["n60"]]) and not bool(allowed[pitch.index["n67"]])
+    assert not bool(allowed[pitch.index["n72"]]) and not bool(allowed[pitch.index["h60"]])
+
+
+@pytest.mark.parametrize("layout", ["voices", "pitch"])
+def test_chorales_round_trip_with_pickups_fermatas_and_keys(layout, tmp_path):
+    from tunesmith.check import check
+
+    paths = chorales(4)
+    pieces = [GridCodec._piece(g.GridPiece.from_json(d)) for p in paths
+              for d in g.read_score_file(str(p), "1/4", layout == "voices")]
+    codec = GridCodec.fit(pieces, CodecOptions(codec="grid", layout=layout, unk_min_count=1))
+    assert any(g.GridPiece.from_json(p.meta["grid"]).pickup for p in pieces)
+    for n, piece in enumerate(pieces):
+        original = g.GridPiece.from_json(piece.meta["grid"])
+        assert original.fermatas and original.meter == "4/4"
+        ids = codec.encode(piece)
+        assert codec.constraint().accepts(list(ids)) is None
+        back = codec.piece_of(codec.decode(ids))
+        assert (back.steps, back.pickup, back.fermatas, back.key) == \
+            (original.steps, original.pickup, original.fermatas, original.key)
+        (tmp_path / f"c{n}.musicxml").write_text(codec.finish(codec.decode(ids), n))
+    reports = check(sorted(tmp_path.glob("c*.musicxml")), show_progress=False)
+    assert all(r.valid for r in reports), [r.to_json() for r in reports if not r.valid]
+    from music21 import converter
+    score = converter.parse(str(tmp_path / "c0.musicxml"))
+    assert [p.partName for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+
+
+def test_train_evaluate_in_nats_per_frame_and_sample(tmp_path, capsys):
+    path = roll_file(tmp_path / "r.json", pieces=16)
+    run = tmp_path / "run"
+    train(TrainConfig(corpus=[str(path)], out=str(run), steps=20, codec="grid", grid="1/4", onsets=False,
+                      split="train", augment=2, **TINY))
+    assert cli.main(["-q", "evaluate", str(run), "--data", str(path), "--split", "valid", "--json",
+                     "--constrained"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["pieces"] == 3 and result["frames"] == 27
+    assert result["nats_per_frame"] == pytest.approx(result["bits_per_frame"] * math.log(2))
+    assert result["constrained"]["constrained_bits_per_unit"] <= result["constrained"]["free_bits_per_unit"]
+    loaded = bundle.load(run)
+    pieces = generate(loaded.model, loaded.codec, n=4, max_length=400, seed=2)
+    for piece in pieces:
+        steps = loaded.codec.piece_of(piece.text).steps
+        assert all([g.pitch_of(e) for e in s] == sorted((g.pitch_of(e) for e in s), reverse=True) for s in steps)
+        assert all(len({g.pitch_of(e) for e in s}) == len(s) for s in steps)
+    out = tmp_path / "out"
+    assert cli.main(["-q", "sample", str(run), "-n", "2", "--seed", "1", "--max-length", "200", "-o", str(out)]) == 0
+    assert len(list(out.glob("*.musicxml"))) == 2
+
+
+def test_shared_jsb_chorales_are_all_accepted():
+    folder = shared("jsb-chorales")
+    for split in ("train", "valid"):
+        loaded = corpus.load(str(folder / "jsb-chorales-quarter.json"),
+                             options=CodecOptions(codec="grid", grid="1/4", onsets=False, split=split))
+        codec = GridCodec.fit(loaded.pieces, CodecOptions(codec="grid", grid="1/4", onsets=False, split=split))
+        refused = [p.name for p in loaded.pieces if codec.constraint().accepts(list(codec.encode(p))) is not None]
+        assert not refused
+        frames = sum(codec.units(p) for p in loaded.pieces)
+        assert frames == sum(len(p.meta["grid"]["steps"]) for p in loaded.pieces)
+        assert np.all([codec.encode(p)[-1] == codec.EOS for p in loaded.pieces])
