@@ -9,7 +9,7 @@ import pytest
 from conftest import shared
 from tunesmith import TunesmithError, bundle, cli, corpus
 from tunesmith.codecs import CodecOptions, GridCodec, codec_from_json
-from tunesmith.notation import grid as g
+from tunesmith.notation import grid as g, grid_scores
 from tunesmith.sample import generate
 from tunesmith.settings import check
 from tunesmith.train import TrainConfig, train
@@ -80,7 +80,7 @@ def test_roll_tokens_are_one_to_one_highest_first(tmp_path):
 
 def test_the_grammar_keeps_the_order_and_the_bars():
     pieces = [GridCodec._piece(g.GridPiece.from_json(d)) for p in chorales(2)
-              for d in g.read_score_file(str(p), "1/2", True)]
+              for d in grid_scores.read_score_file(str(p), "1/2", True)]
     codec = GridCodec.fit(pieces, CodecOptions(codec="grid", grid="1/8", layout="voices", unk_min_count=1))
     con = codec.constraint()
     ids = list(codec.encode(pieces[0]))
@@ -117,7 +117,7 @@ def test_chorales_round_trip_with_pickups_fermatas_and_keys(layout, tmp_path):
 
     paths = chorales(4)
     pieces = [GridCodec._piece(g.GridPiece.from_json(d)) for p in paths
-              for d in g.read_score_file(str(p), "1/4", layout == "voices")]
+              for d in grid_scores.read_score_file(str(p), "1/4", layout == "voices")]
     codec = GridCodec.fit(pieces, CodecOptions(codec="grid", layout=layout, unk_min_count=1))
     assert any(g.GridPiece.from_json(p.meta["grid"]).pickup for p in pieces)
     for n, piece in enumerate(pieces):
@@ -169,3 +169,44 @@ def test_shared_jsb_chorales_are_all_accepted():
         frames = sum(codec.units(p) for p in loaded.pieces)
         assert frames == sum(len(p.meta["grid"]["steps"]) for p in loaded.pieces)
         assert np.all([codec.encode(p)[-1] == codec.EOS for p in loaded.pieces])
+
+
+MELODY = """X:1
+T:A melody
+M:4/4
+L:1/4
+K:G
+D | G A B c | d2 B G | A B c A | G3 |]
+"""
+
+
+def test_harmonize_keeps_the_melody_note_for_note(tmp_path, capsys):
+    from music21 import converter
+
+    for n, path in enumerate(chorales(6)):
+        (tmp_path / f"c{n}.mxl").write_bytes(path.read_bytes())
+    run = tmp_path / "run"
+    train(TrainConfig(corpus=[str(tmp_path / "*.mxl")], out=str(run), steps=10, codec="grid", grid="1/8",
+                      layout="voices", augment=1, **TINY))
+    melody = tmp_path / "tune.abc"
+    melody.write_text(MELODY)
+    out = tmp_path / "out"
+    code = cli.main(["-q", "harmonize", str(melody), "--model", str(run), "-n", "2", "--seed", "3", "-o", str(out),
+                     "--render", "none"])
+    printed = capsys.readouterr().out
+    files = sorted(out.glob("*.musicxml"))
+    assert len(files) == 2 and printed.count("kept note for note") == 2, printed
+    assert code == 0, printed
+    for f in files:
+        score = converter.parse(str(f))
+        assert len(score.parts) == 4
+        top = [(n.pitch.midi, float(n.offset), float(n.quarterLength))
+               for n in score.parts[0].stripTies().flatten().notes]
+        assert [p for p, _, _ in top] == [62, 67, 69, 71, 72, 74, 71, 67, 69, 71, 72, 69, 67]
+        assert [d for _, _, d in top] == [1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 3]
+    # a melody the model cannot take: a metre it never saw, a part that is not there, a model of one line
+    (tmp_path / "waltz.abc").write_text(MELODY.replace("M:4/4", "M:3/4").replace("| G A B c |", "| G A B |"))
+    assert cli.main(["harmonize", str(tmp_path / "waltz.abc"), "--model", str(run)]) == 2
+    assert "knows no metre 3/4" in capsys.readouterr().err
+    assert cli.main(["harmonize", str(melody), "--model", str(run), "--part", "2"]) == 2
+    assert "no part 2" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import sys
 from typing import Callable
 
 from tunesmith import TunesmithError, __version__, atomic, log
-from tunesmith.cli import continuing, evaluate, files, models, sample, train
+from tunesmith.cli import continuing, evaluate, files, harmonizing, models, sample, train
 from tunesmith.options import max_copy_notes   # noqa: F401 - cli.max_copy_notes, as before
 
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (files.add_corpus_parser, train.add_train_parser, sample.add_sample_parser,
-                sample.add_compose_parser, continuing.add_continue_parser,
+                sample.add_compose_parser, continuing.add_continue_parser, harmonizing.add_harmonize_parser,
                 files.add_render_parser, files.add_check_parser,
                 models.add_models_parser, models.add_export_parser, models.add_serve_parser,
                 evaluate.add_evaluate_parser, evaluate.add_judge_parser, evaluate.add_select_parser):

@@ -81,6 +81,10 @@ def add_judge_parser(sub) -> None:
     p.add_argument("--report", metavar="DIR", help="write report.md, report.html (with plots) and report.json")
     p.add_argument("--json", action="store_true", help="everything as one JSON object on stdout")
     p.add_argument("--timeout", type=float, default=60, help="seconds the check may take per piece (default 60)")
+    p.add_argument("--voices", action="store_true",
+                   help="pieces in several voices (chorales, quartets): also the share of steps with every voice "
+                        "sounding, notes out of their voice's range, voice crossings, and parallel fifths and "
+                        "octaves per 100 voice-leading steps (music21), beside the corpus's own rates")
     p.set_defaults(func=cmd_judge)
 
 
@@ -104,15 +108,39 @@ def _print_judged(result) -> None:
     log.info(f"index {s['index_seconds']} s, judging {s['judge_seconds']} s")
 
 
+def _voice_leading(samples: list[str], spec: list[str]) -> dict:
+    from tunesmith import corpus
+    from tunesmith.evaluate import voices
+
+    _, _, files, _ = corpus.resolve(spec, codec="events")
+    return voices.compare(samples, files)
+
+
+def _print_voices(leading: dict) -> None:
+    """The voice-leading rates: the samples' beside the corpus's."""
+    names = {"full_share": "steps with every voice sounding", "out_of_range_share": "notes out of their voice's range",
+             "crossings_per_100_steps": "voice crossings per 100 steps",
+             "parallels_per_100_moves": "parallel fifths and octaves per 100 voice-leading steps"}
+    print(f"\nvoice leading ({len(leading['pieces'])} pieces vs {leading['corpus_pieces']} corpus pieces "
+          f"with as many voices):")
+    for key, label in names.items():
+        mine, theirs = leading["samples"][key], leading["corpus"][key]
+        print(f"  {label}: {'-' if mine is None else f'{mine:.4g}'} (corpus {'-' if theirs is None else f'{theirs:.4g}'})")
+
+
 def cmd_judge(args: argparse.Namespace) -> int:
 
     result = judge(args.samples, args.corpus, max_copy=max_copy_notes(args.max_copy) or DEFAULT_MAX_COPY,
                    intervals=args.transposed, timeout=args.timeout)
     s = result.summary
+    leading = _voice_leading(args.samples, args.corpus) if args.voices else None
     if args.json:
-        print(json.dumps({"summary": s, "pieces": result.rows, "likeness": result.comparison}, ensure_ascii=False))
+        print(json.dumps({"summary": s, "pieces": result.rows, "likeness": result.comparison,
+                          **({"voice_leading": leading} if leading else {})}, ensure_ascii=False))
     else:
         _print_judged(result)
+        if leading:
+            _print_voices(leading)
     if args.report:
         from tunesmith.evaluate.report import write_report   # matplotlib: only for a report
 

@@ -28,16 +28,15 @@ from typing import Sequence
 
 import numpy as np
 
-from tunesmith import TunesmithError, log
+from tunesmith import TunesmithError
 from tunesmith.codecs import saved
 from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
-from tunesmith.notation import grid as g
+from tunesmith.notation import grid as g, grid_scores
 from tunesmith.notation.grid import HELD, REST, GridPiece, grid_quarters
 
 STEP, BAR, FERMATA, SILENT = "_", "/", "^", "r"
 LAYOUTS = ("pitch", "voices")
 SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # --augment N takes the first N
-SCORE_SECONDS = 120.0
 
 
 @register_codec
@@ -94,21 +93,8 @@ class GridCodec(Codec):
                     continue
                 found.append((str(path), [cls._piece(p) for p in pieces]))
         else:
-            from tunesmith.notation import pool
-            voiced = options.layout == "voices"
-            jobs = [(str(p), step, voiced) for p in files]
-            bar = log.progress(len(jobs), "reading scores", unit="file") if show_progress and jobs else None
-            tick = (lambda: bar.update(1)) if bar is not None else None
-            got: dict[int, list[dict]] = {}
-            for j, result, error in pool.run(g.read_score_file, jobs, [SCORE_SECONDS] * len(jobs), None, tick):
-                if error is None:
-                    got[j] = result
-                else:
-                    skipped.append((jobs[j][0], error))
-            if bar is not None:
-                bar.close()
-            for j in sorted(got):
-                found.append((jobs[j][0], [cls._piece(GridPiece.from_json(d)) for d in got[j]]))
+            read, skipped = grid_scores.read_scores(files, step, options.layout == "voices", show_progress)
+            found = [(path, [cls._piece(p) for p in pieces]) for path, pieces in read.items()]
         if options.transpose:
             found = [(f, [cls._piece(cls._in_key(GridPiece.from_json(p.meta["grid"]), options.transpose))
                           for p in pieces]) for f, pieces in found]
@@ -295,9 +281,53 @@ class GridCodec(Codec):
         return GeneralObjectExporter(score).parse().decode("utf-8")
 
     def constraint(self, controls: dict[str, str] | None = None):
+        """The grid grammar; with {"melody": words} (see `harmony_request`) the top voice is forced."""
+        from tunesmith.codecs.grid_constraint import GridConstraint, MelodyConstraint
+        if controls and set(controls) == {"melody"}:
+            return MelodyConstraint(self, self._melody_plan(controls["melody"]))
         super().constraint(controls)
-        from tunesmith.codecs.grid_constraint import GridConstraint
         return GridConstraint(self)
+
+    def harmony_request(self, melody: GridPiece) -> tuple[str, dict[str, str], int]:
+        """A one-voice melody → (the primer: its metre and key, and the model's voices; the control that
+        forces the top voice; the tokens the harmonized piece takes). Refuses a model that cannot."""
+        if self.layout != "voices":
+            raise TunesmithError("harmonizing needs a model whose steps keep their voices (trained with "
+                                 "--layout voices)")
+        if melody.grid != self.grid:
+            raise TunesmithError(f"the melody is on a grid of {melody.grid} quarter, the model's of {self.grid}")
+        head = []
+        if melody.meter:
+            if f"M:{melody.meter}" not in self.index:
+                known = ", ".join(w[2:] for w in self.words if w.startswith("M:"))
+                raise TunesmithError(f"the model knows no metre {melody.meter} (it knows: {known})")
+            head.append(f"M:{melody.meter}")
+        if melody.key and f"K:{melody.key}" in self.index:
+            head.append(f"K:{melody.key}")
+        head.append(f"V:{self.voices}")
+        if head[-1] not in self.index:
+            raise TunesmithError(f"the model has no {self.voices}-voice header")
+        one = GridCodec([], self.grid, "voices", self.onsets, voices=1)
+        words = [w for w in one.words_of(melody) if w[:2] not in ("M:", "K:", "V:")]
+        unknown = sorted({w for w in words if w not in self.index})
+        if unknown:
+            raise TunesmithError(f"the melody has notes the model does not know: {', '.join(unknown[:5])}")
+        length = len(head) + len(words) + len(melody.steps) * (self.voices - 1) + 2
+        return " ".join(head), {"melody": " ".join(words)}, length
+
+    def _melody_plan(self, text: str) -> list[tuple[bool, bool, str]]:
+        plan, bar, fermata, word = [], False, False, SILENT
+        for w in text.split():
+            if w == BAR:
+                bar = True
+            elif w == FERMATA:
+                fermata = True
+            elif w == STEP:
+                plan.append((bar, fermata, word))
+                bar, fermata, word = False, False, SILENT
+            else:
+                word = w
+        return plan
 
     def to_json(self) -> dict:
         data = {"kind": self.kind, "grid": self.grid, "layout": self.layout, "onsets": self.onsets,

@@ -120,4 +120,47 @@ class GridConstraint(GrammarConstraint):
         return s._replace(now=())     # the step so far matters only to the step after it
 
 
-__all__ = ["GridConstraint", "GridState"]
+
+
+class MelodyConstraint(GridConstraint):
+    """The grid grammar with the top voice forced: at each step the first slot is the melody's (a
+    note, held or new, or a rest), bars and fermatas come where the melody has them, and the piece
+    ends where the melody does. The lower voices are the model's (`tunesmith harmonize`)."""
+
+    def __init__(self, codec, melody: list[tuple[bool, bool, str]], cache: GrammarCache | None = None):
+        self.melody = melody            # per step: (a bar starts, a fermata, the top voice's word)
+        super().__init__(codec, cache)
+
+    def initial(self):
+        return (super().initial(), 0)
+
+    def can_end(self, state) -> bool:
+        inner, index = state
+        return index == len(self.melody) and self._at_step_start(inner)
+
+    def step(self, state, symbol: str):
+        inner, index = state
+        STEP, BAR, FERMATA, SILENT = self.marks
+        if index >= len(self.melody):
+            return None
+        if symbol[:2] in ("M:", "K:", "V:"):
+            after = super().step(inner, symbol)
+            return None if after is None else (after, index)
+        bar, fermata, word = self.melody[index]
+        if (symbol == BAR) != (bar and not inner.barred):       # a bar line exactly where the melody has one
+            return None
+        if symbol == FERMATA and not fermata or fermata and not inner.marked and symbol not in (BAR, FERMATA):
+            return None
+        if inner.filled == 0 and symbol not in (BAR, FERMATA) and symbol != word:   # the top voice's slot
+            return None
+        after = super().step(inner, symbol)
+        if after is None:
+            return None
+        return (after, index + 1 if symbol == STEP else index)
+
+    def view(self, state):
+        inner, index = state
+        return (super().view(inner), index)
+
+
+__all__ = ["GridConstraint", "GridState", "MelodyConstraint"]

@@ -1,5 +1,5 @@
-"""Polyphonic music on a time grid (`GridPiece`): read from piano-roll JSON or any score music21
-reads, and written back as a score with one part per voice.
+"""Polyphonic music on a time grid (`GridPiece`): read from piano-roll JSON (here) or any score music21
+reads (`grid_scores.py`), and written back as a score with one part per voice.
 
 A piece is a list of steps of equal length (`grid` quarter lengths). Each step holds what sounds
 in it: a pitch that starts there (an onset) or one held from the step before. Where the score has
@@ -12,7 +12,6 @@ Pitches are stored as ints: a MIDI pitch for an onset, `HELD + pitch` for a held
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -159,129 +158,6 @@ def read_roll(path: str | Path, split: str | None, grid: str) -> list[GridPiece]
             before = set(now)
         out.append(GridPiece(f"{path}#{split}/{n + 1}" if split else f"{path}#{n + 1}", grid, steps))
     return out
-
-
-# ---- scores through music21 -------------------------------------------------------------------
-
-def _quantized(x, step: Fraction) -> int:
-    return round(Fraction(x).limit_denominator(96) / step)
-
-
-def _voice_notes(part, step: Fraction) -> tuple[list[tuple[int, int, int]], set[int]]:
-    """A part → its notes as (pitch, first step, end step) (the top note of a chord) and the steps
-    where a note with a fermata starts."""
-    # music21 is imported where used: it costs about a second at start-up
-    from music21 import chord, expressions, note
-
-    notes, fermatas = [], set()
-    for el in part.stripTies(matchByPitch=True).flatten().notes:
-        if el.duration.isGrace or el.quarterLength <= 0:
-            continue
-        start = _quantized(el.offset, step)
-        end = max(start + 1, _quantized(el.offset + el.quarterLength, step))
-        pitch = el.pitch.midi if isinstance(el, note.Note) else max(p.midi for p in el.pitches) \
-            if isinstance(el, chord.Chord) else None
-        if pitch is None:
-            continue
-        notes.append((pitch, start, end))
-        if any(isinstance(x, expressions.Fermata) for x in el.expressions):
-            fermatas.add(start)
-    return notes, fermatas
-
-
-def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
-    """A music21 score → a grid piece: one voice per part where `voiced` (a part's chords keep their
-    top note), else the sounding pitches of all parts."""
-    from music21 import key as m21key, meter as m21meter
-
-    step = Fraction(grid)
-    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
-    lines, fermatas = [], set()
-    for part in parts:
-        notes, marks = _voice_notes(part, step)
-        if notes:
-            lines.append((part, notes))
-            fermatas |= marks
-    if not lines:
-        raise ValueError("no notes")
-    first = min(s for _, notes in lines for _, s, _ in notes)
-    length = max(e for _, notes in lines for _, _, e in notes) - first
-    if length > MAX_STEPS:
-        raise ValueError(f"longer than {MAX_STEPS} steps of {grid} quarter")
-    slots = [[REST] * len(lines) for _ in range(length)]
-    for v, (_, notes) in enumerate(lines):
-        # a voice sounds one pitch: the note that started last (of a chord, the top one) holds it
-        for pitch, start, end in sorted(notes, key=lambda n: (n[1], n[0])):
-            for i in range(start - first, end - first):
-                slots[i][v] = pitch if i == start - first else HELD + pitch
-        for i in range(1, length):     # a longer note under a shorter one sounds again where that ends
-            e = slots[i][v]
-            if e >= HELD and pitch_of(slots[i - 1][v]) != e - HELD:
-                slots[i][v] = e - HELD
-    steps = slots if voiced else [_merged(s) for s in slots]
-    meters = list(score.recurse().getElementsByClass(m21meter.TimeSignature))
-    meter = meters[0].ratioString if meters else None
-    keys = list(score.recurse().getElementsByClass(m21key.KeySignature))
-    key = None
-    if keys:
-        k = keys[0] if isinstance(keys[0], m21key.Key) else keys[0].asKey("major")
-        key = k.tonic.name.replace("-", "b") if k.mode != "minor" else k.tonic.name.replace("-", "b").lower()
-    bar = steps_per_bar(meter, step) if meter else None
-    pickup = _pickup(lines[0][0], first, step, bar) if bar else 0
-    names = [(p.partName or f"Voice {v + 1}") for v, (p, _) in enumerate(lines)] if voiced else None
-    return GridPiece(name, grid, steps, names, meter if bar else None, key, pickup,
-                     sorted(f - first for f in fermatas))
-
-
-def _merged(slots: list[int]) -> list[int]:
-    """One step's voices → its sounding pitches, highest first (an onset wins over a held note)."""
-    best: dict[int, int] = {}
-    for e in slots:
-        if e != REST and (pitch_of(e) not in best or is_onset(e)):
-            best[pitch_of(e)] = e
-    return [best[p] for p in sorted(best, reverse=True)]
-
-
-def _pickup(part, first: int, step: Fraction, bar: int) -> int:
-    """Steps from the piece's first note to its first bar line (0 where it starts on one)."""
-    for m in part.getElementsByClass("Measure"):
-        if m.paddingLeft or (m.number == 0 and Fraction(m.duration.quarterLength) < bar * step):
-            continue     # an anacrusis: its start is no bar line
-        start = _quantized(m.offset, step)
-        if start >= first:
-            return (start - first) % bar
-    return 0
-
-
-def read_score_file(path: str, grid: str, voiced: bool) -> list[dict]:
-    """One score file (MusicXML, MIDI, **kern, ABC: every tune of a book) → grid pieces as JSON.
-    Runs in a worker process; raises on a file music21 cannot read."""
-    from tunesmith import formats
-    from tunesmith.notation import abc, parse_path, parse_text
-
-    kind = formats.format_of(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if kind == "abc":
-            tunes, _ = abc.read_book(abc.decode(Path(path).read_bytes()), path)
-            scores = [(name, parse_text(tune, "abc")) for name, tune in tunes]
-        elif kind == "kern":
-            scores = [(path, parse_text(abc.decode(Path(path).read_bytes()), "humdrum"))]
-        else:
-            scores = [(path, parse_path(path, kind))]
-        out = []
-        for name, score in scores:
-            inner = list(score.scores) if hasattr(score, "scores") else [score]
-            for i, s in enumerate(inner):
-                try:
-                    out.append(from_score(s, name if len(inner) == 1 else f"{name}#{i + 1}", grid, voiced)
-                               .to_json())
-                except ValueError:
-                    if len(scores) == 1 and len(inner) == 1:
-                        raise
-        if not out:
-            raise ValueError("no piece with notes")
-        return out
 
 
 # ---- back to a score ---------------------------------------------------------------------------
