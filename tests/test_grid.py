@@ -119,10 +119,13 @@ def test_chorales_round_trip_with_pickups_fermatas_and_keys(layout, tmp_path):
     pieces = [GridCodec._piece(g.GridPiece.from_json(d)) for p in paths
               for d in grid_scores.read_score_file(str(p), "1/4", layout == "voices")]
     codec = GridCodec.fit(pieces, CodecOptions(codec="grid", layout=layout, unk_min_count=1))
-    assert any(g.GridPiece.from_json(p.meta["grid"]).pickup for p in pieces)
+    grids = [g.GridPiece.from_json(p.meta["grid"]) for p in pieces]
+    assert any(p.pickup for p in grids) and any(p.fermatas for p in grids)
+    if layout == "voices":    # a chorale with a horn part keeps its four singers
+        assert all(p.voices == ["Soprano", "Alto", "Tenor", "Bass"] for p in grids)
     for n, piece in enumerate(pieces):
         original = g.GridPiece.from_json(piece.meta["grid"])
-        assert original.fermatas and original.meter == "4/4"
+        assert original.meter == "4/4"
         ids = codec.encode(piece)
         assert codec.constraint().accepts(list(ids)) is None
         back = codec.piece_of(codec.decode(ids))
@@ -210,3 +213,26 @@ def test_harmonize_keeps_the_melody_note_for_note(tmp_path, capsys):
     assert "knows no metre 3/4" in capsys.readouterr().err
     assert cli.main(["harmonize", str(melody), "--model", str(run), "--part", "2"]) == 2
     assert "no part 2" in capsys.readouterr().err
+
+
+def test_voice_leading_figures_and_the_texture_copy_guard():
+    from tunesmith.evaluate import voices
+
+    names = ["Soprano", "Alto", "Tenor", "Bass"]
+    # S and B: parallel (compound) fifths G/C → A/D; the bass alone moves (oblique); parallel octaves
+    # A/A → B/B, then B/B → C/C two octaves apart; the tenor sits out until the alto crosses under it
+    steps = [[67, 64, g.REST, 48], [69, 65, g.REST, 50], [g.HELD + 69, g.HELD + 65, g.REST, 57],
+             [71, 67, g.REST, 59], [72, 52, 55, 48]]
+    piece = g.GridPiece("p", "1/2", steps, names, "4/4", "C")
+    counts = voices.figures(piece)
+    assert (counts.steps, counts.full_steps) == (5, 1)
+    assert counts.moves == 4 and counts.fifths == 1 and counts.octaves == 2
+    assert counts.crossings == 1                         # the alto under the tenor in the last step
+    assert counts.notes == 14 and counts.out_of_range == 1    # the alto's E3 (F3–D5 is its range)
+    rates = counts.rates()
+    assert rates["full_share"] == 0.2 and rates["parallels_per_100_moves"] == 75.0
+    index = voices.TextureIndex([piece])
+    moved = piece.transposed(3)
+    assert index.longest(moved) == 5                     # a transposed copy shares every step
+    other = g.GridPiece("q", "1/2", [[60, 55, 52, 48]] * 3 + steps[1:3], names, "4/4", "C")
+    assert index.longest(other) == 2

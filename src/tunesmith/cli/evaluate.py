@@ -126,6 +126,9 @@ def _print_voices(leading: dict) -> None:
     for key, label in names.items():
         mine, theirs = leading["samples"][key], leading["corpus"][key]
         print(f"  {label}: {'-' if mine is None else f'{mine:.4g}'} (corpus {'-' if theirs is None else f'{theirs:.4g}'})")
+    longest = max((r["longest_shared_steps"] for r in leading["pieces"]), default=0)
+    print(f"  copies of the whole texture (more than {leading['copy_steps']} steps of every voice shared with one "
+          f"corpus piece, any key): {leading['texture_copies']}; longest shared run {longest} steps")
 
 
 def cmd_judge(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ Each piece is read onto a time grid with one voice per part (notation/grid_score
     crossings  steps where a voice sounds below the voice under it, per 100 steps
     parallels  parallel fifths and octaves between any two voices, per 100 voice-leading steps
                (a step where some voice starts a note), found by music21's VoiceLeadingQuartet
+    texture    the longest run of steps, every voice, in any transposition, shared with one corpus
+               piece; more than COPY_BARS bars is a copy of the whole texture
 
 The rates of the samples are given beside the corpus's, read the same way.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from tunesmith.notation.grid import REST, GridPiece, is_onset, pitch_of
 
 RANGES = {4: [(60, 79), (53, 74), (48, 67), (40, 60)]}    # S C4–G5, A F3–D5, T C3–G4, B E2–C4
+COPY_BARS = 4     # a piece sharing more than this many bars (4/4) of all its voices with a corpus piece copies it
 
 
 @dataclass
@@ -84,6 +87,45 @@ def figures(piece: GridPiece) -> VoiceFigures:
     return out
 
 
+class TextureIndex:
+    """Every run of consecutive steps (all voices, any transposition) of a corpus, to find the longest
+    run a piece shares with one of them: the copy guard on the whole texture."""
+
+    def __init__(self, pieces: list[GridPiece]):
+        self.lines = [[tuple(s) for s in p.steps] for p in pieces]
+        self._sets: dict[int, set] = {}
+
+    @staticmethod
+    def _window(steps: list[tuple], start: int, k: int) -> tuple | None:
+        base = next((pitch_of(e) for s in steps[start:start + k] for e in s if e != REST), None)
+        if base is None:
+            return None
+        return tuple(tuple(e if e == REST else e - base for e in s) for s in steps[start:start + k])
+
+    def _runs(self, k: int) -> set:
+        if k not in self._sets:
+            self._sets[k] = {hash(w) for line in self.lines for i in range(len(line) - k + 1)
+                             if (w := self._window(line, i, k)) is not None}
+        return self._sets[k]
+
+    def longest(self, piece: GridPiece, most: int = 256) -> int:
+        """The longest run of steps (at most `most`) the piece shares with a corpus piece."""
+        steps = [tuple(s) for s in piece.steps]
+
+        def shares(k: int) -> bool:
+            runs = self._runs(k)
+            return any((w := self._window(steps, i, k)) is not None and hash(w) in runs
+                       for i in range(len(steps) - k + 1))
+        low, high = 0, min(most, len(steps))
+        while low < high:              # shares(k) holds for every k up to the longest
+            mid = (low + high + 1) // 2
+            if shares(mid):
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
+
 def read_voiced(paths: list[str | Path], grid: str = "1/2", show_progress: bool = True
                 ) -> tuple[list[tuple[str, GridPiece]], list[tuple[str, str]]]:
     """Pieces with one voice per part, on a grid of `grid` quarter (default an eighth)."""
@@ -99,17 +141,22 @@ def compare(samples: list[str | Path], corpus_files: list[str | Path], show_prog
     reference, skipped = read_voiced(corpus_files, show_progress=show_progress)
     rows = []
     total = VoiceFigures()
+    voices = {len(p.voices or []) for _, p in pieces} or {4}
+    texture = TextureIndex([p for _, p in reference if len(p.voices or []) in voices])
+    bar = 8     # steps of an eighth in a 4/4 bar: a copy is more than COPY_BARS bars of every voice
     for name, piece in pieces:
         counts = figures(piece)
         total = total.add(counts)
-        rows.append({"piece": Path(name).stem, "voices": len(piece.voices or []), **counts.rates()})
-    voices = {len(p.voices or []) for _, p in pieces} or {4}
+        shared = texture.longest(piece)
+        rows.append({"piece": Path(name).stem, "voices": len(piece.voices or []), **counts.rates(),
+                     "longest_shared_steps": shared, "texture_copy": shared > COPY_BARS * bar})
     corpus_total = VoiceFigures()
     for _, piece in reference:
         if len(piece.voices or []) in voices:
             corpus_total = corpus_total.add(figures(piece))
     return {"pieces": rows, "samples": total.rates(), "corpus": corpus_total.rates(),
+            "texture_copies": sum(r["texture_copy"] for r in rows), "copy_steps": COPY_BARS * bar,
             "corpus_pieces": sum(len(p.voices or []) in voices for _, p in reference), "corpus_skipped": len(skipped)}
 
 
-__all__ = ["VoiceFigures", "figures", "compare", "read_voiced", "RANGES"]
+__all__ = ["VoiceFigures", "TextureIndex", "figures", "compare", "read_voiced", "RANGES"]

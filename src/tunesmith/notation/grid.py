@@ -202,7 +202,19 @@ def _spread(n: int, free: list[int]) -> list[int]:
     return free[:n - 1] + free[-1:]
 
 
-INSTRUMENTS = {"Soprano": "Soprano", "Alto": "Alto", "Tenor": "Tenor", "Bass": "Bass"}
+INSTRUMENTS = ("Soprano", "Alto", "Tenor", "Bass", "Violin", "Viola", "Violoncello", "Piano")
+
+
+def _instrument(name: str):
+    """The instrument a voice plays in MIDI and audio: music21's of that name (a choir voice, a string),
+    else a piano."""
+    from music21 import instrument
+    for known in INSTRUMENTS:
+        if known.lower() in name.lower():
+            return getattr(instrument, known)()
+    if "cello" in name.lower():
+        return instrument.Violoncello()
+    return instrument.Piano()
 
 
 def to_score(piece: GridPiece, title: str, voices: int | None = None):
@@ -218,6 +230,9 @@ def to_score(piece: GridPiece, title: str, voices: int | None = None):
     for v, line in enumerate(lines):
         part = stream.Part()
         part.partName = names[v] if v < len(names) else f"Voice {v + 1}"
+        player = _instrument(part.partName)
+        player.partName = part.partName
+        part.insert(0, player)
         part.insert(0, m21meter.TimeSignature(meter))
         if piece.key:
             try:

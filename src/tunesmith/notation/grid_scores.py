@@ -45,6 +45,8 @@ def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
 
     step = Fraction(grid)
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    if voiced:
+        parts = _choir(parts) or parts
     lines, fermatas = [], set()
     for part in parts:
         notes, marks = _voice_notes(part, step)
@@ -80,6 +82,22 @@ def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
     names = [(p.partName or f"Voice {v + 1}") for v, (p, _) in enumerate(lines)] if voiced else None
     return GridPiece(name, grid, steps, names, meter if bar else None, key, pickup,
                      sorted(f - first for f in fermatas))
+
+
+CHOIR = ("soprano", "alto", "tenor", "bass")
+
+
+def _choir(parts: list) -> list | None:
+    """A score's four choir parts in order (a chorale with instruments keeps its singers), or None
+    where it does not have each exactly once."""
+    found = {}
+    for part in parts:
+        name = (part.partName or "").strip().lower()
+        if name in CHOIR:
+            if name in found:
+                return None
+            found[name] = part
+    return [found[n] for n in CHOIR] if len(found) == 4 else None
 
 
 def _merged(slots: list[int]) -> list[int]:
