@@ -76,6 +76,19 @@ def test_roll_tokens_are_one_to_one_highest_first(tmp_path):
     assert all(f"p{p}" in codec.index for p in range(21, 109))
     again = codec_from_json(json.loads(json.dumps(codec.to_json())))
     assert again.symbols == codec.symbols and again.onsets is False and again.split == "train"
+    # intervals: a step's top pitch, then each one as its distance down from the one above
+    intervals = GridCodec.fit(loaded.pieces, roll_options(layout="intervals"))
+    ids = intervals.encode(loaded.pieces[0])
+    assert intervals.decode(ids[1:6]).split() == ["p67", "p-3", "p-4", "_", "p69"]
+    for piece in loaded.pieces:
+        ids = list(intervals.encode(piece))
+        assert intervals.piece_of(intervals.decode(ids)).steps == g.GridPiece.from_json(piece.meta["grid"]).steps
+        assert intervals.constraint().accepts(ids) is None
+    con = intervals.constraint()
+    con.start(1, [intervals.BOS])
+    assert not bool(con.allowed()[0, intervals.index["p-3"]])      # no interval at the top of a step
+    con.start(1, [intervals.BOS, intervals.index["p30"]])
+    assert not bool(con.allowed()[0, intervals.index["p-31"]]) and not bool(con.allowed()[0, intervals.index["p40"]])
 
 
 def test_the_grammar_keeps_the_order_and_the_bars():

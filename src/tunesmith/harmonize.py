@@ -25,7 +25,7 @@ class Harmonized:
     seed: int
 
 
-def read_melody(codec, path: str | Path, part: int = 1) -> g.GridPiece:
+def read_melody(codec, path: str | Path, part: int | None = None) -> g.GridPiece:
     if getattr(codec, "kind", "") != "grid":
         raise TunesmithError("harmonizing needs a model of voices on a time grid (such as 'chorale'); this one "
                              f"writes {codec.label(codec.format)}")

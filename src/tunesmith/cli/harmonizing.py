@@ -22,7 +22,8 @@ def add_harmonize_parser(sub) -> None:
     p.add_argument("melody", help="an .abc, .musicxml, .mxl, .mid or .krn file")
     p.add_argument("--style", "-m", "--model", dest="model", default=DEFAULT_STYLE,
                    help=f"model name ('tunesmith models'), model folder or run folder (default {DEFAULT_STYLE})")
-    p.add_argument("--part", type=int, default=1, help="the part holding the melody, 1 = the top (default 1)")
+    p.add_argument("--part", type=int, help="the part holding the melody, 1 = the top (default: the part named "
+                                            "Soprano, Melody, Voice or Cantus, else the top)")
     p.add_argument("-n", type=int, default=1, help="how many harmonizations (default 1)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the card's)")
     p.add_argument("--seed", type=int, help="random seed (the same seed gives the same parts)")
@@ -44,7 +45,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     loaded = bundle.load(args.model, device, args.models)
     temperature = args.temperature if args.temperature is not None else card_defaults(loaded.card).temperature
     settings.check(SampleOptions(n=args.n, temperature=temperature))
-    if args.part < 1:
+    if args.part is not None and args.part < 1:
         raise TunesmithError(f"--part must be 1 or more, not {args.part}")
     melody = harmonize.read_melody(loaded.codec, args.melody, args.part)
     made = harmonize.harmonize(loaded, melody, n=args.n, temperature=temperature, seed=args.seed, device=device)

@@ -109,9 +109,10 @@ class CodecOptions:
     grid: str = setting("1/16", "grid: the length of a time step as a fraction of a whole note (1/4: a "
                                 "quarter, the JSB benchmark's)", check=lambda v: _check_grid(v),
                         metavar="LENGTH", group="corpus")
-    layout: str = setting("pitch", "grid: pitch (each step's sounding pitches, highest first) or voices (one "
-                                   "slot per part, so SATB voices keep their identity)",
-                          choices=("pitch", "voices"), group="corpus")
+    layout: str = setting("pitch", "grid: pitch (each step's sounding pitches, highest first), intervals (the "
+                                   "same, each pitch below the top as its distance down from the one above) "
+                                   "or voices (one slot per part, so SATB voices keep their identity)",
+                          choices=("pitch", "voices", "intervals"), group="corpus")
     onsets: bool = setting(True, "grid: write each pitch as the plain piano roll of the benchmarks does, "
                                  "not as a new note or one held from the step before", group="corpus")
     split: str | None = setting(None, "grid: the split of a roll JSON file to read (train, valid, ...)",

@@ -35,7 +35,7 @@ from tunesmith.notation import grid as g, grid_scores
 from tunesmith.notation.grid import HELD, REST, GridPiece, grid_quarters
 
 STEP, BAR, FERMATA, SILENT = "_", "/", "^", "r"
-LAYOUTS = ("pitch", "voices")
+LAYOUTS = ("pitch", "voices", "intervals")
 SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # --augment N takes the first N
 
 
@@ -183,11 +183,14 @@ class GridCodec(Codec):
                          for v in range(self.voices)]
                 words += [self._pitch_word(e) for e in slots]
             else:
-                seen = set()
+                above = None
                 for e in sorted(step, key=g.pitch_of, reverse=True):
-                    if e != REST and g.pitch_of(e) not in seen:
-                        seen.add(g.pitch_of(e))
-                        words.append(self._pitch_word(e))
+                    if e != REST and g.pitch_of(e) != above:
+                        word = self._pitch_word(e)
+                        if self.layout == "intervals" and above is not None:   # the distance down from above
+                            word = f"{word[0]}-{above - g.pitch_of(e)}"
+                        words.append(word)
+                        above = g.pitch_of(e)
             words.append(STEP)
         return words
 
@@ -210,8 +213,10 @@ class GridCodec(Codec):
         # every pitch of the 88 keys in each kind, so a transposed or new piece is never unknown
         kinds = ["p"] if not given.onsets else ["n", "h"]
         counts.update({f"{k}{p}": 0 for k in kinds for p in range(g.LOWEST, g.HIGHEST + 1)})
+        if given.layout == "intervals":
+            counts.update({f"{k}-{d}": 0 for k in kinds for d in range(1, g.HIGHEST - g.LOWEST + 1)})
         counts.update({STEP: 0})
-        rare = {w for w, n in counts.items() if 0 < n < given.unk_min_count and not w[1:].isdigit()}
+        rare = {w for w, n in counts.items() if 0 < n < given.unk_min_count and not w.lstrip("nhp-").isdigit()}
         words = sorted(set(counts) - rare, key=_order)
         return cls(words, probe.grid, given.layout, given.onsets, styles, voices, unk=bool(rare),
                    split=given.split)
@@ -258,6 +263,10 @@ class GridCodec(Codec):
                 step.append(REST)
             elif word[:1] in "nhp" and word[1:].isdigit() and 0 <= int(word[1:]) <= 127:
                 step.append(HELD + int(word[1:]) if word[0] == "h" else int(word[1:]))
+            elif word[:1] in "nhp" and word[1:2] == "-" and word[2:].isdigit() and step:
+                pitch = g.pitch_of(step[-1]) - int(word[2:])      # an interval down from the pitch above
+                if 0 <= pitch <= 127:
+                    step.append(HELD + pitch if word[0] == "h" else pitch)
         if not self.onsets:       # a plain roll: a pitch in the step before is held
             steps = [[HELD + g.pitch_of(e) if e != REST and g.pitch_of(e) in
                       {g.pitch_of(x) for x in (steps[i - 1] if i else []) if x != REST} else e for e in s]
@@ -355,9 +364,11 @@ class GridCodec(Codec):
 
 
 def _order(word: str) -> tuple:
-    """Vocabulary order: header words, marks, then pitches by kind and height."""
+    """Vocabulary order: header words, marks, then pitches by kind and height, then intervals."""
     if word[:1] in "nhp" and word[1:].isdigit():
         return (2, word[0], int(word[1:]))
+    if word[:1] in "nhp" and word[1:2] == "-" and word[2:].isdigit():
+        return (3, word[0], int(word[2:]))
     return (1 if word in (STEP, BAR, FERMATA, SILENT) else 0, word, 0)
 
 

@@ -38,6 +38,7 @@ class GridConstraint(GrammarConstraint):
     def __init__(self, codec, cache: GrammarCache | None = None):
         self.step_length = Fraction(codec.grid)
         self.voiced = codec.layout == "voices"
+        self.intervals = codec.layout == "intervals"
         self.held = codec.onsets          # held pitches are told apart: keep the step before
         self.marks = (codec.STEP, codec.BAR, codec.FERMATA, codec.SILENT)
         super().__init__(codec.symbols, codec.EOS, codec.never_ids + codec.start_only_ids, cache)
@@ -90,6 +91,12 @@ class GridConstraint(GrammarConstraint):
                 return None
             return s._replace(header=False, filled=s.filled + 1, now=s.now + (-1,) if self.held else ())
         kind, pitch = symbol[:1], int(symbol[1:]) if symbol[1:].isdigit() else -1
+        if symbol[1:2] == "-" and symbol[2:].isdigit():     # an interval down from the pitch above
+            if s.last == TOP:
+                return None
+            pitch = s.last - int(symbol[2:])
+        elif self.intervals and s.last != TOP:               # only a step's top pitch is written out
+            return None
         if kind not in "nhp" or pitch < 0:
             return None
         if self.voiced:

@@ -151,9 +151,10 @@ def read_score_file(path: str, grid: str, voiced: bool) -> list[dict]:
         return out
 
 
-def melody_of(path: str | Path, part: int, grid: str) -> GridPiece:
-    """Part `part` (1: the top) of a score file (ABC: its first tune) as a one-voice grid piece: the
-    melody `tunesmith harmonize` keeps. Raises TunesmithError for a file or part it cannot use."""
+def melody_of(path: str | Path, part: int | None, grid: str) -> GridPiece:
+    """Part `part` (1: the top; None: the part named for the melody, Soprano, Melody, ..., else the
+    top) of a score file (ABC: its first tune) as a one-voice grid piece: the melody `tunesmith
+    harmonize` keeps. Raises TunesmithError for a file or part it cannot use."""
     from tunesmith import formats
     from tunesmith.notation import abc, parse_path, parse_text
 
@@ -180,6 +181,9 @@ def melody_of(path: str | Path, part: int, grid: str) -> GridPiece:
         score = score.scores[0]
     from music21 import stream
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    if part is None:
+        from tunesmith.notation.scores import _melody_part
+        part = _melody_part(parts)[0] + 1
     if not 1 <= part <= len(parts):
         raise TunesmithError(f"{path} has {len(parts)} part{'s' * (len(parts) != 1)}, no part {part}")
     single = stream.Score()
