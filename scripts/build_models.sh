@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the models shipped in src/tunesmith/models/ (see src/tunesmith/models/RECIPES.md).
 #
-#   bash scripts/build_models.sh            # all four
+#   bash scripts/build_models.sh            # all five
 #   bash scripts/build_models.sh chorale    # one
 #
 # Each is trained by `tunesmith train` on a corpus that comes with music21,
@@ -37,8 +37,14 @@ NAME=folk; if want "$@"; then
         -- --corpus oneills ryans --temperatures 1.0,0.9,0.8,0.7 --temperature 0.8
 fi
 NAME=chorale; if want "$@"; then
-    build chorale --corpus chorales --transpose C --layers 2 --hidden 256 --dropout 0.5 --steps 2000 --eval-every 100 \
-        -- --corpus chorales --temperatures 1.0,0.9,0.8 --temperature 1.0
+    # four voices on a time grid of eighths (codecs/grid.py), the soprano, alto, tenor and bass each a slot
+    build chorale --corpus chorales --codec grid --layout voices --grid 1/8 --augment 5 --layers 2 --hidden 256 \
+        --minutes 15 --eval-every 250 \
+        -- --corpus chorales --temperatures 1.0 --temperature 1.0
+fi
+NAME=chorale-melody; if want "$@"; then
+    build chorale-melody --corpus chorales --transpose C --layers 2 --hidden 256 --dropout 0.5 --steps 2000 \
+        --eval-every 100 -- --corpus chorales --temperatures 1.0,0.9,0.8 --temperature 1.0
 fi
 NAME=essen; if want "$@"; then
     build essen --corpus essen --minutes 20 \

@@ -10,7 +10,7 @@ import pytest
 
 from tunesmith import TunesmithError, bundle, check, cli, compose, registry, render, sample
 
-SHIPPED = ("folk", "chorale", "essen")
+SHIPPED = ("folk", "chorale", "chorale-melody", "essen")
 LIMIT_MB = 10
 
 

@@ -29,6 +29,8 @@ def read_melody(codec, path: str | Path, part: int | None = None) -> g.GridPiece
     if getattr(codec, "kind", "") != "grid":
         raise TunesmithError("harmonizing needs a model of voices on a time grid (such as 'chorale'); this one "
                              f"writes {codec.label(codec.format)}")
+    if not Path(path).is_file():
+        raise TunesmithError(f"no such file: {path}")
     return grid_scores.melody_of(path, part, codec.grid)
 
 

@@ -240,11 +240,11 @@ def midi_to_wav(midi: Path, wav: Path, timeout: float = 120.0, rate: int = 44100
             raise TunesmithError(f"FluidSynth failed ({detail[-1] if detail else f'exit status {run.returncode}'})")
 
 
-def parse_formats(spec: str) -> list[str]:
+def parse_formats(spec: str, flag: str = "--to") -> list[str]:
     formats = [f.strip().lower() for f in spec.split(",") if f.strip()]
     unknown = [f for f in formats if f not in OUTPUTS]
     if unknown or not formats:
-        raise TunesmithError(f"--to takes a comma-separated list of {', '.join(OUTPUTS)}, not {spec!r}")
+        raise TunesmithError(f"{flag} takes a comma-separated list of {', '.join(OUTPUTS)}, not {spec!r}")
     return formats
 
 

@@ -41,6 +41,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     from tunesmith.device import pick_device
     from tunesmith.options import SampleOptions, card_defaults
 
+    formats = render.parse_formats(args.render, "--render") if args.render not in ("", "none") else []
     device = pick_device(args.device)
     loaded = bundle.load(args.model, device, args.models)
     temperature = args.temperature if args.temperature is not None else card_defaults(loaded.card).temperature
@@ -51,7 +52,6 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     made = harmonize.harmonize(loaded, melody, n=args.n, temperature=temperature, seed=args.seed, device=device)
     paths = sample.write(made.pieces, loaded.codec, args.out, stem=f"{Path(args.melody).stem}-harmonized",
                          finish=harmonize.finisher(loaded.codec, melody))
-    formats = [f for f in args.render.split(",") if f and f != "none"]
     if formats:
         render.render(paths, formats, args.out, show_progress=False)
     reports = check.check(paths, show_progress=False)

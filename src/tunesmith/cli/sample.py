@@ -59,7 +59,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from tunesmith.device import pick_device
 
     device = pick_device(args.device)
-    formats = render.parse_formats(args.render) if args.render else []
+    formats = render.parse_formats(args.render, "--render") if args.render else []
     loaded = bundle.load(args.model, device, args.models)
     options = sample_options(args, SampleOptions())
     formats = formats or list(loaded.codec.default_formats)
@@ -75,7 +75,7 @@ def add_compose_parser(sub) -> None:
                                "NAME-001.abc (.krn, .musicxml) with its MIDI, and WAV where FluidSynth and a "
                                "soundfont are installed, into the current folder; existing files are kept.")
     p.add_argument("--style", dest="model", default=DEFAULT_MODEL,
-                   help=f"the model to compose with: folk, chorale, essen or any name 'tunesmith models' "
+                   help=f"the model to compose with: folk, chorale (four voices), chorale-melody, essen, palestrina or any name 'tunesmith models' "
                         f"lists (default {DEFAULT_MODEL})")
     # every flag defaults to None: one left out keeps the model card's setting (or compose's own)
     shown = {name: "the model card's" for name in TUNABLE}

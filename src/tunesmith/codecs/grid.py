@@ -52,7 +52,7 @@ class GridCodec(Codec):
     def __init__(self, words: Sequence[str], grid: str = "1/4", layout: str = "pitch", onsets: bool = True,
                  styles: Sequence[str] = (), voices: int = 4, unk: bool = False, split: str | None = None):
         if layout not in LAYOUTS:
-            raise TunesmithError(f"--layout must be pitch or voices, not {layout!r}")
+            raise TunesmithError(f"--layout must be {', '.join(LAYOUTS)}, not {layout!r}")
         self.grid = grid              # quarter lengths per step
         self.layout = layout
         self.onsets = onsets
@@ -354,7 +354,7 @@ class GridCodec(Codec):
             raise saved.wrong("grid", "a step length in quarters such as 1/4", grid) from None
         layout = saved.entry(data, "layout", "string", "pitch")
         if layout not in LAYOUTS:
-            raise saved.wrong("layout", "pitch or voices", layout)
+            raise saved.wrong("layout", "pitch, voices or intervals", layout)
         voices = saved.entry(data, "voices", "number", 4)
         if not (isinstance(voices, int) and 1 <= voices <= 16):
             raise saved.wrong("voices", "a whole number from 1 to 16", voices)

@@ -217,6 +217,15 @@ def _instrument(name: str):
     return instrument.Piano()
 
 
+def _spelled(midi: int, flats: bool):
+    """A MIDI pitch spelled as its key would: black keys as flats in a key with flats, else sharps."""
+    from music21 import pitch
+    p = pitch.Pitch(midi=midi)
+    if p.accidental is not None and (p.accidental.name == "sharp") == flats:
+        p = p.getEnharmonic()
+    return p
+
+
 def to_score(piece: GridPiece, title: str, voices: int | None = None):
     """A grid piece → a music21 score, one part per voice (named, with the clef its range wants)."""
     from music21 import clef, expressions, key as m21key, meter as m21meter, metadata, note, stream
@@ -227,6 +236,12 @@ def to_score(piece: GridPiece, title: str, voices: int | None = None):
     score = stream.Score()
     score.insert(0, metadata.Metadata(title=title))
     meter = piece.meter or "4/4"
+    flats = False
+    if piece.key:
+        try:
+            flats = m21key.Key(piece.key.replace("b", "-") if len(piece.key) > 1 else piece.key).sharps < 0
+        except Exception:  # noqa: BLE001 - a key music21 cannot read: sharps
+            pass
     for v, line in enumerate(lines):
         part = stream.Part()
         part.partName = names[v] if v < len(names) else f"Voice {v + 1}"
@@ -249,7 +264,7 @@ def to_score(piece: GridPiece, title: str, voices: int | None = None):
             while j < len(line) and (line[j] == REST if e == REST else
                                      (line[j] != REST and not is_onset(line[j]) and pitch_of(line[j]) == pitch_of(e))):
                 j += 1
-            element = note.Rest() if e == REST else note.Note(midi=pitch_of(e))
+            element = note.Rest() if e == REST else note.Note(_spelled(pitch_of(e), flats))
             element.quarterLength = (j - i) * length
             if e != REST and i in piece.fermatas:
                 element.expressions.append(expressions.Fermata())
