@@ -397,6 +397,14 @@ def test_the_page_in_chromium(models, tmp_path, capsys):
             driver.execute_script("document.getElementById('result').replaceChildren()")
             replay.click()
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#result .piece .sheet svg"))
+            # Harmonize under the piece: the four-voice chorale model writes parts under its tune
+            assert driver.find_element(By.ID, "harmonize-row").is_displayed()
+            driver.find_element(By.CSS_SELECTOR, "#result button.harmonize").click()
+            wait.until(lambda d: "Harmonized" in d.find_element(By.ID, "status").text
+                       or "melody" in d.find_element(By.ID, "status").text)
+            if "Harmonized" in driver.find_element(By.ID, "status").text:
+                assert driver.find_element(By.CSS_SELECTOR, "#result .piece h3").text == "chorale \u2014 piece 1"
+                wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#result .piece .sheet svg"))
             # a note-event model with styles: a style picker, and a score file as its primer
             Select(driver.find_element(By.ID, "model")).select_by_value("duo")
             assert driver.find_element(By.ID, "primer-file").is_displayed()
@@ -414,3 +422,33 @@ def test_the_page_in_chromium(models, tmp_path, capsys):
         print(f"\n[web] Compose pressed -> sheet music on screen: {seconds:.2f} s (tiny model, 1 piece, WAV "
               f"{'rendered' if render.wav_missing() is None else 'synthesized'}); screenshot "
               f"{(ARTIFACTS / 'web-composer.png').relative_to(ROOT)}")
+
+
+def test_harmonize_a_composed_tune_or_a_melody_file(client):
+    """The shipped four-voice chorale model writes parts under a folk tune just composed, or under a
+    melody file sent; the melody stays note for note (the piece's 'passed')."""
+    chorale = client.get("/api/models/chorale").json()
+    assert chorale["voices"] is True and client.get("/api/models/tiny").json()["voices"] is False
+    tune = client.post("/api/compose", json=dict(QUICK, count=1)).json()["pieces"][0]
+    melody = "X:1\nT:M\nM:4/4\nL:1/4\nK:D\nD F A d | c B A2 | G E F D | D4 |]\n"
+    for body in ({"piece_id": tune["id"], "seed": 2},
+                 {"melody_file": {"name": "m.abc", "data": base64.b64encode(melody.encode()).decode()}, "seed": 3}):
+        answer = client.post("/api/harmonize", json=body)
+        if "piece_id" in body and answer.status_code == 400:      # the tiny model's tune may be no melody
+            assert "melody" in answer.json()["detail"]
+            continue
+        assert answer.status_code == 200, answer.text
+        [piece] = answer.json()["pieces"]
+        assert piece["model"] == "chorale" and piece["passed"] is True
+        assert {"musicxml", "midi"} <= set(piece["files"]) and piece["pages"] >= 1
+        xml = client.get(piece["files"]["musicxml"]).text
+        assert xml.count("<score-part ") == 4 and "<part-name>Bass</part-name>" in xml
+    for body, status, words in [
+            ({"model": "tiny", "piece_id": tune["id"]}, 400, "does not write voices"),
+            ({"piece_id": "0" * 16}, 404, "no piece"),
+            ({}, 400, "piece_id"),
+            ({"melody_file": {"data": "not base64!"}}, 400, "melody_file.data is not base64"),
+            ({"melody_file": {"data": base64.b64encode(b"hello").decode()}}, 400, "neither MIDI"),
+            ({"model": "nothing"}, 404, "no model called")]:
+        answer = client.post("/api/harmonize", json=body)
+        assert answer.status_code == status and words in answer.json()["detail"], (body, answer.text)

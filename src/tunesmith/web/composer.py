@@ -21,10 +21,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from tunesmith import TunesmithError, bundle, compose, continuation, formats, registry, render, sample
+from tunesmith import TunesmithError, bundle, compose, continuation, formats, harmonize, registry, render, sample
 from tunesmith.notation import abc
 from tunesmith.web import primer
-from tunesmith.web.schemas import CONTROLS, ApiError, ComposeRequest, api_words, web_length
+from tunesmith.web.schemas import CONTROLS, ApiError, ComposeRequest, HarmonizeRequest, api_words, web_length
 from tunesmith.web.store import TEXT_SHOWN, Store, StoredPiece  # noqa: F401 - composer.Store, as before
 from tunesmith.worker import Worker
 
@@ -217,6 +217,64 @@ class Composer:
             return [], composed.outcome, 0.0
         pieces = self._stored(req, loaded, composed, folder, options.valid_only)
         return pieces, composed.outcome, time.perf_counter() - started
+
+    def harmonize(self, req: HarmonizeRequest, melody_bytes: bytes | None, abandoned: threading.Event
+                  ) -> tuple[list[StoredPiece], compose.Outcome | None, float]:
+        """Runs in a composing thread: the melody (a stored piece's, or a file's), read in this thread's
+        worker, harmonized by a model of voices (`tunesmith.harmonize`), written and rendered."""
+        started = time.perf_counter()
+        with self.gate.working(), self.workers.take() as worker:
+            if abandoned.is_set():
+                return [], None, 0.0
+            loaded = self.bundles.load(req.model)
+            if getattr(loaded.codec, "layout", None) != "voices":
+                raise ApiError(400, f"the model {req.model!r} does not write voices on a grid: harmonize with a "
+                                    f"model such as chorale")
+            folder = self.store.new_folder()
+            try:
+                melody = self._melody(req, melody_bytes, folder, worker, loaded.codec.grid)
+                made = harmonize.harmonize(loaded, melody, n=req.count, seed=req.seed, device=self.device,
+                                           temperature=req.temperature if req.temperature is not None else
+                                           compose.card_defaults(loaded.card).temperature)
+                paths = sample.write(made.pieces, loaded.codec, folder, stem=f"{req.model}-harmonized",
+                                     finish=harmonize.finisher(loaded.codec, melody))
+                rendered = render.render(paths, self._formats(loaded), folder, timeout=self.render_timeout,
+                                         show_progress=False, worker=worker)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+        pieces = []
+        for k, (path, piece) in enumerate(zip(paths, made.pieces)):
+            stored = StoredPiece(secrets.token_hex(8), req.model, k + 1, made.seed, None, made.kept[k], piece.ended,
+                                 folder, "musicxml", {"source": path, "musicxml": path})
+            stored.add_rendered(rendered)
+            if self.wav_missing is not None and "wav" not in stored.errors:
+                stored.errors["wav"] = self.wav_missing
+            pieces.append(stored)
+        outcome = compose.Outcome(made.pieces, made.seed, len(made.pieces), 1, failed=made.kept.count(False))
+        return pieces, outcome, time.perf_counter() - started
+
+    def _melody(self, req: HarmonizeRequest, data: bytes | None, folder: Path, worker, grid: str):
+        """The melody to harmonize: a stored piece's source, or the file sent; read in the worker."""
+        from tunesmith.notation.grid import GridPiece
+        if (req.piece_id is None) == (data is None):
+            raise ApiError(400, "give the melody as piece_id (a piece composed here) or as melody_file, one of them")
+        if req.piece_id is not None:
+            stored = self.store.get(req.piece_id)
+            if stored is None:
+                raise ApiError(404, f"no piece {req.piece_id[:40]!r} (pieces are kept for a while only)")
+            path = stored.files["source"]
+        else:
+            try:
+                path = folder / f"melody{primer.melody_suffix(data)}"
+            except TunesmithError as exc:
+                raise ApiError(400, str(exc)) from None
+            path.write_bytes(data)
+        piece = render.Piece(path.stem, formats.format_of(path), path=str(path))
+        ok, value = worker.call(primer.read_melody, piece, f"{grid}|{req.part or 0}", folder)
+        if not ok:
+            raise ApiError(400, f"the melody cannot be read: {value}")
+        return GridPiece.from_json(value)
 
     @staticmethod
     def _check_style(loaded: bundle.Bundle, req: ComposeRequest) -> None:

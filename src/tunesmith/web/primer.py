@@ -29,6 +29,30 @@ def suffix_of(data: bytes) -> str:
     raise TunesmithError("the primer file is neither MIDI nor MusicXML")
 
 
+def melody_suffix(data: bytes) -> str:
+    """The file name suffix of a melody to harmonize: MIDI, MusicXML, or ABC or **kern text."""
+    try:
+        return suffix_of(data)
+    except TunesmithError:
+        pass
+    head = data[:65536].decode("utf-8", "ignore")
+    if "**kern" in head:
+        return ".krn"
+    if "K:" in head:
+        return ".abc"
+    raise TunesmithError("the melody file is neither MIDI, MusicXML, ABC nor **kern")
+
+
+@register_job("read_melody")
+def read_melody(piece, spec: str, out_dir: Path) -> dict:
+    """Runs in the worker: the melody a grid model harmonizes, as a one-voice grid piece (JSON). `spec`
+    is "GRID|PART": the model's step in quarters, and the part (0: the one named for the melody)."""
+    from tunesmith.notation.grid_scores import melody_of
+
+    grid, part = spec.split("|")
+    return melody_of(piece.path, int(part) or None, grid).to_json()
+
+
 @register_job("read_part")
 def read_part(piece, parts: str, out_dir: Path) -> dict:
     """Runs in the worker: the score's chosen part (the codec's --parts) as note events (JSON)."""

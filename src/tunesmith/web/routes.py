@@ -25,7 +25,7 @@ from tunesmith.compose import DEFAULT_MODEL
 from tunesmith.web.composer import Composer, StoredPiece
 from tunesmith.web.schemas import (FORMATS, LENGTH, MAX_BODY, MAX_COUNT, PRIMER_BYTES, PRIMER_CHARS, SEED_MAX,
                                    SOURCE_TYPES, TEMPERATURE, TEXT_TYPE, ApiError, ComposeRequest, ComposeResponse,
-                                   PieceOut, api_words, model_info)
+                                   HarmonizeRequest, PieceOut, api_words, model_info)
 
 STATIC = Path(__file__).resolve().parent / "static"
 HTML = "text/html; charset=utf-8"
@@ -56,6 +56,7 @@ def add_routes(app: FastAPI, composer: Composer, hosts: frozenset[str] = LOOPBAC
     add_page(app)
     add_status_routes(app, composer)
     add_compose_route(app, composer)
+    add_harmonize_route(app, composer)
     add_piece_routes(app, composer)
 
 
@@ -202,25 +203,43 @@ def add_compose_route(app: FastAPI, composer: Composer) -> None:
         return await _compose(composer, req, _primer_bytes(req))
 
 
+def add_harmonize_route(app: FastAPI, composer: Composer) -> None:
+    """POST /api/harmonize."""
+
+    @app.post("/api/harmonize", response_model=ComposeResponse, summary="Harmonize a melody in four voices",
+              responses={**COMPOSE_ANSWERS, 404: {"description": "no such model or piece"}})
+    async def harmonize_melody(req: HarmonizeRequest):
+        await asyncio.get_running_loop().run_in_executor(None, composer.bundles.entry, req.model)   # 404 first
+        data = _file_bytes(req.melody_file, "melody_file") if req.melody_file is not None else None
+        return await _compose(composer, req, data, composer.harmonize)
+
+
+def _file_bytes(sent, field: str) -> bytes:
+    """A sent file's bytes, refused when not base64, empty or too large."""
+    try:
+        data = base64.b64decode(sent.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"{field}.data is not base64") from None
+    if len(data) > PRIMER_BYTES:
+        raise ApiError(413, f"the {field.replace('_', ' ')} is {len(data) // 1024} KB; the limit is "
+                            f"{PRIMER_BYTES // 1024} KB")
+    if not data:
+        raise ApiError(400, f"the {field.replace('_', ' ')} is empty")
+    return data
+
+
 def _primer_bytes(req: ComposeRequest) -> bytes | None:
     """The primer file's bytes (None: no file), refused when not base64, empty or too large."""
     if req.primer_file is None:
         return None
     if req.primer:
         raise ApiError(400, "give a primer as text or as a file, not both")
-    try:
-        data = base64.b64decode(req.primer_file.data, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "primer_file.data is not base64") from None
-    if len(data) > PRIMER_BYTES:
-        raise ApiError(413, f"the primer file is {len(data) // 1024} KB; the limit is {PRIMER_BYTES // 1024} KB")
-    if not data:
-        raise ApiError(400, "the primer file is empty")
-    return data
+    return _file_bytes(req.primer_file, "primer_file")
 
 
-async def _compose(composer: Composer, req: ComposeRequest, primer_bytes: bytes | None):
-    """Compose in the composer's threads if the gate admits it (else 429), within its timeout (else 503)."""
+async def _compose(composer: Composer, req, primer_bytes: bytes | None, job=None):
+    """Compose (or `job`: harmonize) in the composer's threads if the gate admits it (else 429), within
+    its timeout (else 503)."""
     gate = composer.gate
     if not gate.try_admit():
         return JSONResponse({"detail": f"the composer is busy ({gate.running} pieces being composed and "
@@ -228,7 +247,7 @@ async def _compose(composer: Composer, req: ComposeRequest, primer_bytes: bytes 
                             headers={"Retry-After": "5"})
     abandoned = threading.Event()
     try:
-        future = composer.executor.submit(composer.compose, req, primer_bytes, abandoned)
+        future = composer.executor.submit(job or composer.compose, req, primer_bytes, abandoned)
     except RuntimeError:      # shutting down
         gate.release()
         raise ApiError(503, "the server is shutting down") from None

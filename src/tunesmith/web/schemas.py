@@ -225,6 +225,8 @@ def _model_info(entry: registry.Entry) -> dict:
         "judged": {k: composed.get(k) for k in ("pieces", "valid", "copies") if k in composed} or None,
         "compose_seconds": judged.get("compose_seconds_median"),
         "controls": model_controls(entry),
+        # it writes voices on a grid, so it can harmonize a melody (/api/harmonize)
+        "voices": kind == "grid" and (_codec_json(entry) or {}).get("layout") == "voices",
     }
 
 
@@ -251,6 +253,21 @@ ComposeRequest = create_model(
                                                  "that each piece continues from where it stops: the piece is "
                                                  "your text, unchanged, followed by what the model writes")),
 )
+
+
+class HarmonizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field("chorale", min_length=1, max_length=100,
+                       description="a model of voices on a time grid (trained with --layout voices), e.g. chorale")
+    piece_id: typing.Optional[str] = Field(None, max_length=64, description="a piece composed here whose melody "
+                                                                            "(its top part) is harmonized")
+    melody_file: typing.Optional[PrimerFile] = Field(None, description="or a melody file: MIDI, MusicXML, ABC or "
+                                                                       "**kern")
+    part: typing.Optional[int] = Field(None, ge=1, le=64, description="the part holding the melody (1 = the top; "
+                                                                      "default: the one named Soprano or Melody)")
+    temperature: typing.Optional[float] = _option("temperature")[1]
+    seed: typing.Optional[int] = _option("seed")[1]
+    count: int = _option("count")[1]
 
 
 class PieceOut(BaseModel):

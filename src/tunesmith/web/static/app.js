@@ -157,6 +157,7 @@
       select.value = preferred.name;
       showModel();
     }
+    $("harmonize-row").hidden = !harmonizer();
     setBusy(false);
   }
 
@@ -232,6 +233,46 @@
       status(err.message, "error");
     } finally {
       clearInterval(tick);
+      setBusy(false);
+    }
+  }
+
+  // ---- harmonizing ---------------------------------------------------------------------------
+
+  // the model that writes voices on a grid (the four-part chorale), or null where none is on the path
+  function harmonizer() {
+    const voiced = models.filter((m) => m.kind === "grid" && m.voices);
+    return voiced.find((m) => m.name === "chorale") || voiced[0] || null;
+  }
+
+  async function harmonize(source) {
+    const m = harmonizer();
+    if (busy || !m) return;
+    setBusy(true);
+    const started = performance.now();
+    status(`Harmonizing with ${m.name}…`, "busy");
+    try {
+      const body = {model: m.name, count: 1};
+      const seed = $("seed").value.trim();
+      if (seed !== "") body.seed = Number(seed);
+      if (source.pieceId) {
+        body.piece_id = source.pieceId;
+      } else {
+        if (limits && source.file.size > limits.primer_bytes) {
+          throw new Error(`the melody file is ${Math.ceil(source.file.size / 1024)} KB; the limit is ${limits.primer_bytes / 1024} KB`);
+        }
+        body.melody_file = {name: source.file.name, data: await readFile(source.file)};
+      }
+      const answer = await api("/api/harmonize", {
+        method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+      });
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      status(`Harmonized in ${seconds} s, seed ${answer.seed}: the melody is the soprano, note for note.`, "done");
+      remember(answer.pieces);
+      await showPieces(answer.pieces, false);
+    } catch (err) {
+      status(err.message, "error");
+    } finally {
       setBusy(false);
     }
   }
@@ -342,6 +383,12 @@
     }
 
     const article = el("article", {className: "piece", "data-id": piece.id}, el("h3", {text: title}), badges, sheet, player, downloads);
+    const voiced = harmonizer();
+    if (voiced && piece.model !== voiced.name) {
+      const button = el("button", {type: "button", className: "link harmonize", text: `Harmonize in four parts (${voiced.name})`});
+      button.addEventListener("click", () => harmonize({pieceId: piece.id}));
+      downloads.append(" ", button);
+    }
     if (piece.text) {
       article.append(el("details", {}, el("summary", {text: `${names.source} text`}), el("pre", {text: piece.text})));
     }
@@ -444,6 +491,10 @@
     $("controls").addEventListener("submit", compose);
     $("model").addEventListener("change", showModel);
     $("tune-file").addEventListener("change", loadTune);
+    $("harmonize").addEventListener("click", () => {
+      const file = $("melody-file").files[0];
+      if (file) harmonize({file}); else status("Choose a melody file to harmonize first.", "error");
+    });
     $("temperature").addEventListener("input", () => {
       $("temperature-value").textContent = Number($("temperature").value).toFixed(2);
     });
