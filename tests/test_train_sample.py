@@ -162,12 +162,14 @@ def test_valid_only_resamples_and_render_writes_the_formats(tmp_path, capsys):
 
     pieces, rejected, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 6, every_other,
                                                               rounds=5, seed=1, max_length=120)
-    # rounds of max(2 * missing, 8): 12 pieces keep 6
-    assert len(pieces) == 6 and calls == [12] and sampled == 12 and rounds == 1 and len(rejected) == 6
+    # rounds of max(2 * missing, 8) pieces, judged in order as many at a time as are missing: 6 (3 pass),
+    # 3 (2 pass), 1 (it passes); the last 2 of the 12 are never judged
+    assert len(pieces) == 6 and calls == [6, 3, 1] and sampled == 12 and rounds == 1 and len(rejected) == 4
     calls.clear()
     pieces, rejected, sampled, rounds = sample.generate_valid(
         loaded.model, loaded.codec, 6, lambda t: ["no"] * (len(t) - 1) + [None], rounds=5, seed=1, max_length=60)
-    assert len(pieces) == 5 and rounds == 5 and sampled == 12 + 10 + 8 + 8 + 8 and len(rejected) == sampled - 5
+    # each judged chunk keeps its last piece: 12 pieces judged as 6, 5, 1 keep 3; a round of 8 as 3, 2, 1
+    assert len(pieces) == 6 and rounds == 2 and sampled == 12 + 8 and len(rejected) == 5 + 4 + 2 + 1
     never, rejected, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 3,
                                                              lambda t: ["no"] * len(t), rounds=2, seed=1,
                                                              max_length=60)

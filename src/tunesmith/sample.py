@@ -200,7 +200,8 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     `judge` gets the finished file texts and says, for each, None (keep it) or
     why it is rejected. Each round samples, in one batch, twice as many pieces
     as are still missing (at least 8: a batch costs little more than one
-    piece). Returns (kept pieces, at most n; rejected pieces with the reason;
+    piece), and judges them in order, as many at a time as are still missing,
+    until enough passed. Returns (kept pieces, at most n; rejected pieces with the reason;
     pieces sampled in all; rounds used). `finish`: how a piece becomes its file (default the codec's).
     """
     settings.check(SampleOptions(n=n, tries=rounds))
@@ -212,9 +213,15 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     for round_ in range(1, rounds + 1):
         batch = generate(model, codec, n=max(2 * (n - len(kept)), 8), seed=seed + round_ - 1, **options)
         sampled += len(batch)
-        verdicts = judge([finish(p, i + 1) for i, p in enumerate(batch)])
-        kept += [p for p, why in zip(batch, verdicts) if why is None]
-        rejected += [(p, why) for p, why in zip(batch, verdicts) if why is not None]
+        start = 0
+        while start < len(batch) and len(kept) < n:
+            # judged in order, as many at a time as are still missing: a piece that is not needed is
+            # never finished or checked (a score's file and its check cost more than its sampling)
+            chunk = batch[start:start + n - len(kept)]
+            verdicts = judge([finish(p, start + i + 1) for i, p in enumerate(chunk)])
+            kept += [p for p, why in zip(chunk, verdicts) if why is None]
+            rejected += [(p, why) for p, why in zip(chunk, verdicts) if why is not None]
+            start += len(chunk)
         if len(kept) >= n:
             return kept[:n], rejected, sampled, round_
     return kept, rejected, sampled, rounds

@@ -105,6 +105,7 @@ class GrammarConstraint(Constraint):
     detail (a title's text, say) should leave it out of the state."""
 
     CACHE_LIMIT = 200_000   # states remembered; past it the next batch starts a new store (memory stays bounded)
+    NO_DEAD_ENDS = False    # a grammar whose every state leads on sets it: the one-step look-ahead is skipped
 
     def __init__(self, symbols: Sequence[str], end_id: int, skip_ids: Sequence[int] = (),
                  cache: "GrammarCache | None" = None):
@@ -172,7 +173,7 @@ class GrammarConstraint(Constraint):
         """Whether state `number` (reached by `token`) exists and leads on: the end itself, or some token."""
         if number < 0:
             return False
-        if token == self.end_id:
+        if token == self.end_id or self.NO_DEAD_ENDS:
             return True
         alive = self.store.alive
         found = alive.get(number)

@@ -35,6 +35,9 @@ class GridState(NamedTuple):
 
 
 class GridConstraint(GrammarConstraint):
+    # every state leads on: a step can always end, a slot can always rest, a due bar can always come
+    NO_DEAD_ENDS = True
+
     def __init__(self, codec, cache: GrammarCache | None = None):
         self.step_length = Fraction(codec.grid)
         self.voiced = codec.layout == "voices"
