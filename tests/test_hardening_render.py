@@ -53,7 +53,7 @@ def interrupt(args: list[str], started, cwd: Path) -> subprocess.CompletedProces
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
 def test_ctrl_c_during_render_exits_130_without_a_traceback(tmp_path):
-    (tmp_path / "book.abc").write_text("\n".join(TUNE.format(n=n) for n in range(1, 25)))
+    (tmp_path / "book.abc").write_text("\n".join(TUNE.format(n=n) for n in range(1, 97)))
     out = tmp_path / "out"
     for attempt in range(3):   # the worker was interrupted 9 times in 10 before: every try must be clean
         shutil.rmtree(out, ignore_errors=True)
@@ -74,7 +74,9 @@ def test_ctrl_c_during_sample_valid_only_exits_130_without_a_traceback(tmp_path)
             waited.setdefault("since", time.monotonic())
         return "since" in waited and time.monotonic() - waited["since"] > 1.5
 
-    run = interrupt(["sample", "folk", "-n", "16", "--valid-only", "--seed", "1", "-o", str(tmp_path / "out")],
+    # enough pieces that the work goes on well past the worker's start (compose judges only as many
+    # pieces as it still needs, so 16 could be done before the key is pressed)
+    run = interrupt(["sample", "folk", "-n", "64", "--valid-only", "--seed", "1", "-o", str(tmp_path / "out")],
                     worker_running, tmp_path)
     assert run.returncode == 130, run.stderr
     assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
