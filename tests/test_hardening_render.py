@@ -37,11 +37,20 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def _as_a_shell_starts() -> None:
+    """In the child before it runs tunesmith: Ctrl-C delivered and at its default, as a shell starts a
+    command. A signal mask and an ignored signal are inherited, and this test process may hold either
+    after the tests before it (it blocks SIGINT for a moment whenever it starts a worker, and threads
+    of earlier tests start theirs), which made tunesmith ignore the key here, not in a terminal."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(args: list[str], started, cwd: Path) -> subprocess.CompletedProcess:
     """Run tunesmith in its own process group and, once `started()`, press Ctrl-C (SIGINT to the
     whole group, as a terminal does)."""
     proc = subprocess.Popen([sys.executable, "-m", "tunesmith", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_as_a_shell_starts)
     deadline = time.monotonic() + 120
     while not started(proc) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
