@@ -39,9 +39,9 @@ def children(pid: int) -> list[int]:
 
 def _as_a_shell_starts() -> None:
     """In the child before it runs tunesmith: Ctrl-C delivered and at its default, as a shell starts a
-    command. A signal mask and an ignored signal are inherited, and this test process may hold either
-    after the tests before it (it blocks SIGINT for a moment whenever it starts a worker, and threads
-    of earlier tests start theirs), which made tunesmith ignore the key here, not in a terminal."""
+    command. A signal mask and an ignored signal are inherited: in a full run (not in this file alone)
+    tunesmith ignored the key here, so this test process held SIGINT blocked or ignored after the tests
+    before it; which test leaves it so is not found yet."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
