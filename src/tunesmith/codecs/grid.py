@@ -171,6 +171,8 @@ class GridCodec(Codec):
             words.append(f"V:{len(piece.voices) if piece.voices else self.voices}")
         bar = piece.bar_steps()
         fermatas = set(piece.fermatas)
+        # a piece without voices in a voices model: split once, so a held note keeps its voice
+        split = list(zip(*g.voice_lines(piece, self.voices))) if self.layout == "voices" and not voiced else None
         for i, step in enumerate(piece.steps):
             if bar and (i - piece.pickup) % bar == 0:
                 words.append(BAR)
@@ -178,10 +180,8 @@ class GridCodec(Codec):
                 words.append(FERMATA)
             if voiced:
                 words += [self._pitch_word(e) for e in step]
-            elif self.layout == "voices":
-                slots = [g.voice_lines(GridPiece("", piece.grid, [step]), self.voices)[v][0]
-                         for v in range(self.voices)]
-                words += [self._pitch_word(e) for e in slots]
+            elif split is not None:
+                words += [self._pitch_word(e) for e in split[i]]
             else:
                 above = None
                 for e in sorted(step, key=g.pitch_of, reverse=True):

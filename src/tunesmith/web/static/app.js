@@ -174,9 +174,17 @@
         }
         resolve(btoa(binary));
       };
-      reader.onerror = () => reject(new Error("the primer file cannot be read"));
+      reader.onerror = () => reject(new Error(`${file.name} cannot be read`));
       reader.readAsArrayBuffer(file);
     });
+  }
+
+  // a file as the API takes it ({name, data in base64}), refused here when over the server's limit
+  async function sentFile(file, what) {
+    if (limits && file.size > limits.primer_bytes) {
+      throw new Error(`the ${what} file is ${Math.ceil(file.size / 1024)} KB; the limit is ${limits.primer_bytes / 1024} KB`);
+    }
+    return {name: file.name, data: await readFile(file)};
   }
 
   async function request() {
@@ -193,12 +201,7 @@
     if (!$("style-row").hidden && $("style").value) body.style = $("style").value;
     if (m.primer === "file") {
       const file = $("primer-file").files[0];
-      if (file) {
-        if (limits && file.size > limits.primer_bytes) {
-          throw new Error(`the primer file is ${Math.ceil(file.size / 1024)} KB; the limit is ${limits.primer_bytes / 1024} KB`);
-        }
-        body.primer_file = {name: file.name, data: await readFile(file)};
-      }
+      if (file) body.primer_file = await sentFile(file, "primer");
     } else if ($("primer").value) {
       body.primer = $("primer").value;
       if ($("continuation").checked) body.continuation = true;
@@ -258,10 +261,7 @@
       if (source.pieceId) {
         body.piece_id = source.pieceId;
       } else {
-        if (limits && source.file.size > limits.primer_bytes) {
-          throw new Error(`the melody file is ${Math.ceil(source.file.size / 1024)} KB; the limit is ${limits.primer_bytes / 1024} KB`);
-        }
-        body.melody_file = {name: source.file.name, data: await readFile(source.file)};
+        body.melody_file = await sentFile(source.file, "melody");
       }
       const answer = await api("/api/harmonize", {
         method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
