@@ -35,6 +35,8 @@ class NamedCorpus:
     folder: str        # folder inside music21's corpus
     format: str
     description: str
+    # where a corpus has styles of its own: (style, its folders inside music21's corpus), for one of each
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 NAMED = {
@@ -46,6 +48,10 @@ NAMED = {
         NamedCorpus("airds", "airdsAirs", "abc", "Aird's Selection of Scotch, English, Irish and Foreign Airs"),
         NamedCorpus("palestrina", "palestrina", "kern", "Palestrina masses, polyphonic, **kern"),
         NamedCorpus("chorales", "bach", "musicxml", "J. S. Bach, four-part chorales, MusicXML"),
+        NamedCorpus("quartets", "", "musicxml", "string quartets, one style per composer: Beethoven (opp. 18, "
+                    "59, 74, 132, 133), Haydn (opp. 1/1, 74/1), Mozart (K. 80, 155, 156, 458), MusicXML",
+                    (("beethoven", ("beethoven",)), ("haydn", ("haydn",)),
+                     ("mozart", ("mozart/k80", "mozart/k155", "mozart/k156", "mozart/k458")))),
     ]
 }
 
@@ -156,12 +162,17 @@ def _files_of(spec: str) -> tuple[list[Path], list[str | None], list[tuple[str, 
     skipped: list[tuple[str, str]] = []
     if spec in NAMED:
         named = NAMED[spec]
-        folder = music21_corpus_root() / named.folder
-        found, _ = _in_folder(folder)
-        found = [p for p in found if format_of(p) == named.format]
-        if not found:
-            raise TunesmithError(f"music21's corpus has no files in {folder}")
-        return found, [style] * len(found), []
+        parts = named.parts or ((style, (named.folder,)),)
+        files, styles = [], []
+        for part_style, folders in parts:
+            for sub in folders:
+                folder = music21_corpus_root() / sub
+                found = [p for p in _in_folder(folder)[0] if format_of(p) == named.format]
+                if not found:
+                    raise TunesmithError(f"music21's corpus has no files in {folder}")
+                files += found
+                styles += [style or part_style] * len(found)     # NAME=quartets makes it all one style
+        return files, styles, []
     path = Path(spec).expanduser()
     if path.is_dir():
         found, skipped = _in_folder(path)

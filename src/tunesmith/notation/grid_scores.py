@@ -16,31 +16,88 @@ def _quantized(x, step: Fraction) -> int:
     return round(Fraction(x).limit_denominator(96) / step)
 
 
-def _voice_notes(part, step: Fraction) -> tuple[list[tuple[int, int, int]], set[int]]:
-    """A part → its notes as (pitch, first step, end step) (the top note of a chord) and the steps
-    where a note with a fermata starts."""
+def _raw_notes(part) -> list[tuple[int, Fraction, Fraction, bool]]:
+    """A part's notes as (pitch, offset, length in quarters, fermata), tied notes joined: the top note
+    of a chord. (Ties are followed here: music21's stripTies costs minutes on a long movement.)"""
     # music21 is imported where used: it costs about a second at start-up
     from music21 import chord, expressions, note
 
-    notes, fermatas = [], set()
-    for el in part.stripTies(matchByPitch=True).flatten().notes:
+    out: list[list] = []
+    tied: dict[int, int] = {}          # pitch → the note a tie from it continues
+    for el in part.flatten().notes:
         if el.duration.isGrace or el.quarterLength <= 0:
             continue
-        start = _quantized(el.offset, step)
-        end = max(start + 1, _quantized(el.offset + el.quarterLength, step))
-        pitch = el.pitch.midi if isinstance(el, note.Note) else max(p.midi for p in el.pitches) \
-            if isinstance(el, chord.Chord) else None
-        if pitch is None:
+        if isinstance(el, note.Note):
+            pitch, tie = el.pitch.midi, el.tie
+        elif isinstance(el, chord.Chord):
+            top = max(el.notes, key=lambda n: n.pitch.midi)
+            pitch, tie = top.pitch.midi, top.tie or el.tie
+        else:
             continue
-        notes.append((pitch, start, end))
-        if any(isinstance(x, expressions.Fermata) for x in el.expressions):
+        offset, length = Fraction(el.offset).limit_denominator(960), Fraction(el.quarterLength).limit_denominator(960)
+        kind = tie.type if tie is not None else None
+        held = tied.get(pitch)
+        if kind in ("stop", "continue") and held is not None and out[held][1] + out[held][2] == offset:
+            out[held][2] += length
+            if kind == "stop":
+                del tied[pitch]
+            continue
+        out.append([pitch, offset, length, any(isinstance(x, expressions.Fermata) for x in el.expressions)])
+        if kind in ("start", "continue"):
+            tied[pitch] = len(out) - 1
+        else:
+            tied.pop(pitch, None)
+    return [tuple(n) for n in out]
+
+
+def _voice_notes(part, step: Fraction, span: tuple | None = None, memo: dict | None = None
+                 ) -> tuple[list[tuple[int, int, int]], set[int]]:
+    """A part → its notes as (pitch, first step, end step) (the top note of a chord) and the steps
+    where a note with a fermata starts; with `span` (start, end in quarters) only the notes that start
+    in it, cut at its end. `memo` keeps each part's notes for the next span of the same score."""
+    raw = memo.get(id(part)) if memo is not None else None
+    if raw is None:
+        raw = _raw_notes(part)
+        if memo is not None:
+            memo[id(part)] = raw
+    notes, fermatas = [], set()
+    for pitch, offset, length, fermata in raw:
+        if span is not None:
+            if not span[0] <= offset < span[1]:
+                continue
+            length = min(length, span[1] - offset)
+        start = _quantized(offset, step)
+        notes.append((pitch, start, max(start + 1, _quantized(offset + length, step))))
+        if fermata:
             fermatas.add(start)
     return notes, fermatas
 
 
-def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
+def sections(score) -> list[tuple[Fraction, Fraction | None, str | None]]:
+    """A score's stretches in one metre, as (start, end or None for the end, metre) in quarters: one for a
+    piece in one metre, one per change where a score holds several movements or changes metre."""
+    from music21 import meter as m21meter
+
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    found: list[tuple[Fraction, str]] = []
+    for ts in parts[0].recurse().getElementsByClass(m21meter.TimeSignature):
+        at = Fraction(ts.getOffsetInHierarchy(parts[0])).limit_denominator(96)
+        if found and found[-1][0] == at:
+            found[-1] = (at, ts.ratioString)
+        elif not found or found[-1][1] != ts.ratioString:
+            found.append((at, ts.ratioString))
+    if len(found) < 2:
+        return [(Fraction(0), None, found[0][1] if found else None)]
+    return [(Fraction(0) if i == 0 else at, found[i + 1][0] if i + 1 < len(found) else None, meter)
+            for i, (at, meter) in enumerate(found)]
+
+
+def from_score(score, name: str, grid: str, voiced: bool,
+               span: tuple[Fraction, Fraction | None, str | None] | None = None, memo: dict | None = None
+               ) -> GridPiece:
     """A music21 score → a grid piece: one voice per part where `voiced` (a part's chords keep their
-    top note), else the sounding pitches of all parts."""
+    top note), else the sounding pitches of all parts. With `span` (one of `sections`) only that
+    stretch, in its metre."""
     from music21 import key as m21key, meter as m21meter
 
     step = Fraction(grid)
@@ -48,8 +105,9 @@ def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
     if voiced:
         parts = _choir(parts) or parts
     lines, fermatas = [], set()
+    window = None if span is None else (span[0], span[1] if span[1] is not None else Fraction(10 ** 9))
     for part in parts:
-        notes, marks = _voice_notes(part, step)
+        notes, marks = _voice_notes(part, step, window, memo)
         if notes:
             lines.append((part, notes))
             fermatas |= marks
@@ -70,9 +128,15 @@ def from_score(score, name: str, grid: str, voiced: bool) -> GridPiece:
             if e >= HELD and pitch_of(slots[i - 1][v]) != e - HELD:
                 slots[i][v] = e - HELD
     steps = slots if voiced else [_merged(s) for s in slots]
-    meters = list(score.recurse().getElementsByClass(m21meter.TimeSignature))
-    meter = meters[0].ratioString if meters else None
-    keys = list(score.recurse().getElementsByClass(m21key.KeySignature))
+    if span is not None:
+        meter = span[2]
+    else:
+        meters = list(score.recurse().getElementsByClass(m21meter.TimeSignature))
+        meter = meters[0].ratioString if meters else None
+    keys = list(parts[0].recurse().getElementsByClass(m21key.KeySignature))
+    if span is not None and keys:      # the signature in force where the stretch starts
+        before = [k for k in keys if Fraction(k.getOffsetInHierarchy(parts[0])).limit_denominator(96) <= span[0]]
+        keys = before[-1:] or keys[:1]
     key = None
     if keys:
         k = keys[0] if isinstance(keys[0], m21key.Key) else keys[0].asKey("major")
@@ -140,12 +204,15 @@ def read_score_file(path: str, grid: str, voiced: bool) -> list[dict]:
         for name, score in scores:
             inner = list(score.scores) if hasattr(score, "scores") else [score]
             for i, s in enumerate(inner):
-                try:
-                    out.append(from_score(s, name if len(inner) == 1 else f"{name}#{i + 1}", grid, voiced)
-                               .to_json())
-                except ValueError:
-                    if len(scores) == 1 and len(inner) == 1:
-                        raise
+                spans, memo = sections(s), {}
+                for j, span in enumerate(spans):
+                    piece = name if len(inner) == 1 else f"{name}#{i + 1}"
+                    try:
+                        out.append(from_score(s, piece if len(spans) == 1 else f"{piece}@{j + 1}", grid, voiced,
+                                              span if len(spans) > 1 else None, memo).to_json())
+                    except ValueError:
+                        if len(scores) == 1 and len(inner) == 1 and len(spans) == 1:
+                            raise
         if not out:
             raise ValueError("no piece with notes")
         return out
@@ -198,7 +265,7 @@ def melody_of(path: str | Path, part: int | None, grid: str) -> GridPiece:
 
 # ---- many files: in worker processes, with a disk cache -------------------------------------------
 
-GRID_READER_VERSION = 1
+GRID_READER_VERSION = 2     # 2: a score in several metres is one piece per metre; ties joined here
 SCORE_SECONDS = 120.0    # one file may take this long to read, then it is left out
 
 
