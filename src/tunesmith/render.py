@@ -22,12 +22,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import glob
+import math
 import os
 import shutil
 import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -36,10 +38,10 @@ from tunesmith.notation import abc as abc_text
 from tunesmith.notation import parse_path, parse_text
 from tunesmith.worker import Worker, capture_stderr, register_job, using
 
-OUTPUTS = ("midi", "musicxml", "svg", "wav")
+OUTPUTS = ("midi", "musicxml", "svg", "wav", "kern")
 SOUNDFONTS = ("/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
               "/usr/share/soundfonts/default.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
-SUFFIX = {"midi": ".mid", "musicxml": ".musicxml"}
+SUFFIX = {"midi": ".mid", "musicxml": ".musicxml", "kern": ".krn"}
 
 
 @dataclass
@@ -187,6 +189,47 @@ def _write(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
             # MIDI plays repeats out; where music21 cannot expand them, the notes are played once
             _without_measures(score_of(piece)).write(kind, fp=str(tmp))
     return [str(path)]
+
+
+@register_job("kern")
+def _kern(piece: Piece, fmt: str, out_dir: Path) -> list[str]:
+    """Runs in the worker: the piece as Humdrum **kern, one spine per part (notation/grid_kern.py)."""
+    from tunesmith.notation.grid_kern import to_kern
+    from tunesmith.notation.grid_scores import from_score
+
+    path = out_dir / f"{piece.name}.krn"
+    if piece.kind == "kern" and piece.text is not None:
+        text = piece.text
+    else:
+        score = score_of(piece)
+        if hasattr(score, "scores"):
+            score = score.scores[0]
+        step = _kern_step(score)
+        text = to_kern(from_score(score, piece.name, str(step), True), piece.name)
+    with written(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return [str(path)]
+
+
+def _kern_step(score) -> Fraction:
+    """The longest time step every note and rest of a score starts and ends on; refuses a score whose
+    parts hold chords or several voices (a kern spine here is one line of notes)."""
+    from music21 import chord, stream
+
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    step = Fraction(0)
+    for n, part in enumerate(parts, 1):
+        if part.recurse().getElementsByClass(stream.Voice).first() is not None or \
+                part.recurse().getElementsByClass(chord.Chord).first() is not None:
+            raise ValueError(f"kern output writes one line of notes per part, and part {n} has chords or "
+                             f"several voices")
+        for el in part.flatten().notesAndRests:
+            for x in (Fraction(el.offset).limit_denominator(48), Fraction(el.quarterLength).limit_denominator(48)):
+                step = Fraction(math.gcd(step.numerator * x.denominator, x.numerator * step.denominator),
+                                step.denominator * x.denominator) if step else x
+    if step <= 0 or step < Fraction(1, 48):
+        raise ValueError("the score's rhythm is finer than kern output writes (a 48th of a quarter)")
+    return step
 
 
 def _without_measures(score):

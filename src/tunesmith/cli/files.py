@@ -54,7 +54,7 @@ def add_render_parser(sub) -> None:
                                    "error for that piece and the rest goes on. Exit status 1 if any failed.")
     p.add_argument("files", nargs="+", help=".abc, .krn, .musicxml/.xml/.mxl or .mid files")
     p.add_argument("--to", default="midi,musicxml,svg,wav",
-                   help="comma-separated: midi, musicxml, svg, wav (default all; wav needs FluidSynth)")
+                   help="comma-separated: midi, musicxml, svg, wav, kern (default all but kern; wav needs FluidSynth; kern writes a spine per part, for scores without chords)")
     p.add_argument("-o", "--out", default="out", help="folder for the rendered files (default ./out)")
     p.add_argument("--timeout", type=float, default=60, help="seconds one piece may take per format (default 60)")
     p.set_defaults(func=cmd_render)
