@@ -162,18 +162,18 @@ def test_valid_only_resamples_and_render_writes_the_formats(tmp_path, capsys):
 
     pieces, rejected, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 6, every_other,
                                                               rounds=5, seed=1, max_length=120)
-    # rounds of max(2 * missing, 8) pieces, judged in order as many at a time as are missing: 6 (3 pass),
-    # 3 (2 pass), 1 (it passes); the last 2 of the 12 are never judged
-    assert len(pieces) == 6 and calls == [6, 3, 1] and sampled == 12 and rounds == 1 and len(rejected) == 4
+    # a first round of the 6 asked for, then rounds of max(2 * missing, 8) pieces, judged in order as many
+    # at a time as are missing: 6 (3 pass), then of 8: 3 (2 pass), 1 (it passes); the last 4 never judged
+    assert len(pieces) == 6 and calls == [6, 3, 1] and sampled == 6 + 8 and rounds == 2 and len(rejected) == 4
     calls.clear()
     pieces, rejected, sampled, rounds = sample.generate_valid(
         loaded.model, loaded.codec, 6, lambda t: ["no"] * (len(t) - 1) + [None], rounds=5, seed=1, max_length=60)
-    # each judged chunk keeps its last piece: 12 pieces judged as 6, 5, 1 keep 3; a round of 8 as 3, 2, 1
-    assert len(pieces) == 6 and rounds == 2 and sampled == 12 + 8 and len(rejected) == 5 + 4 + 2 + 1
+    # each judged chunk keeps its last piece: 6 judged as 6 keep 1; 10 as 5, 4, 1 keep 3; 8 as 2, 1 keep 2
+    assert len(pieces) == 6 and rounds == 3 and sampled == 6 + 10 + 8 and len(rejected) == 5 + 4 + 3 + 1
     never, rejected, sampled, rounds = sample.generate_valid(loaded.model, loaded.codec, 3,
                                                              lambda t: ["no"] * len(t), rounds=2, seed=1,
                                                              max_length=60)
-    assert never == [] and sampled == 16 and rounds == 2 and len(rejected) == 16
+    assert never == [] and sampled == 3 + 8 and rounds == 2 and len(rejected) == 11
     # the real check as the judge: what is kept passes it
     good, _, _, _ = sample.generate_valid(loaded.model, loaded.codec, 2,
                                        lambda texts: [None if ok else "invalid" for ok in check.valid_texts(texts, ".abc", timeout=3)],

@@ -118,7 +118,13 @@ def _problem(folder: Path) -> str | None:
 
 
 def find(name: str, extra: list[str] | None = None) -> Path:
-    """The folder of the model called `name`; an unknown name is an error listing the known ones."""
+    """The folder of the model called `name` (the first on the search path; its files are checked when
+    it is loaded, the others' are not read); an unknown name is an error listing the known ones."""
+    for folder, _ in search_path(extra):
+        sub = folder / name
+        if name not in ("", ".", "..") and "/" not in name and sub.is_dir() and \
+                any((sub / f).exists() for f in FILES):
+            return sub
     known = models(extra)
     for entry in known:
         if entry.name == name:

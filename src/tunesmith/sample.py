@@ -198,7 +198,9 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     """Generate until n pieces pass `judge` or `rounds` batches are spent.
 
     `judge` gets the finished file texts and says, for each, None (keep it) or
-    why it is rejected. Each round samples, in one batch, twice as many pieces
+    why it is rejected. The first round samples just the pieces asked for (a
+    batch takes as long as its longest piece, and a good model's first pieces
+    mostly pass); each later round samples, in one batch, twice as many pieces
     as are still missing (at least 8: a batch costs little more than one
     piece), and judges them in order, as many at a time as are still missing,
     until enough passed. Returns (kept pieces, at most n; rejected pieces with the reason;
@@ -211,7 +213,8 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     rejected: list[tuple[Sampled, str]] = []
     sampled = 0
     for round_ in range(1, rounds + 1):
-        batch = generate(model, codec, n=max(2 * (n - len(kept)), 8), seed=seed + round_ - 1, **options)
+        rows = n if round_ == 1 else max(2 * (n - len(kept)), 8)
+        batch = generate(model, codec, n=rows, seed=seed + round_ - 1, **options)
         sampled += len(batch)
         start = 0
         while start < len(batch) and len(kept) < n:
