@@ -73,6 +73,9 @@ def main() -> int:
     ap.add_argument("--temperatures", default="", help="raw samples at these temperatures (comma-separated)")
     ap.add_argument("--temperature", type=float, help="compose's temperature (default: the card's)")
     ap.add_argument("--max-length", type=int, help="compose's --max-length (default: the card's)")
+    ap.add_argument("--bars", type=int, help="grid models: compose's --bars (default: the card's)")
+    ap.add_argument("--voice-leading", choices=("strict", "free"),
+                    help="grid models with voices: compose's --voice-leading (default: the card's)")
     ap.add_argument("--repeat", type=int, default=3, help="timed `tunesmith compose` runs")
     ap.add_argument("--out", default="runs/compose-goal")
     ap.add_argument("--write-card", action="store_true")
@@ -98,6 +101,10 @@ def main() -> int:
         settings = replace(settings, temperature=args.temperature)
     if args.max_length is not None:
         settings = replace(settings, max_length=args.max_length)
+    if args.bars is not None:
+        settings = replace(settings, bars=args.bars)
+    if args.voice_leading is not None:
+        settings = replace(settings, voice_leading=args.voice_leading)
     raw = {}
     for t in [float(x) for x in args.temperatures.split(",") if x]:
         options = replace(settings, n=args.n, seed=args.seed, temperature=t, valid_only=False, max_copy="off")

@@ -2,6 +2,7 @@
 harmonization of the same chorales (issue 19's harmonize goal).
 
     python benchmarks/harmonize_goal.py runs/satb -n 20
+    python benchmarks/harmonize_goal.py runs/satb --model chorale --voice-leading strict
 
 For each of the first N validation chorales of the run (run.json's split; transposed copies left
 out): its part named Soprano goes through `tunesmith.harmonize` (seed 1..N, temperature 1.0), and
@@ -22,6 +23,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a run folder of a model trained with --layout voices on chorales")
     ap.add_argument("-n", type=int, default=20, help="validation chorales (default 20)")
+    ap.add_argument("--model", help="the model to harmonize with (default: the run's best): a name such as "
+                                    "chorale, or a folder; the run then only gives the validation split")
+    ap.add_argument("--voice-leading", choices=("strict", "free"), help="default: the model card's")
     args = ap.parse_args()
     from tunesmith import bundle, harmonize
     from tunesmith.evaluate import voices
@@ -29,14 +33,14 @@ def main() -> int:
 
     run = Path(args.run)
     valid = json.loads((run / "run.json").read_text())["split"]["valid"]
-    loaded = bundle.load(run)
+    loaded = bundle.load(args.model or run)
     names = [v for v in valid if "@" not in v][:args.n]
     kept = in_range = lower = 0
     ours, bach = voices.VoiceFigures(), voices.VoiceFigures()
     for i, name in enumerate(names):
         path = name.split("#")[0]
         melody = grid_scores.melody_of(path, None, loaded.codec.grid)
-        made = harmonize.harmonize(loaded, melody, n=1, temperature=1.0, seed=i + 1)
+        made = harmonize.harmonize(loaded, melody, n=1, temperature=1.0, seed=i + 1, voice_leading=args.voice_leading)
         kept += made.kept[0]
         piece = loaded.codec.piece_of(made.pieces[0].text)
         figures = voices.figures(piece)

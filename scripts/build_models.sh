@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the models shipped in src/tunesmith/models/ (see src/tunesmith/models/RECIPES.md).
 #
-#   bash scripts/build_models.sh            # all five
+#   bash scripts/build_models.sh            # all six
 #   bash scripts/build_models.sh chorale    # one
 #
 # Each is trained by `tunesmith train` on a corpus that comes with music21,
@@ -40,7 +40,14 @@ NAME=chorale; if want "$@"; then
     # four voices on a time grid of eighths (codecs/grid.py), the soprano, alto, tenor and bass each a slot
     build chorale --corpus chorales --codec grid --layout voices --grid 1/8 --augment 5 --layers 2 --hidden 256 \
         --minutes 15 --eval-every 250 \
-        -- --corpus chorales --temperatures 1.0 --temperature 1.0
+        -- --corpus chorales --temperatures 1.0 --temperature 1.0 --voice-leading strict
+fi
+NAME=quartet; if want "$@"; then
+    # string quartets, one style per composer, on a grid of sixteenths; pieces of 16 bars
+    build quartet --corpus quartets --codec grid --layout voices --grid 1/16 --augment 5 --layers 2 --hidden 256 \
+        --minutes 20 --eval-every 250 \
+        -- --corpus quartets --temperatures 1.0 --temperature 1.0 --bars 16 --voice-leading free --repeat 3
+    $PY benchmarks/quartet_goal.py quartet -n 50 --write-card
 fi
 NAME=chorale-melody; if want "$@"; then
     build chorale-melody --corpus chorales --transpose C --layers 2 --hidden 256 --dropout 0.5 --steps 2000 \

@@ -432,7 +432,8 @@ def test_harmonize_a_composed_tune_or_a_melody_file(client):
     tune = client.post("/api/compose", json=dict(QUICK, count=1)).json()["pieces"][0]
     melody = "X:1\nT:M\nM:4/4\nL:1/4\nK:D\nD F A d | c B A2 | G E F D | D4 |]\n"
     for body in ({"piece_id": tune["id"], "seed": 2},
-                 {"melody_file": {"name": "m.abc", "data": base64.b64encode(melody.encode()).decode()}, "seed": 3}):
+                 {"melody_file": {"name": "m.abc", "data": base64.b64encode(melody.encode()).decode()}, "seed": 3,
+                  "voice_leading": "strict"}):
         answer = client.post("/api/harmonize", json=body)
         if "piece_id" in body and answer.status_code == 400:      # the tiny model's tune may be no melody
             assert "melody" in answer.json()["detail"]
@@ -449,6 +450,8 @@ def test_harmonize_a_composed_tune_or_a_melody_file(client):
             ({}, 400, "piece_id"),
             ({"melody_file": {"data": "not base64!"}}, 400, "melody_file.data is not base64"),
             ({"melody_file": {"data": base64.b64encode(b"hello").decode()}}, 400, "neither MIDI"),
-            ({"model": "nothing"}, 404, "no model called")]:
+            ({"model": "nothing"}, 404, "no model called"),
+            ({"melody_file": {"name": "m.abc", "data": base64.b64encode(melody.encode()).decode()},
+              "voice_leading": "loose"}, 400, "voice_leading must be strict or free")]:
         answer = client.post("/api/harmonize", json=body)
         assert answer.status_code == status and words in answer.json()["detail"], (body, answer.text)

@@ -35,10 +35,18 @@ def read_melody(codec, path: str | Path, part: int | None = None) -> g.GridPiece
 
 
 def harmonize(loaded, melody: g.GridPiece, n: int = 1, temperature: float = 1.0, seed: int | None = None,
-              device: str = "cpu", top_k: int = 0, top_p: float = 1.0) -> Harmonized:
-    """`n` harmonizations of `melody` by the model `loaded` (a bundle)."""
+              device: str = "cpu", top_k: int = 0, top_p: float = 1.0, voice_leading: str | None = None
+              ) -> Harmonized:
+    """`n` harmonizations of `melody` by the model `loaded` (a bundle); `voice_leading` strict forbids
+    parallel fifths and octaves (default: the model card's, else free)."""
+    from tunesmith.options import card_defaults
+
     codec = loaded.codec
     primer, controls, length = codec.harmony_request(melody)
+    rule = voice_leading or card_defaults(loaded.card).voice_leading
+    if rule is not None:
+        codec.check_controls({"voice_leading": rule})
+        controls["voice_leading"] = rule
     seed = seed if seed is not None else sample.new_seed()
     pieces = sample.generate(loaded.model, codec, n=n, temperature=temperature, top_k=top_k, top_p=top_p,
                              primer=primer, controls=controls, max_length=length + 8, seed=seed, device=device)
@@ -57,12 +65,15 @@ def _steps(codec, melody: g.GridPiece) -> list[list[int]]:
 def finisher(codec, melody: g.GridPiece):
     """How a harmonization becomes its file: MusicXML in the melody's key and metre."""
     def finish(piece: sample.Sampled, number: int) -> str:
-        from music21.musicxml.m21ToXml import GeneralObjectExporter
+        from tunesmith.notation import grid_xml
 
         written = codec.piece_of(piece.text)
         written.key = written.key or melody.key
-        score = g.to_score(written, f"{Path(melody.name).stem} harmonized {number}")
-        return GeneralObjectExporter(score).parse().decode("utf-8")
+        title = f"{Path(melody.name).stem} harmonized {number}"
+        if grid_xml.writes(written):
+            return grid_xml.to_musicxml(written, title)
+        from music21.musicxml.m21ToXml import GeneralObjectExporter
+        return GeneralObjectExporter(g.to_score(written, title)).parse().decode("utf-8")
     return finish
 
 

@@ -51,6 +51,13 @@ class SampleOptions:
     mode: str | None = setting(None, "ABC models: the mode every piece is in (e.g. dorian, minor)", group="controls")
     rhythm: str | None = setting(None, "ABC models: the tune type every piece is (R:, e.g. jig, reel)",
                                  group="controls")
+    voice_leading: str | None = setting(None, "models in several voices: strict forbids parallel fifths and "
+                                              "octaves between any two voices as they are sampled (harmonize too); "
+                                              "free leaves them to the model (default: the model card's, else free)",
+                                        choices=("strict", "free"), group="controls")
+    bars: int | None = setting(None, "grid models: every piece is exactly N full bars (after any pickup), ended by "
+                                     "the grammar (default: the model card's, else the model ends it)", low=1,
+                               high=1000, metavar="N", group="controls")
     constrain: bool = setting(True, "sample under the model's grammar, which keeps every piece one that "
                                     "'tunesmith check' passes and forces --meter/--key/--mode/--rhythm; "
                                     "--no-constraint samples without it (raw, unconstrained figures)",
@@ -69,7 +76,8 @@ class SampleOptions:
 
 Options = SampleOptions
 
-CONTROLS = ("meter", "key", "mode", "rhythm")    # SampleOptions' fields a grammar forces (`Codec.controls`)
+# SampleOptions' fields a grammar forces (`Codec.controls`, and a grid model's voice leading)
+CONTROLS = ("meter", "key", "mode", "rhythm", "voice_leading", "bars")
 
 
 def asked_controls(codec, options: SampleOptions) -> dict[str, str]:
@@ -94,7 +102,8 @@ def check_controls(codec, options: SampleOptions) -> dict[str, str]:
     return asked
 
 # what a card may set
-TUNABLE = ("temperature", "top_k", "top_p", "primer", "max_length", "valid_only", "max_copy", "tries")
+TUNABLE = ("temperature", "top_k", "top_p", "primer", "max_length", "valid_only", "max_copy", "tries", "voice_leading",
+           "bars")
 
 
 def card_defaults(card: dict) -> SampleOptions:

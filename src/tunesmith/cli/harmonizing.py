@@ -26,6 +26,9 @@ def add_harmonize_parser(sub) -> None:
                                             "Soprano, Melody, Voice or Cantus, else the top)")
     p.add_argument("-n", type=int, default=1, help="how many harmonizations (default 1)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the card's)")
+    p.add_argument("--voice-leading", choices=("strict", "free"), default=None,
+                   help="strict forbids parallel fifths and octaves between any two voices; free leaves them to "
+                        "the model (default: the model card's)")
     p.add_argument("--seed", type=int, help="random seed (the same seed gives the same parts)")
     p.add_argument("-o", "--out", default="out", help="folder to write into (default ./out)")
     p.add_argument("--render", default="midi", metavar="FORMATS",
@@ -49,7 +52,8 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     if args.part is not None and args.part < 1:
         raise TunesmithError(f"--part must be 1 or more, not {args.part}")
     melody = harmonize.read_melody(loaded.codec, args.melody, args.part)
-    made = harmonize.harmonize(loaded, melody, n=args.n, temperature=temperature, seed=args.seed, device=device)
+    made = harmonize.harmonize(loaded, melody, n=args.n, temperature=temperature, seed=args.seed, device=device,
+                               voice_leading=args.voice_leading)
     paths = sample.write(made.pieces, loaded.codec, args.out, stem=f"{Path(args.melody).stem}-harmonized",
                          finish=harmonize.finisher(loaded.codec, melody))
     if formats:

@@ -46,7 +46,7 @@ def add_sample_parser(sub) -> None:
     settings.add_flags(p, SampleOptions)
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
-    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav")
+    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav,kern (kern: one spine per part, for pieces without chords)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--models", action="append", metavar="DIR",
                    help="also look for MODEL by name in this folder (see 'tunesmith models')")
@@ -61,7 +61,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     formats = render.parse_formats(args.render, "--render") if args.render else []
     loaded = bundle.load(args.model, device, args.models)
-    options = sample_options(args, SampleOptions())
+    # the model's own decoding rule (its card's --voice-leading) holds for raw samples too
+    options = sample_options(args, SampleOptions(voice_leading=card_defaults(loaded.card).voice_leading))
     formats = formats or list(loaded.codec.default_formats)
     made = compose.compose(loaded, options, args.out, stem=args.name, formats=formats, device=device)
     return _report(args, loaded, made, options, formats)
@@ -75,8 +76,9 @@ def add_compose_parser(sub) -> None:
                                "NAME-001.abc (.krn, .musicxml) with its MIDI, and WAV where FluidSynth and a "
                                "soundfont are installed, into the current folder; existing files are kept.")
     p.add_argument("--style", dest="model", default=DEFAULT_MODEL,
-                   help=f"the model to compose with: folk, chorale (four voices), chorale-melody, essen, palestrina or any name 'tunesmith models' "
-                        f"lists (default {DEFAULT_MODEL})")
+                   help=f"the model to compose with: folk, chorale (four voices), chorale-melody, essen, palestrina, "
+                        f"quartet or any name 'tunesmith models' lists (default {DEFAULT_MODEL}); MODEL:STYLE picks "
+                        f"one of a model's styles, e.g. quartet:haydn")
     # every flag defaults to None: one left out keeps the model card's setting (or compose's own)
     shown = {name: "the model card's" for name in TUNABLE}
     shown["valid_only"] = "on unless the model card says otherwise"
@@ -86,7 +88,7 @@ def add_compose_parser(sub) -> None:
                    help="keep every sampled piece: no check, no copy guard (faster, rawer)")
     p.add_argument("-o", "--out", default=".", help="folder to write into (default: the current folder)")
     p.add_argument("--to", metavar="FORMATS",
-                   help="formats to render beside the score: midi,musicxml,svg,wav; '' for none "
+                   help="formats to render beside the score: midi,musicxml,svg,wav,kern; '' for none "
                         "(default midi, and wav where FluidSynth is installed)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--models", action="append", metavar="DIR", help="another folder of models (may repeat)")
@@ -111,11 +113,15 @@ def cmd_compose(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     device = pick_device(args.device)
     formats = _compose_formats(args.to)
-    loaded = bundle.load(registry.find(args.model, args.models), device)
+    name, _, style = args.model.partition(":")       # quartet:haydn: the model and one of its styles
+    loaded = bundle.load(registry.find(name, args.models), device)
     options = sample_options(args, card_defaults(loaded.card))
+    if style:
+        options.style = style
     if args.any:
         options.valid_only, options.max_copy = False, "off"
-    made = compose.compose(loaded, options, args.out, stem=args.model, formats=formats, device=device)
+    made = compose.compose(loaded, options, args.out, stem=f"{name}-{style}" if style else name, formats=formats,
+                           device=device)
     status = _report(args, loaded, made, options, formats)
     log.info(f"composed in {time.perf_counter() - started:.1f} s")
     return status

@@ -216,7 +216,7 @@ class Codec(ABC):
         for name, value in controls.items():
             if name not in known:
                 takes = ", ".join(f"--{n}" for n in known) or "none"
-                raise TunesmithError(f"this model takes no --{name} (it takes: {takes})")
+                raise TunesmithError(f"this model takes no --{name.replace('_', '-')} (it takes: {takes})")
             if value not in known[name]:
                 raise TunesmithError(f"this model knows no --{name} {value!r}; it knows: "
                                      + ", ".join(f"{v} ({n})" for v, n in known[name].items()))

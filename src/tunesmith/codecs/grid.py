@@ -50,7 +50,8 @@ class GridCodec(Codec):
     STEP, BAR, FERMATA, SILENT = STEP, BAR, FERMATA, SILENT   # the grammar reads them from the codec
 
     def __init__(self, words: Sequence[str], grid: str = "1/4", layout: str = "pitch", onsets: bool = True,
-                 styles: Sequence[str] = (), voices: int = 4, unk: bool = False, split: str | None = None):
+                 styles: Sequence[str] = (), voices: int = 4, unk: bool = False, split: str | None = None,
+                 names: Sequence[str] | None = None):
         if layout not in LAYOUTS:
             raise TunesmithError(f"--layout must be {', '.join(LAYOUTS)}, not {layout!r}")
         self.grid = grid              # quarter lengths per step
@@ -58,6 +59,8 @@ class GridCodec(Codec):
         self.onsets = onsets
         self.voices = voices          # voices a sampled piece is written in (pitch layout: by rank)
         self.split = split
+        # the voices' names (and so their instruments and clefs): the corpus's most common, else by count
+        self.names = list(names) if names and len(names) == voices else None
         self.words = list(words)
         self._init_symbols(styles, self.words, unk)
 
@@ -206,6 +209,8 @@ class GridCodec(Codec):
             raise TunesmithError(f"the pieces are on different grids ({', '.join(sorted(steps))})")
         voices = Counter(len(gp.voices) if gp.voices else max((len(s) for s in gp.steps), default=1)
                          for gp in grids).most_common(1)[0][0]
+        named = Counter(tuple(gp.voices) for gp in grids if gp.voices and len(gp.voices) == voices)
+        names = list(named.most_common(1)[0][0]) if named and given.layout == "voices" else None
         probe = cls([], steps.pop(), given.layout, given.onsets, voices=voices)
         counts: Counter = Counter()
         for gp in grids:
@@ -219,7 +224,7 @@ class GridCodec(Codec):
         rare = {w for w, n in counts.items() if 0 < n < given.unk_min_count and not w.lstrip("nhp-").isdigit()}
         words = sorted(set(counts) - rare, key=_order)
         return cls(words, probe.grid, given.layout, given.onsets, styles, voices, unk=bool(rare),
-                   split=given.split)
+                   split=given.split, names=names)
 
     def encode(self, piece: Piece) -> np.ndarray:
         words = self.words_of(GridPiece.from_json(piece.meta["grid"]))
@@ -275,27 +280,43 @@ class GridCodec(Codec):
         if self.layout == "voices":
             count = count or self.voices
             steps = [(s + [REST] * count)[:count] for s in steps]
-            voices = g.VOICE_NAMES.get(count) or [f"Voice {v + 1}" for v in range(count)]
+            voices = (self.names if count == self.voices else None) or g.VOICE_NAMES.get(count) or \
+                [f"Voice {v + 1}" for v in range(count)]
         bar = g.steps_per_bar(meter, Fraction(self.grid)) if meter else None
         pickup = first_bar % bar if bar and first_bar is not None else 0
         return GridPiece(name, self.grid, steps, voices, meter if bar else None, key, pickup, fermatas)
 
     def finish(self, text: str, number: int, key: str | None = None) -> str:
-        from music21.musicxml.m21ToXml import GeneralObjectExporter
+        """MusicXML, one part per voice: written directly (notation/grid_xml.py), or by music21 for a
+        grid it does not take (triplets)."""
+        from tunesmith.notation import grid_xml
 
         piece = self.piece_of(text)
         if key is not None and piece.key:
             piece = self._in_key(piece, key)
-        score = g.to_score(piece, f"tunesmith {number}", None if piece.voices else self.voices)
-        return GeneralObjectExporter(score).parse().decode("utf-8")
+        voices = None if piece.voices else self.voices
+        if grid_xml.writes(piece):
+            return grid_xml.to_musicxml(piece, f"tunesmith {number}", voices)
+        from music21.musicxml.m21ToXml import GeneralObjectExporter
+        return GeneralObjectExporter(g.to_score(piece, f"tunesmith {number}", voices)).parse().decode("utf-8")
 
     def constraint(self, controls: dict[str, str] | None = None):
-        """The grid grammar; with {"melody": words} (see `harmony_request`) the top voice is forced."""
-        from tunesmith.codecs.grid_constraint import GridConstraint, MelodyConstraint
-        if controls and set(controls) == {"melody"}:
-            return MelodyConstraint(self, self._melody_plan(controls["melody"]))
-        super().constraint(controls)
-        return GridConstraint(self)
+        """The grid grammar with its controls (grid_constraint.py): {"melody": words} (see
+        `harmony_request`) forces the top voice, {"voice_leading": "strict"} forbids parallel fifths and
+        octaves, {"bars": "16"} makes the piece 16 full bars."""
+        from tunesmith.codecs.grid_constraint import grammar
+        rest = dict(controls or {})
+        taken = {k: rest.pop(k) for k in ("melody", "voice_leading", "bars") if k in rest}
+        super().constraint(rest)          # refuses any other
+        return grammar(self, taken)
+
+    def check_controls(self, controls: dict[str, str]) -> None:
+        """--voice-leading strict|free (a model whose steps keep their voices) and --bars N; no header
+        controls."""
+        from tunesmith.codecs.grid_constraint import check_controls
+        rest = dict(controls)
+        check_controls(self, {k: rest.pop(k) for k in ("voice_leading", "bars") if k in rest})
+        super().check_controls(rest)
 
     def harmony_request(self, melody: GridPiece) -> tuple[str, dict[str, str], int]:
         """A one-voice melody → (the primer: its metre and key, and the model's voices; the control that
@@ -324,25 +345,14 @@ class GridCodec(Codec):
         length = len(head) + len(words) + len(melody.steps) * (self.voices - 1) + 2
         return " ".join(head), {"melody": " ".join(words)}, length
 
-    def _melody_plan(self, text: str) -> list[tuple[bool, bool, str]]:
-        plan, bar, fermata, word = [], False, False, SILENT
-        for w in text.split():
-            if w == BAR:
-                bar = True
-            elif w == FERMATA:
-                fermata = True
-            elif w == STEP:
-                plan.append((bar, fermata, word))
-                bar, fermata, word = False, False, SILENT
-            else:
-                word = w
-        return plan
 
     def to_json(self) -> dict:
         data = {"kind": self.kind, "grid": self.grid, "layout": self.layout, "onsets": self.onsets,
                 "voices": self.voices, "split": self.split, "styles": self.styles, "words": self.words}
         if self.unk_id is not None:
             data["unk"] = True
+        if self.names:
+            data["names"] = self.names
         return data
 
     @classmethod
@@ -358,9 +368,13 @@ class GridCodec(Codec):
         voices = saved.entry(data, "voices", "number", 4)
         if not (isinstance(voices, int) and 1 <= voices <= 16):
             raise saved.wrong("voices", "a whole number from 1 to 16", voices)
+        names = saved.entry(data, "names", "strings", None)
+        if names is not None and len(names) != voices:
+            raise saved.wrong("names", f"{voices} voice names", names)
         return cls(saved.entry(data, "words", "distinct strings"), grid, layout,
                    saved.entry(data, "onsets", "boolean", True), saved.entry(data, "styles", "distinct strings", []),
-                   voices, saved.entry(data, "unk", "boolean", False), saved.entry(data, "split", "string or null", None))
+                   voices, saved.entry(data, "unk", "boolean", False), saved.entry(data, "split", "string or null", None),
+                   names)
 
 
 def _order(word: str) -> tuple:

@@ -11,6 +11,8 @@ Pitches are stored as ints: a MIDI pitch for an onset, `HELD + pitch` for a held
 
 from __future__ import annotations
 
+import functools
+
 import json
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -43,6 +45,27 @@ def pitch_of(entry: int) -> int:
 
 def is_onset(entry: int) -> bool:
     return 0 <= entry < HELD
+
+
+def parallels(p1: int, p2: int, q1: int, q2: int) -> tuple[bool, bool]:
+    """(parallel fifths, parallel octaves) where an upper voice moves p1 → p2 and a lower one q1 → q2
+    (MIDI pitches, spelled as music21 spells them), as music21's VoiceLeadingQuartet finds them: similar
+    or contrary motion between two perfect fifths or two octaves, compound or not. The judge counts
+    them, and the strict voice-leading rule forbids them while sampling."""
+    if p1 == p2 or q1 == q2:
+        return False, False          # a voice that stays makes oblique motion: never parallel
+    a, b = abs(p1 - q1) % 12, abs(p2 - q2) % 12
+    if a != b or a not in (0, 7):
+        return False, False          # music21 would find neither (its intervals are spelled, ours pitch classes)
+    return _quartet(p1, p2, q1, q2)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _quartet(p1: int, p2: int, q1: int, q2: int) -> tuple[bool, bool]:
+    from music21 import note, voiceLeading
+    found = voiceLeading.VoiceLeadingQuartet(note.Note(midi=p1), note.Note(midi=p2), note.Note(midi=q1),
+                                             note.Note(midi=q2))
+    return bool(found.parallelFifth()), bool(found.parallelOctave())
 
 
 @dataclass
@@ -217,6 +240,32 @@ def _instrument(name: str):
     return instrument.Piano()
 
 
+def runs(line: list[int]) -> list[tuple[int, int, int]]:
+    """A voice's slots → its notes and rests as (first step, end step, the entry it starts with): a note
+    lasts while its pitch is held, a rest while the voice is silent."""
+    out, i = [], 0
+    while i < len(line):
+        e, j = line[i], i + 1
+        while j < len(line) and (line[j] == REST if e == REST else
+                                 (line[j] != REST and not is_onset(line[j]) and pitch_of(line[j]) == pitch_of(e))):
+            j += 1
+        out.append((i, j, e))
+        i = j
+    return out
+
+
+def clef_of(line: list[int], name: str) -> str:
+    """The clef a voice is written in: treble, tenor (treble an octave down), alto (a viola) or bass
+    (a voice mostly below middle C)."""
+    low = name.lower()
+    if "tenor" in low:
+        return "tenor"
+    if "viola" in low:
+        return "alto"
+    sounding = sorted(pitch_of(e) for e in line if e != REST)
+    return "bass" if sounding and sounding[len(sounding) // 2] < 60 else "treble"
+
+
 def _spelled(midi: int, flats: bool):
     """A MIDI pitch spelled as its key would: black keys as flats in a key with flats, else sharps."""
     from music21 import pitch
@@ -254,22 +303,15 @@ def to_score(piece: GridPiece, title: str, voices: int | None = None):
                 part.insert(0, m21key.Key(piece.key.replace("b", "-") if len(piece.key) > 1 else piece.key))
             except Exception:  # noqa: BLE001 - a key music21 cannot read is left out
                 pass
-        sounding = [pitch_of(e) for e in line if e != REST]
-        if sounding and sorted(sounding)[len(sounding) // 2] < 60:
-            part.insert(0, clef.BassClef())
+        part.insert(0, {"bass": clef.BassClef, "tenor": clef.Treble8vbClef, "alto": clef.AltoClef,
+                        "treble": clef.TrebleClef}[clef_of(line, part.partName)]())
         offset = Fraction(piece.pickup and (steps_per_bar(meter, length) or 0) - piece.pickup) * length
-        i = 0
-        while i < len(line):
-            e, j = line[i], i + 1
-            while j < len(line) and (line[j] == REST if e == REST else
-                                     (line[j] != REST and not is_onset(line[j]) and pitch_of(line[j]) == pitch_of(e))):
-                j += 1
+        for i, j, e in runs(line):
             element = note.Rest() if e == REST else note.Note(_spelled(pitch_of(e), flats))
             element.quarterLength = (j - i) * length
             if e != REST and i in piece.fermatas:
                 element.expressions.append(expressions.Fermata())
             part.insert(float(offset + i * length), element)
-            i = j
         part.makeNotation(inPlace=True)
         score.insert(0, part)
     return score

@@ -234,6 +234,7 @@ class Composer:
             try:
                 melody = self._melody(req, melody_bytes, folder, worker, loaded.codec.grid)
                 made = harmonize.harmonize(loaded, melody, n=req.count, seed=req.seed, device=self.device,
+                                           voice_leading=req.voice_leading,
                                            temperature=req.temperature if req.temperature is not None else
                                            compose.card_defaults(loaded.card).temperature)
                 paths = sample.write(made.pieces, loaded.codec, folder, stem=f"{req.model}-harmonized",
@@ -333,6 +334,8 @@ class Composer:
         elif req.checked:
             changes["valid_only"] = True
         changes.update({name: getattr(req, name) for name in CONTROLS if getattr(req, name) is not None})
+        changes.update({name: getattr(req, name) for name in ("voice_leading", "bars")
+                        if getattr(req, name) is not None})
         options = replace(options, **changes)
         self._check(loaded, options)
         return options

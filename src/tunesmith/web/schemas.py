@@ -26,7 +26,8 @@ _HINTS = typing.get_type_hints(SampleOptions)
 # the sampling settings a compose request takes: API name -> SampleOptions' name
 API_OPTIONS = {"style": "style", "temperature": "temperature", "length": "max_length", "seed": "seed",
                "count": "n", "primer": "primer", "checked": "valid_only", "meter": "meter", "key": "key",
-               "mode": "mode", "rhythm": "rhythm"}
+               "mode": "mode", "rhythm": "rhythm", "voice_leading": "voice_leading",
+               "bars": "bars"}
 CONTROLS = ("meter", "key", "mode", "rhythm")     # a model's controls (see model_info's "controls")
 # those left unset (None) take the model card's value: what their description adds to the setting's help
 CARD_DEFAULTS = {"temperature": " (default: the model card's)", "length": " (default: the card's)",
@@ -249,6 +250,8 @@ ComposeRequest = create_model(
                                          "text models: an ABC or **kern file whose tune each piece continues")),
     checked=_option("checked"),
     **{name: _option(name) for name in CONTROLS},
+    voice_leading=_option("voice_leading"),
+    bars=_option("bars"),
     continuation=(bool, Field(False, description="text models: the primer is a tune of yours (ABC or **kern) "
                                                  "that each piece continues from where it stops: the piece is "
                                                  "your text, unchanged, followed by what the model writes")),
@@ -266,6 +269,7 @@ class HarmonizeRequest(BaseModel):
     part: typing.Optional[int] = Field(None, ge=1, le=64, description="the part holding the melody (1 = the top; "
                                                                       "default: the one named Soprano or Melody)")
     temperature: typing.Optional[float] = _option("temperature")[1]
+    voice_leading: typing.Optional[str] = _option("voice_leading")[1]
     seed: typing.Optional[int] = _option("seed")[1]
     count: int = _option("count")[1]
 
