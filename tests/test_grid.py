@@ -266,7 +266,7 @@ def test_strict_voice_leading_forbids_every_parallel_the_judge_counts():
         p2 = rng.choice([p1, q2 + rng.choice([0, 7, 12, 19, 24, 5, 4, -5])])
         quartet = voiceLeading.VoiceLeadingQuartet(*(note.Note(midi=m) for m in (p1, p2, q1, q2)))
         expected = (bool(quartet.parallelFifth()), bool(quartet.parallelOctave()))
-        # the judge's test (and the rule's) is music21's, however the voices move
+        # the rule's test is the judge's (music21's), however the voices move
         assert g.parallels(p1, p2, q1, q2) == expected, (p1, p2, q1, q2)
         assert parallel((p1, q1), (p2,), q2) == any(expected)
         found += any(expected)

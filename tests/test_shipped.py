@@ -10,7 +10,7 @@ import pytest
 
 from tunesmith import TunesmithError, bundle, check, cli, compose, registry, render, sample
 
-SHIPPED = ("folk", "chorale", "chorale-melody", "essen")
+SHIPPED = ("folk", "chorale", "chorale-melody", "essen", "quartet")
 LIMIT_MB = 10
 
 
@@ -83,7 +83,23 @@ def test_compose_flags_and_unknown_models_get_one_line_errors(tmp_path, monkeypa
     assert "--temperature must be between 0 and 10" in capsys.readouterr().err
     assert cli.main(["compose", "--key", "G"]) == 2          # folk was saved before it knew its keys
     assert "this model takes no --key" in capsys.readouterr().err
+    assert cli.main(["compose", "--voice-leading", "strict"]) == 2     # a text model has no voices to lead
+    assert "this model takes no --voice-leading" in capsys.readouterr().err
+    assert cli.main(["compose", "--style", "quartet:nobody"]) == 2
+    assert "unknown style 'nobody'; this model knows: beethoven, haydn, mozart" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compose_a_composer_of_the_quartet_model_in_16_bars(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["compose", "--style", "quartet:haydn", "--seed", "2", "--to", "kern"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quartet-haydn-001.krn", "quartet-haydn-001.musicxml"]
+    [report] = check.check([tmp_path / "quartet-haydn-001.musicxml"], show_progress=False)
+    assert report.valid
+    kern = (tmp_path / "quartet-haydn-001.krn").read_text()
+    assert '*I"Violoncello\t*I"Viola\t*I"Violin II\t*I"Violin I' in kern
+    bars = {line.split("\t")[0] for line in kern.splitlines() if line.startswith("=")}
+    assert "=16" in bars and "=17" not in bars                      # the card's --bars 16
 
 
 def test_a_corrupted_copy_of_a_shipped_model_is_one_line(tmp_path):

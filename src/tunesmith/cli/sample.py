@@ -46,7 +46,8 @@ def add_sample_parser(sub) -> None:
     settings.add_flags(p, SampleOptions)
     p.add_argument("-o", "--out", default="out", help="folder to write the pieces into (default ./out)")
     p.add_argument("--name", default="piece", help="file name stem: piece-001.abc, ... (default 'piece')")
-    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav,kern (kern: one spine per part, for pieces without chords)")
+    p.add_argument("--render", metavar="FORMATS", help="also render what is written: midi,musicxml,svg,wav,kern "
+                                                       "(kern: one spine per part, for pieces without chords)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--models", action="append", metavar="DIR",
                    help="also look for MODEL by name in this folder (see 'tunesmith models')")

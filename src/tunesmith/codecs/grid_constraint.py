@@ -9,8 +9,9 @@ one, and every bar of every voice is full.
 
 With `strict` voice leading (voices layout) a voice may not move to a pitch that makes parallel
 fifths or octaves with a voice written before it in the step, as the judge finds them (music21's
-VoiceLeadingQuartet: similar or contrary motion between perfect fifths, or octaves, compound too). A voice can always rest or hold, so the
-rule never leaves a step without a way on. It is a decoding rule, never applied to a likelihood.
+VoiceLeadingQuartet: similar or contrary motion between perfect fifths, or octaves, compound too).
+A voice can always rest or hold, so the rule never leaves a step without a way on. It is a decoding
+rule, never applied to a likelihood.
 
 With `bars` N (a metre's model) the piece is exactly N full bars after any pickup: it may not end
 before, and it ends when the Nth is full.
@@ -178,8 +179,8 @@ class GridConstraint(GrammarConstraint):
 
 def parallel(before: tuple, now: tuple, pitch: int) -> bool:
     """Whether voice len(now) moving from before[len(now)] to `pitch` makes parallel fifths or octaves
-    (`notation.grid.parallels`, the judge's own test) with a voice above it (now: this step's pitches
-    so far, before: the step before's; -1 a rest)."""
+    (`notation.grid.parallels`: the judge's music21 test, written out) with a voice above it (now: this
+    step's pitches so far, before: the step before's; -1 a rest)."""
     q1 = before[len(now)]
     if q1 < 0 or q1 == pitch:
         return False

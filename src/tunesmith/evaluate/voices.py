@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tunesmith.notation.grid import REST, GridPiece, is_onset, parallels, pitch_of
+from tunesmith.notation.grid import REST, GridPiece, is_onset, pitch_of
 
 RANGES = {4: [(60, 79), (53, 74), (48, 67), (40, 60)]}    # S C4–G5, A F3–D5, T C3–G4, B E2–C4
 COPY_BARS = 4     # a piece sharing more than this many bars (4/4) of all its voices with a corpus piece copies it
@@ -50,6 +50,8 @@ class VoiceFigures:
 
 def figures(piece: GridPiece) -> VoiceFigures:
     """The voice-leading counts of one piece with voices (`piece.voices`)."""
+    from music21 import note, voiceLeading
+
     count = len(piece.voices or [])
     out = VoiceFigures()
     if count < 2:
@@ -74,9 +76,13 @@ def figures(piece: GridPiece) -> VoiceFigures:
                     pair = (previous[a], step[a], previous[b], step[b])
                     if REST in pair:
                         continue
-                    fifth, octave = parallels(*(pitch_of(e) for e in pair))
-                    out.fifths += fifth
-                    out.octaves += octave
+                    p1, p2, q1, q2 = (pitch_of(e) for e in pair)
+                    if p1 == p2 and q1 == q2:
+                        continue
+                    quartet = voiceLeading.VoiceLeadingQuartet(note.Note(midi=p1), note.Note(midi=p2),
+                                                               note.Note(midi=q1), note.Note(midi=q2))
+                    out.fifths += bool(quartet.parallelFifth())
+                    out.octaves += bool(quartet.parallelOctave())
         previous = list(step)
     return out
 

@@ -11,7 +11,6 @@ Pitches are stored as ints: a MIDI pitch for an onset, `HELD + pitch` for a held
 
 from __future__ import annotations
 
-import functools
 
 import json
 from dataclasses import dataclass, field
@@ -47,25 +46,40 @@ def is_onset(entry: int) -> bool:
     return 0 <= entry < HELD
 
 
+# the staff step of each pitch class as music21 spells a MIDI pitch (C C# D E- E F F# G G# A B- B)
+_LETTER = (0, 0, 1, 2, 2, 3, 3, 4, 4, 5, 6, 6)
+
+
+def _perfect(a: int, b: int) -> int | None:
+    """5 for a perfect fifth (or twelfth...), 8 for an octave (or more), 1 for a unison, between two
+    MIDI pitches spelled as music21 spells them; None for any other interval (G#–E- is a diminished
+    sixth, not a fifth)."""
+    semitones = abs(a - b)
+    steps = abs((a // 12) * 7 + _LETTER[a % 12] - (b // 12) * 7 - _LETTER[b % 12])
+    if semitones % 12 == 7 and steps % 7 == 4 and steps // 7 == semitones // 12:
+        return 5
+    if semitones % 12 == 0 and steps % 7 == 0 and steps // 7 == semitones // 12:
+        return 8 if semitones else 1
+    return None
+
+
 def parallels(p1: int, p2: int, q1: int, q2: int) -> tuple[bool, bool]:
     """(parallel fifths, parallel octaves) where an upper voice moves p1 → p2 and a lower one q1 → q2
-    (MIDI pitches, spelled as music21 spells them), as music21's VoiceLeadingQuartet finds them: similar
-    or contrary motion between two perfect fifths or two octaves, compound or not. The judge counts
-    them, and the strict voice-leading rule forbids them while sampling."""
+    (MIDI pitches), exactly as music21's VoiceLeadingQuartet.parallelFifth/parallelOctave find them
+    (tests/test_grid.py compares the two): both voices move, between two perfect fifths (compound or
+    not; similar or contrary motion), or between two octaves in similar motion, or octaves and unisons
+    in contrary motion. The judge counts them with music21 itself (evaluate/voices.py); the strict
+    voice-leading rule forbids them while sampling with this copy, which costs no music21 import and
+    no interval objects per step."""
     if p1 == p2 or q1 == q2:
         return False, False          # a voice that stays makes oblique motion: never parallel
-    a, b = abs(p1 - q1) % 12, abs(p2 - q2) % 12
-    if a != b or a not in (0, 7):
-        return False, False          # music21 would find neither (its intervals are spelled, ours pitch classes)
-    return _quartet(p1, p2, q1, q2)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _quartet(p1: int, p2: int, q1: int, q2: int) -> tuple[bool, bool]:
-    from music21 import note, voiceLeading
-    found = voiceLeading.VoiceLeadingQuartet(note.Note(midi=p1), note.Note(midi=p2), note.Note(midi=q1),
-                                             note.Note(midi=q2))
-    return bool(found.parallelFifth()), bool(found.parallelOctave())
+    before, after = _perfect(p1, q1), _perfect(p2, q2)
+    if before is None or after is None:
+        return False, False
+    if before == 5 or after == 5:
+        return before == after, False
+    similar = (p2 > p1) == (q2 > q1)
+    return False, (before == after == 8) if similar else True
 
 
 @dataclass
