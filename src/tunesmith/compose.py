@@ -23,6 +23,7 @@ from typing import Callable
 from tunesmith import TunesmithError, check, log, render, sample, settings
 from tunesmith.bundle import Bundle
 from tunesmith.evaluate.novelty import INDEX_FILE, NoveltyIndex
+from tunesmith.evaluate.texture import COPY_BARS, TextureGuard
 from tunesmith.evaluate.verdict import judge_report
 from tunesmith.options import (CARD_KEY, DEFAULT_MODEL, TUNABLE, Options, SampleOptions, asked_controls,  # noqa: F401
                                card_defaults, check_controls, max_copy_notes)
@@ -51,6 +52,23 @@ def make_judge(loaded: Bundle, valid_only: bool, max_copy: str, worker=None
         return [judge_report(report, index, limit).reason(valid_only) for report in reports]
 
     return judge
+
+
+def make_screen(loaded: Bundle, max_copy: str) -> Callable | None:
+    """The copy guard on whole textures (every voice, evaluate/texture.py), where the bundle has its
+    corpus's textures and the copy guard is on: a sampled piece → None, or why it is rejected."""
+    if max_copy_notes(max_copy) is None or loaded.path is None:
+        return None
+    guard = TextureGuard.load(loaded.path)
+    if guard is None:
+        return None
+    reason = f"more than {COPY_BARS} bars of every voice from the corpus"
+
+    def screen(piece) -> str | None:
+        grid = loaded.codec.grid_piece(piece.text)
+        return reason if grid is not None and guard.copies(grid) else None
+
+    return screen
 
 
 @dataclass
@@ -88,12 +106,13 @@ def _sample(loaded: Bundle, options: SampleOptions, device, worker, finish=None)
                   precision=options.precision, controls=asked_controls(loaded.codec, options),
                   constrain=options.constrain)
     judge = make_judge(loaded, options.valid_only, options.max_copy, worker)
-    if judge is None:
+    screen = make_screen(loaded, options.max_copy)
+    if judge is None and screen is None:
         pieces = sample.generate(loaded.model, loaded.codec, n=options.n, seed=seed, **kwargs)
         return Outcome(pieces, seed, len(pieces), 1)
     kept, rejected, sampled, rounds = sample.generate_valid(
-        loaded.model, loaded.codec, options.n, judge, rounds=options.tries, seed=seed, key=options.key,
-        finish=finish, **kwargs)
+        loaded.model, loaded.codec, options.n, judge or (lambda texts: [None] * len(texts)), rounds=options.tries,
+        seed=seed, key=options.key, finish=finish, screen=screen, **kwargs)
     reasons = Counter(why for _, why in rejected)
     short = options.n - len(kept)
     outcome = Outcome(kept + [p for p, _ in rejected[:short]], seed, sampled, rounds, reasons, short)

@@ -193,8 +193,8 @@ def finisher(codec: Codec, key: str | None = None) -> Finish:
 
 def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]],
                    rounds: int = 5, seed: int | None = None, key: str | None = None,
-                   finish: Finish | None = None, **options
-                   ) -> tuple[list[Sampled], list[tuple[Sampled, str]], int, int]:
+                   finish: Finish | None = None, screen: Callable[[Sampled], str | None] | None = None,
+                   **options) -> tuple[list[Sampled], list[tuple[Sampled, str]], int, int]:
     """Generate until n pieces pass `judge` or `rounds` batches are spent.
 
     `judge` gets the finished file texts and says, for each, None (keep it) or
@@ -205,6 +205,7 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     piece), and judges them in order, as many at a time as are still missing,
     until enough passed. Returns (kept pieces, at most n; rejected pieces with the reason;
     pieces sampled in all; rounds used). `finish`: how a piece becomes its file (default the codec's).
+    `screen`: a test on the sampled piece itself (None: go on to `judge`), for what needs no file.
     """
     settings.check(SampleOptions(n=n, tries=rounds))
     finish = finish or finisher(codec, key)
@@ -216,6 +217,10 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
         rows = n if round_ == 1 else max(2 * (n - len(kept)), 8)
         batch = generate(model, codec, n=rows, seed=seed + round_ - 1, **options)
         sampled += len(batch)
+        if screen is not None:
+            screened = [(p, screen(p)) for p in batch]
+            rejected += [(p, why) for p, why in screened if why is not None]
+            batch = [p for p, why in screened if why is None]
         start = 0
         while start < len(batch) and len(kept) < n:
             # judged in order, as many at a time as are still missing: a piece that is not needed is

@@ -184,6 +184,23 @@ class Codec(ABC):
         None where the representation has no melody (then there is no copy guard)."""
         return None
 
+    def grid_roles(self) -> list[float] | None:
+        """Per token id, for model types that read the time grid (nets/frames.py): the MIDI pitch a
+        token sounds, -2 for the token that ends a step, -1 for any other; None where the codec
+        has no time grid of sounding pitches."""
+        return None
+
+    def grid_piece(self, text: str):
+        """A sampled text as a piece on a time grid (notation.grid.GridPiece) for the texture copy
+        guard, or None where the codec has no time grid."""
+        return None
+
+    @classmethod
+    def texture_guard(cls, pieces: list[Piece]):
+        """The copy guard on whole textures (evaluate/texture.py) for a corpus, or None where the
+        representation has no voices on one time grid."""
+        return None
+
     def reading(self) -> CodecOptions:
         """The options other files are read with, to read them as this model's corpus was."""
         return CodecOptions(codec=self.kind)

@@ -136,6 +136,15 @@ class GridCodec(Codec):
         return [(p.name, GridPiece.from_json(p.meta["grid"]).top_line()) for p in pieces]
 
     @classmethod
+    def texture_guard(cls, pieces: list[Piece]):
+        from tunesmith.evaluate.texture import TextureGuard
+        return TextureGuard.from_pieces([GridPiece.from_json(p.meta["grid"]) for p in pieces])
+
+    def grid_roles(self) -> list[float] | None:     # None for intervals: its tokens are distances
+        return None if self.layout == "intervals" else [
+            -2.0 if s == STEP else float(s[1:]) if s[:1] in "pnh" and s[1:].isdigit() else -1.0 for s in self.symbols]
+
+    @classmethod
     def label(cls, fmt: str) -> str:
         return "steps of a time grid"
 
@@ -285,6 +294,8 @@ class GridCodec(Codec):
         bar = g.steps_per_bar(meter, Fraction(self.grid)) if meter else None
         pickup = first_bar % bar if bar and first_bar is not None else 0
         return GridPiece(name, self.grid, steps, voices, meter if bar else None, key, pickup, fermatas)
+
+    grid_piece = piece_of             # the texture copy guard's reading of a sampled text
 
     def finish(self, text: str, number: int, key: str | None = None) -> str:
         """MusicXML, one part per voice: written directly (notation/grid_xml.py), or by music21 for a

@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tunesmith.evaluate.texture import COPY_BARS, window_key
 from tunesmith.notation.grid import REST, GridPiece, is_onset, pitch_of
 
 RANGES = {4: [(60, 79), (53, 74), (48, 67), (40, 60)]}    # S C4–G5, A F3–D5, T C3–G4, B E2–C4
-COPY_BARS = 4     # a piece sharing more than this many bars (4/4) of all its voices with a corpus piece copies it
 
 
 @dataclass
@@ -95,17 +95,10 @@ class TextureIndex:
         self.lines = [[tuple(s) for s in p.steps] for p in pieces]
         self._sets: dict[int, set] = {}
 
-    @staticmethod
-    def _window(steps: list[tuple], start: int, k: int) -> tuple | None:
-        base = next((pitch_of(e) for s in steps[start:start + k] for e in s if e != REST), None)
-        if base is None:
-            return None
-        return tuple(tuple(e if e == REST else e - base for e in s) for s in steps[start:start + k])
-
     def _runs(self, k: int) -> set:
         if k not in self._sets:
             self._sets[k] = {hash(w) for line in self.lines for i in range(len(line) - k + 1)
-                             if (w := self._window(line, i, k)) is not None}
+                             if (w := window_key(line, i, k)) is not None}
         return self._sets[k]
 
     def longest(self, piece: GridPiece, most: int = 256) -> int:
@@ -114,7 +107,7 @@ class TextureIndex:
 
         def shares(k: int) -> bool:
             runs = self._runs(k)
-            return any((w := self._window(steps, i, k)) is not None and hash(w) in runs
+            return any((w := window_key(steps, i, k)) is not None and hash(w) in runs
                        for i in range(len(steps) - k + 1))
         low, high = 0, min(most, len(steps))
         while low < high:              # shares(k) holds for every k up to the longest

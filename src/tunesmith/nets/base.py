@@ -7,6 +7,7 @@ A model type is one file in `nets/`: a `LanguageModel` subclass registered with
     model(ids, state) -> (logits, state)     ids (batch, time), logits (batch, time, vocab)
     model.zero_state(batch, device)           the state a piece starts from
     model.stepper(state, precision, scale)    one token at a time, for sampling
+    model.adapt(codec)                        once, when a new model is made for a run's codec
 
 A state is a tuple of tensors with the batch on dimension 1 (an LSTM's (h, c)
 is (layers, batch, hidden) each), so rows can be selected, reset, copied and
@@ -131,6 +132,11 @@ class LanguageModel(nn.Module):
 
     def zero_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         raise NotImplementedError
+
+    def adapt(self, codec) -> None:
+        """Called once when a new model is made for training, with the run's codec: a model type that
+        reads something of the vocabulary (which token is which pitch) takes it here, into a buffer
+        saved with its weights. Most take nothing."""
 
     def stepper(self, state: State, precision: str = "fp32", scale: float = 1.0) -> "Stepper":
         """A one-token-at-a-time view for sampling. This one calls the model itself; a model type may

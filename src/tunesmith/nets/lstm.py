@@ -76,15 +76,15 @@ class LSTMModel(LanguageModel):
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (batch, time) → logits (batch, time, vocab), new state."""
-        x = self.embed(ids)
+        out, state = self.recur(self.embed(ids), state)
+        return self.head(out), state
+
+    def recur(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Inputs (batch, time, lstm input) → the last layer's outputs after dropout, new (h, c)."""
         if self.training and x.device.type == "cpu" and keep_threshold(self.config.dropout) is not None:
             return self._forward_by_layer(x, state)
-        return self._forward_nn_lstm(x, state)
-
-    def _forward_nn_lstm(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
-        """Embedded input → logits through nn.LSTM (cuDNN on CUDA), its dropout and self.drop."""
         out, state = self.lstm(x, state)
-        return self.head(self.drop(out)), state
+        return self.drop(out), state
 
     def _forward_by_layer(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
         """Training on a CPU: the same network, one LSTM layer at a time with its own dropout masks.
@@ -93,11 +93,11 @@ class LSTMModel(LanguageModel):
         of a training step of the default model); `dropout_mask` takes about a fifth of that. Each
         layer is the model's own weights in a one-layer nn.LSTM call (`functional_call`), so the
         parameters, their gradients and the saved files are those of `self.lstm`, and with the
-        masks set to ones the logits are the same numbers as `self.lstm`'s."""
+        masks set to ones the outputs are the same numbers as `self.lstm`'s."""
         layers, p = self.config.layers, self.config.dropout
         shells = self.__dict__.get("_shells")
         if shells is None:   # weightless stand-ins (meta tensors): functional_call supplies the weights
-            shells = [nn.LSTM(self.config.embed if k == 0 else self.config.hidden, self.config.hidden,
+            shells = [nn.LSTM(self.lstm.input_size if k == 0 else self.config.hidden, self.config.hidden,
                               batch_first=True, device="meta") for k in range(layers)]
             self.__dict__["_shells"] = shells   # a plain attribute, not submodules: no extra parameters
         hs, cs = [], []
@@ -108,7 +108,7 @@ class LSTMModel(LanguageModel):
             hs.append(h)
             cs.append(c)
             x = x * dropout_mask(x.shape, p, x.device)   # between layers, and on the output as self.drop
-        return self.head(x), (torch.cat(hs), torch.cat(cs))
+        return x, (torch.cat(hs), torch.cat(cs))
 
     def stepper(self, state: State, precision: str = "fp32", scale: float = 1.0) -> "Stepper":
         """A one-token-at-a-time view of this model for sampling (inference only), its rows

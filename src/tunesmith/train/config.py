@@ -54,6 +54,10 @@ class TrainingOptions:
                                                   "--valid-fraction's pieces drawn from every file)",
                                             check=_check_books, metavar="FILE",
                                             group="length, validation, checkpoints")
+    valid_split: str | None = setting(None, "roll JSON with splits: validate on this split of the same files (e.g. "
+                                            "valid) and train on every piece of --split, instead of holding out "
+                                            "--valid-fraction of them (the benchmarks' protocol)", metavar="NAME",
+                                      group="length, validation, checkpoints")
     eval_every: int = setting(500, "validate, plot and checkpoint every N steps", low=1,
                               group="length, validation, checkpoints")
     save_every: int | None = setting(None, "checkpoint every N steps (default: at every validation)", low=1,

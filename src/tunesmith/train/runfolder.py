@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +25,7 @@ from tunesmith import corpus as corpus_mod
 from tunesmith.codecs import CODECS, Codec, codec_from_json
 from tunesmith.distributed import Dist
 from tunesmith.evaluate.novelty import NoveltyIndex
+from tunesmith.evaluate.texture import TextureGuard
 from tunesmith.nets import State
 from tunesmith.train import claim
 from tunesmith.train.config import TrainConfig
@@ -36,7 +37,8 @@ OLD_STATE_NAMES = ("hidden.h", "hidden.c")   # an LSTM's (h, c), as runs saved t
 
 class Prepared(NamedTuple):
     """A run ready to train: its folder, run.json, the corpus, the codec, the encoded pieces and the
-    copy-guard index (None when not kept, and on every process but rank 0)."""
+    copy-guard indexes: melodies and, for voices on a grid, textures (None when not kept, and on every
+    process but rank 0)."""
 
     out: Path
     run: dict
@@ -45,6 +47,7 @@ class Prepared(NamedTuple):
     train_set: data.TokenSet
     valid_set: data.TokenSet
     index: NoveltyIndex | None
+    texture: TextureGuard | None = None
 
 
 # ---- preparing a run ---------------------------------------------------------------------
@@ -94,6 +97,7 @@ def read_run(out: Path) -> dict:
 def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, ranks: Dist) -> Prepared:
     settings = TrainConfig(**run["settings"]) if resume else cfg
     corpus = corpus_mod.load(settings.corpus, options=settings)
+    held = _held_split(settings, corpus)
     saved = corpus_mod.write_skipped(corpus, out) if ranks.main else None
     corpus_mod.report(corpus, saved)
     corpus_mod.require_pieces(corpus)
@@ -105,7 +109,7 @@ def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, r
         if run["split"].get("valid_books"):
             log.info(f"validation: the {len(valid_idx)} pieces of the held-out books {run['split']['valid_books']}")
     else:
-        train_idx, valid_idx, books = _new_split(cfg, corpus)
+        train_idx, valid_idx, books = _new_split(cfg, corpus, held)
     if settings.augment:
         # transposed copies train; validation stays the pieces as they are
         copies = corpus_mod.augment(corpus, [corpus.pieces[i] for i in train_idx], settings.augment)
@@ -120,12 +124,38 @@ def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, r
     arrays = [codec.encode(p) for p in pieces]
     tokens = data.TokenSet.from_arrays(arrays)
     index = corpus_index(corpus) if settings.copy_index and ranks.main else None
-    return Prepared(out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx), index)
+    texture = texture_guard(corpus) if settings.copy_index and ranks.main else None
+    return Prepared(out, run, corpus, codec, tokens.subset(train_idx), tokens.subset(valid_idx), index, texture)
 
 
-def _new_split(cfg: TrainConfig, corpus: corpus_mod.Corpus) -> tuple[list[int], list[int], list[str] | None]:
-    """(training pieces, validation pieces, the held-out files or None): whole files with
-    --valid-books, else a seeded random --valid-fraction of the pieces."""
+def _held_split(settings: TrainConfig, corpus: corpus_mod.Corpus) -> int:
+    """With --valid-split, the pieces of that split of the same roll files are appended to the corpus
+    (named path#split/n, so a resumed run finds them again); how many, else 0."""
+    if not settings.valid_split:
+        return 0
+    if not settings.split:
+        raise TunesmithError("--valid-split names a split of roll JSON files, beside --split for the one that "
+                             "trains; other corpora validate on --valid-fraction or --valid-books")
+    if settings.valid_split == settings.split:
+        raise TunesmithError(f"--valid-split {settings.valid_split} is the split the model trains on (--split)")
+    held = corpus_mod.load(settings.corpus, options=replace(settings, split=settings.valid_split))
+    corpus_mod.require_pieces(held)
+    if {p.name for p in held.pieces} & {p.name for p in corpus.pieces}:
+        raise TunesmithError(f"--valid-split {settings.valid_split} read the same pieces as --split {settings.split}: "
+                             f"this corpus has no splits to choose from")
+    corpus.pieces.extend(held.pieces)
+    log.info(f"--valid-split {settings.valid_split}: its {len(held.pieces)} pieces validate, every piece of "
+             f"--split {settings.split} trains")
+    return len(held.pieces)
+
+
+def _new_split(cfg: TrainConfig, corpus: corpus_mod.Corpus, held: int = 0
+               ) -> tuple[list[int], list[int], list[str] | None]:
+    """(training pieces, validation pieces, the held-out files or None): the appended pieces of
+    --valid-split, whole files with --valid-books, else a seeded random --valid-fraction."""
+    if held:
+        n = len(corpus.pieces)
+        return list(range(n - held)), list(range(n - held, n)), None
     if not cfg.valid_books:
         return *data.split(len(corpus.pieces), cfg.valid_fraction, cfg.seed), None
     books = data.match_books(cfg.valid_books, corpus.files)
@@ -182,6 +212,15 @@ def corpus_index(corpus: corpus_mod.Corpus) -> NoveltyIndex | None:
     index = NoveltyIndex.from_pieces([(name, [(p, d) for p, _, d in notes]) for name, notes in melodies])
     log.info(f"copy-guard index: {len(index)} melodies, {index.notes:,} notes")
     return index
+
+
+def texture_guard(corpus: corpus_mod.Corpus) -> TextureGuard | None:
+    """The corpus's textures (every voice) hashed for the copy guard on whole passages, where its
+    codec has voices on a time grid; else None."""
+    guard = CODECS[corpus.codec].texture_guard(corpus.pieces)
+    if guard is not None:
+        log.info(f"texture copy guard: {len(guard):,} runs of {guard.length} steps")
+    return guard
 
 
 # ---- the trainer state -------------------------------------------------------------------

@@ -83,7 +83,8 @@ class Trainer:
         self.cfg, self.ranks = cfg, ranks
         self.out, self.run_info, self.codec = prepared.out, prepared.run, prepared.codec
         self.train_set, self.valid_set = prepared.train_set, prepared.valid_set
-        self.extra = prepared.index.save if prepared.index is not None else None
+        savers = [x.save for x in (prepared.index, prepared.texture) if x is not None]
+        self.extra = (lambda folder: [save(folder) for save in savers]) if savers else None
         self.device = ranks.device(pick_device(cfg.device))
         if cfg.precision != "fp32" and self.device.type != "cuda":
             raise TunesmithError(f"--precision {cfg.precision} is mixed precision on a CUDA GPU; "
@@ -93,7 +94,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model_cfg = ModelConfig(vocab_size=self.codec.vocab_size, architecture=cfg.architecture, layers=cfg.layers,
                                 hidden=cfg.hidden, embed=cfg.embed, dropout=cfg.dropout)
-        self.model = build_model(model_cfg).to(self.device)
+        self.model = build_model(model_cfg)
+        self.model.adapt(self.codec)
+        self.model.to(self.device)
         self.stepper: torch.nn.Module = self.model    # the model, or its DDP wrapper with several processes
         self.optimizer = adam(self.model, cfg)
         self.batch_size = min(cfg.batch_size, len(self.train_set) // ranks.world)
