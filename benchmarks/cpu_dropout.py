@@ -37,7 +37,8 @@ from tunesmith.nets.lstm import LSTMModel, ModelConfig, dropout_mask  # noqa: E4
 def nn_lstm_forward(model: LSTMModel, ids: torch.Tensor, state):
     """The model as it trained before the by-layer path (and still does on CUDA): nn.LSTM's own
     dropout, then nn.Dropout."""
-    return model._forward_nn_lstm(model.embed(ids), state)
+    out, state = model.lstm(model.embed(ids), state)
+    return model.head(model.drop(out)), state
 
 
 def steps(model, forward, opt, ids, targets, state, count: int):

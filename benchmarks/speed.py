@@ -116,9 +116,10 @@ def bench_training(corpus: list[str], shape: dict, steps: int, device: torch.dev
     with tempfile.TemporaryDirectory() as tmp:
         log.set_quiet(True)
         try:
-            _, _, _, codec, train_set, _, _ = _prepare(
+            prepared = _prepare(
                 TrainConfig(corpus=corpus, out=f"{tmp}/probe", copy_index=False, valid_fraction=0.05, **shape),
                 resume=False)
+            codec, train_set = prepared.codec, prepared.train_set
             for r in range(repeat):
                 cfg = TrainConfig(corpus=corpus, out=f"{tmp}/run-{r}", steps=steps, eval_every=window,
                                   preview_length=1, device=str(device), copy_index=False, valid_fraction=0.05,
