@@ -111,7 +111,7 @@ def _sample(loaded: Bundle, options: SampleOptions, device, worker, finish=None)
         pieces = sample.generate(loaded.model, loaded.codec, n=options.n, seed=seed, **kwargs)
         return Outcome(pieces, seed, len(pieces), 1)
     kept, rejected, sampled, rounds = sample.generate_valid(
-        loaded.model, loaded.codec, options.n, judge or (lambda texts: [None] * len(texts)), rounds=options.tries,
+        loaded.model, loaded.codec, options.n, judge, rounds=options.tries,
         seed=seed, key=options.key, finish=finish, screen=screen, **kwargs)
     reasons = Counter(why for _, why in rejected)
     short = options.n - len(kept)

@@ -191,7 +191,7 @@ def finisher(codec: Codec, key: str | None = None) -> Finish:
     return lambda piece, number: codec.finish(piece.text, number, key)
 
 
-def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]],
+def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[list[str]], list[str | None]] | None,
                    rounds: int = 5, seed: int | None = None, key: str | None = None,
                    finish: Finish | None = None, screen: Callable[[Sampled], str | None] | None = None,
                    **options) -> tuple[list[Sampled], list[tuple[Sampled, str]], int, int]:
@@ -205,7 +205,8 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
     piece), and judges them in order, as many at a time as are still missing,
     until enough passed. Returns (kept pieces, at most n; rejected pieces with the reason;
     pieces sampled in all; rounds used). `finish`: how a piece becomes its file (default the codec's).
-    `screen`: a test on the sampled piece itself (None: go on to `judge`), for what needs no file.
+    `screen`: a test on the sampled piece itself (None: go on to `judge`), for what needs no file;
+    without a `judge` a piece the screen passes is kept as it is (no file is made to judge).
     """
     settings.check(SampleOptions(n=n, tries=rounds))
     finish = finish or finisher(codec, key)
@@ -226,7 +227,8 @@ def generate_valid(model: LanguageModel, codec: Codec, n: int, judge: Callable[[
             # judged in order, as many at a time as are still missing: a piece that is not needed is
             # never finished or checked (a score's file and its check cost more than its sampling)
             chunk = batch[start:start + n - len(kept)]
-            verdicts = judge([finish(p, start + i + 1) for i, p in enumerate(chunk)])
+            verdicts = ([None] * len(chunk) if judge is None
+                        else judge([finish(p, start + i + 1) for i, p in enumerate(chunk)]))
             kept += [p for p, why in zip(chunk, verdicts) if why is None]
             rejected += [(p, why) for p, why in zip(chunk, verdicts) if why is not None]
             start += len(chunk)
