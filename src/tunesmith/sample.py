@@ -147,9 +147,12 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
     rule = _rule(codec, controls, constrain, prime.tolist(), n)
     vocab = codec.vocab_size
+    wind = int(budget * rule.WIND_DOWN) if rule is not None and rule.WIND_DOWN else budget
     for t in range(budget):
         logits = (logits + first) if t == 0 else logits.add_(later)
         token = _constrained_pick(logits, rule, greedy, top_k, top_p, generator)
+        if t >= wind:     # late in the budget a row that may end ends (Constraint.WIND_DOWN)
+            token = torch.where(rule.permits(torch.full_like(token, codec.EOS)).to(token.device), codec.EOS, token)
         ended = token == codec.EOS
         # one look at the batch per step: did a row end, did a row draw from NaN scores (past the vocabulary)
         any_ended, broken = torch.stack((ended.any(), token.ge(vocab).any())).tolist()

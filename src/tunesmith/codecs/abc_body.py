@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _close_bar, _compound, _eff, _ending, _fits,
-                                        _in_bang, _in_quote, _note_fits, _room)
-from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS,
+from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _compound, _eff,
+                                        _ending, _fits, _in_bang, _in_quote, _note_fits)
+from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           VALUE_CHARS, length_value, meter_length, reaches, read_note, shortest_length,
-                                          tuplet, unit_length)
+                                          tempo, tuplet, unit_length)
 from tunesmith.notation import abc
 
 
@@ -31,29 +31,34 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
                       brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc), tie=None,
-                      pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="")
+                      pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="", roll=False)
 
 
 def _in_note(g, s: Body, ch: str) -> Body | None:
     """The main line's note or rest: its length must fit the bar; a tie waits for its pitch."""
     if not s.tok and ch in RESTS:
-        return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if _room(s) and s.tie is None else None
+        return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if _note_fits(s) and s.tie is None else None
     nxt = read_note(s.tok, ch)
     if nxt is None:
         return None
     if nxt[0] == "done":
         done = _commit(s, nxt[1], nxt[2])
-        return None if done is None else between(g, done, ch)
+        done = None if done is None else between(g, done, ch)
+        if done is not None and ch == ":" and s.tok[1].isupper() and s.tok[2:] == ("", ""):
+            # music21 reads "A::" as a field A: and drops the note: the bar line is marked, "::" refused
+            done = done._replace(tok=(*done.tok, "bare"))
+        return done
     if nxt[0] == "acc":     # after a tie only the tied note's own accidental (abc2midi ties one pitch)
-        if not _room(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])):
+        if not _note_fits(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])):
             return None
         return s._replace(tok=nxt, last=None, ls=False, acc=nxt[1])
     if nxt[0] == "n":
-        if not _room(s):
+        if not _note_fits(s):
             return None
-        if s.tie is not None and (not s.tie.startswith(nxt[1] + nxt[2]) or s.acc not in ("", s.tacc)):
+        if s.tie is not None and (not s.tie.startswith(nxt[1] + nxt[2]) or s.acc not in ("", s.tacc)
+                                  or (nxt[3] and s.tie != nxt[1] + nxt[2])):
             return None
-        if nxt[3] and not _fits(s, shortest_length(nxt[3])):
+        if nxt[3] and not _can_write(s, nxt[3]):
             return None
         if s.pair is not None and not reaches(nxt[3], s.pair):
             return None
@@ -66,25 +71,33 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
     _, first, sub, count = s.tok
     nxt = read_note(sub, ch)
     if nxt is not None and nxt[0] != "done":
-        return s._replace(tok=("chord", first, nxt, count))
+        if first is None and nxt[0] == "n" and not _first_fits(s, nxt[3]):
+            return None      # the first note's length is the chord's: some suffix must make it fit
+        return s._replace(tok=("chord", first, nxt, count)) if sub or count < 4 else None
     if nxt is None and sub:
         return None
     if nxt is not None:          # a note ended: keep the first's length, read ch again
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
+        if not _can_write(s, "", first, chord=True):
+            return None
         if ch == "-":
             return s._replace(tok=("chord", first, (), count))
     if ch == "]" and first is not None and not sub:
-        return s._replace(tok=("clen", first, ""))
+        return s._replace(tok=("clen", first, "")) if _can_write(s, "", first, chord=True) else None
     if ch == " " and not sub:
-        return s._replace(tok=("chord", first, sub, count))
+        return s._replace(tok=("chord", first, sub, count)) if s.gap < 2 * GAP_LIMIT else None
     nxt = read_note((), ch)
     return s._replace(tok=("chord", first, nxt, count)) if nxt is not None and count < 4 else None
+
+
+def _first_fits(s: Body, prefix: str) -> bool:
+    return any(_can_write(s, "", length_value(x), chord=True) for x in LENGTHS if x.startswith(prefix))
 
 
 def _chord_length(g, s: Body, ch: str) -> Body | None:
     _, first, lens = s.tok
     if (ch.isdigit() or ch == "/") and shortest_length(lens + ch) is not None:
-        return s._replace(tok=("clen", first, lens + ch)) if _fits(s, first * shortest_length(lens + ch)) else None
+        return s._replace(tok=("clen", first, lens + ch)) if _can_write(s, lens + ch, first, chord=True) else None
     if lens not in LENGTHS or s.tie is not None:
         return None
     done = _commit(s._replace(tok=()), first * length_value(lens), "[")
@@ -111,6 +124,8 @@ def _in_grace(g, s: Body, ch: str) -> Body | None:
 
 def _in_bar(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
+    if text == ":" and ch == ":" and s.tok[2:]:
+        return None
     if text + ch in BAR_PREFIXES:
         closable = any(b.startswith(text + ch) and _close_bar(s, b) is not None for b in BARS)
         return s._replace(tok=("bar", text + ch)) if closable else None
@@ -133,14 +148,14 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
     if ch in "123456789":
         return _ending(s, ch) if not s.filled and s.barend else None
     if ch in INLINE_LETTERS and ch in g.letters:
-        if ch in "ML" and (s.filled or s.tup is not None):
+        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT:
             return None
         return s._replace(tok=("ifield", ch, None))
     return _chord_start(s, ch)
 
 
 def _chord_start(s: Body, ch: str) -> Body | None:
-    if s.tie is not None or not _room(s) or s.pair is not None:
+    if s.tie is not None or not _note_fits(s) or s.pair is not None or s.roll:
         return None
     nxt = read_note((), ch)
     return s._replace(tok=("chord", None, nxt, 0), barend=False) if nxt is not None else None
@@ -155,7 +170,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
     # a key may change to one no header had (any tonic and mode)
     values = {"M": g.meters, "L": g.units, "K": abc.KEY_VALUES}.get(letter)
     if ch == end:
-        if values is not None and value not in values or not value.strip():
+        if values is not None and value not in values or not value.strip() or (letter == "Q" and not tempo(value, True)):
             return None
         if letter == "M":
             s = s._replace(meter=meter_length(value), compound=_compound(value))
@@ -164,12 +179,14 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=(), ls=kind == "field")
     if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
         return None
+    if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
+        return None
     value += ch
     if values is not None and not any(v.startswith(value) for v in values):
         return None
-    if len(value) > 30:
+    if len(value) > 30 or (letter == "Q" and not tempo(value, False)):
         return None
-    return s._replace(tok=(kind, letter, value if letter in "MLK" or values is not None else "x"))
+    return s._replace(tok=(kind, letter, value if letter in "MLKQ" or values is not None else "x"))
 
 
 def _in_tuplet(g, s: Body, ch: str) -> Body | None:
@@ -184,11 +201,16 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     found = tuplet(text, s.compound)
     if found is None or s.tup is not None or s.brk != 1:
         return None
+    if s.meter is not None and s.pos + found[1] * SHORTEST * s.unit * found[0] > s.meter:
+        return None       # its notes must fit the bar
     return between(g, s._replace(tok=(), tup=found), ch)
 
 
 def between(g, s: Body, ch: str) -> Body | None:
-    """A character that begins a token (or stands alone) after the last token ended."""
+    """A character that begins a token (or stands alone) after the last token ended. Past GAP_LIMIT
+    characters without a note only a note, rest, chord, bar line or line end may begin."""
+    if s.gap >= GAP_LIMIT and not (ch in NOTES or ch in RESTS or ch in "^_=[|:\n"):
+        return None
     if ch in NOTES or ch in RESTS or ch in "^_=":
         if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
             return s._replace(tok=("line", ch))
@@ -198,9 +220,10 @@ def between(g, s: Body, ch: str) -> Body | None:
     if ch in DECORATIONS:
         return _decoration(s, ch)
     if ch == " ":     # a tie may follow a space ("A -A"); a broken rhythm not
-        return s._replace(last=None if s.last is None else (*s.last[:2], True, *s.last[3:]), ls=False)
+        return s._replace(last=None if s.last is None else (*s.last[:2], True, *s.last[3:]), ls=False,
+                          lead=s.ls or s.lead)
     if ch == "\n":
-        if s.ls:
+        if s.ls or s.lead:     # an empty line, or one of spaces, ends an ABC tune
             return None
         if s.filled and s.meter is not None and s.pos == s.meter:   # music21 ends a full bar at a line's end
             s = _close_bar(s, "|")
@@ -224,7 +247,11 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(slurs=s.slurs - 1, last=None) if s.slurs else None
     if ch == "-" and s.last is not None and s.last[1] not in (None, "["):
         return s._replace(tie=s.last[1], tacc=s.last[4], last=None)
-    if ch in "<>" and s.last is not None and not s.last[2] and s.tup is None:
+    # (not after a note of a tuplet: its pair would not add up to a whole length)
+    if ch in "<>" and s.last is not None and not s.last[2] and s.tup is None and s.last[0] == s.last[3] * s.unit:
+        # the pair takes twice the first note's length: the second note must fit the bar too
+        if s.meter is not None and s.pos + s.last[0] > s.meter:
+            return None
         return s._replace(tok=("brk", ch, s.last[0], s.last[3]), last=None)
     return None
 
@@ -232,9 +259,10 @@ def between(g, s: Body, ch: str) -> Body | None:
 def _decoration(s: Body, ch: str) -> Body | None:
     """A decoration: only where a note can still come; staccato and fermata change the note's length
     for abc2midi, so a note that has one takes no broken rhythm."""
-    if not _note_fits(s) or (ch in ".H" and s.brk != 1):
+    if not _note_fits(s) or (ch == "." and s.brk != 1):
         return None
-    return s._replace(tok=("pre",), last=None, ls=False, barend=False, mark=s.mark or ch in ".H")
+    return s._replace(tok=("pre",), last=None, ls=False, barend=False, mark=s.mark or ch == ".",
+                      roll=s.roll or ch in ROLLS)
 
 
 def _in_broken(g, s: Body, ch: str) -> Body | None:
@@ -295,9 +323,13 @@ READERS = {
 def body_step(g, s: Body, ch: str) -> Body | None:
     """The state after `ch`, or None where it is forbidden."""
     nxt = _read(g, s, ch)
+    if nxt is not None and nxt.lead and ch != " ":
+        nxt = nxt._replace(lead=False)
     if nxt is None or nxt.gap != s.gap:     # a note or rest ended
         return nxt
-    return nxt._replace(gap=s.gap + 1) if s.gap < GAP_LIMIT else None
+    # a token begun before the limit may end (a field value, a chord symbol, an annotation: each
+    # is bounded); the count stops at three limits, where nothing is left to be read
+    return nxt._replace(gap=s.gap + 1) if s.gap < 3 * GAP_LIMIT else None
 
 
 def _read(g, s: Body, ch: str) -> Body | None:

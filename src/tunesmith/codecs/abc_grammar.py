@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
-from tunesmith.codecs.abc_symbols import VALUE_CHARS, meter_length, unit_length
+from tunesmith.codecs.abc_symbols import VALUE_CHARS, meter_length, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
 
@@ -48,6 +48,7 @@ class Head(NamedTuple):
     unit: str | None
     size: int = 0       # characters of the line's value so far (see HEAD_LIMITS)
     lines: int = 0      # header lines so far
+    tempo: bool = False  # a Q: line came (abc2midi and music21 take one)
 
 
 class AbcGrammar:
@@ -56,7 +57,8 @@ class AbcGrammar:
     def __init__(self, known: dict | None, keep_fields: str = "", controls: dict | None = None):
         controls = dict(controls or {})
         self.letters = abc.kept_letters(keep_fields)
-        self.others = "".join(ch for ch in self.letters if ch not in "XTMLK")
+        # header lines besides X T M L K; not P: (abc2midi: a part order in the header goes after K:)
+        self.others = "".join(ch for ch in self.letters if ch not in "XTMLKP")
         known = known or {}
         self.meters = list(known.get("meter", {})) or list(ANY_METER)
         self.units = list(known.get("unit", {})) or list(ANY_UNIT)
@@ -98,7 +100,7 @@ class AbcGrammar:
         if letter == "T" and head.stage == 1:
             return 1
         if letter in self.others and head.stage <= 2:
-            return None if letter == "R" and head.rhythm is not None else 2
+            return None if (letter == "R" and head.rhythm is not None) or (letter == "Q" and head.tempo) else 2
         if self.need_rhythm and head.rhythm is None:
             return None
         if letter == "M" and head.stage <= 2:
@@ -122,7 +124,7 @@ class AbcGrammar:
         if ch == "\n":
             value = head.value or ""
             if (values is not None and value not in values) or (values is None and letter in "MLKRQP" and
-                                                                not value.strip()):
+                                                                not value.strip()) or (letter == "Q" and not tempo(value, True)):
                 return None
             stage = self._letter_ok(head, letter)
             if head.lines + 1 >= HEAD_LIMITS[1] and letter != "K":
@@ -130,6 +132,8 @@ class AbcGrammar:
             done = head._replace(stage=stage, at="", value=None, size=0, lines=head.lines + 1)
             if letter == "R":
                 done = done._replace(rhythm=value)
+            elif letter == "Q":
+                done = done._replace(tempo=True)
             elif letter in "ML":
                 done = done._replace(**{"meter" if letter == "M" else "unit": value})
             if letter == "K":
@@ -142,8 +146,10 @@ class AbcGrammar:
             return None
         if values is None and letter in VALUE_CHARS and ch not in VALUE_CHARS[letter]:
             return None
-        return head._replace(value=value if letter in "MLKR" or (letter == "K" and values is None) else
-                             None if letter not in "QP" else "x", size=head.size + 1)
+        if letter == "Q" and not tempo(value, False):
+            return None
+        return head._replace(value=value if letter in "MLKRQ" or (letter == "K" and values is None) else
+                             None if letter != "P" else "x", size=head.size + 1)
 
     def _body_start(self, head: Head) -> Body:
         meter = meter_length(head.meter or "")
@@ -175,6 +181,8 @@ def _key_matches(value: str, controls: dict) -> bool:
 class AbcConstraint(GrammarConstraint):
     """The ABC grammar over a character codec's vocabulary."""
 
+    WIND_DOWN = 2 / 3
+
     def __init__(self, codec, controls: dict[str, str], cache=None):
         super().__init__(codec.symbols, codec.EOS, [*codec.never_ids, *codec.start_only_ids], cache)
         self.grammar = AbcGrammar(codec.known, codec.keep_fields, controls)
@@ -197,12 +205,21 @@ class AbcConstraint(GrammarConstraint):
             return state._replace(size=_near(state.size, HEAD_LIMITS[0]), lines=_near(state.lines, HEAD_LIMITS[1]))
         if not isinstance(state, Body):
             return state
-        state = state._replace(gap=_near(state.gap, GAP_LIMIT))
+        state = state._replace(gap=_gap_view(state.gap))
         if state.tie is not None:
             return state
         last = state.last if state.last is None else (state.last[0], state.last[1] not in (None, "["),
                                                       *state.last[2:])
         return state._replace(tok=_token_class(state.tok), last=last)
+
+
+def _gap_view(gap: int):
+    """The gap as far as a mask tells it apart: the body reader's thresholds are one, two and three
+    GAP_LIMITs (see abc_body.body_step)."""
+    for limit in (GAP_LIMIT, 2 * GAP_LIMIT, 3 * GAP_LIMIT):
+        if gap < limit:
+            return gap if gap >= limit - 3 else -limit
+    return gap
 
 
 def _near(count: int, limit: int) -> int:
@@ -216,7 +233,12 @@ def _token_class(tok: tuple) -> tuple:
     if not tok:
         return tok
     if tok[0] == "n":
-        return ("n", "z" if tok[1] in "zx" else "c", *tok[2:])
+        return ("n", _letter_class(tok[1]), *tok[2:])
     if tok[0] in ("chord", "grace") and len(tok[2]) == 4 and tok[2][0] == "n":
-        return (*tok[:2], ("n", "c", *tok[2][2:]), *tok[3:])
+        return (*tok[:2], ("n", _letter_class(tok[2][1]), *tok[2][2:]), *tok[3:])
     return tok
+
+
+def _letter_class(letter: str) -> str:
+    """A rest, a capital note or a small one: what the octave marks and bar lines after it may be."""
+    return "z" if letter in "zx" else "C" if letter.isupper() else "c"

@@ -7,10 +7,11 @@ tie, a repeat, a variant ending) and the token being read (`tok`)."""
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, LEFT_SPECIAL, RIGHT_SPECIAL, chord_names,
-                                          meter_length, shortest_length)
+from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, chord_names,
+                                          length_value, meter_length, shortest_length)
 
 SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
 
@@ -44,6 +45,8 @@ class Body(NamedTuple):
     ends: bool = False             # the last bar line was a :| that ended a variant (a second may begin)
     acc: str = ""                  # the accidental of the note being read
     tacc: str = ""                 # the accidental of the note a tie comes from
+    roll: bool = False             # a roll or trill marks what comes next (abc2midi: not a chord)
+    lead: bool = False             # the line so far is spaces (a line of spaces ends the tune)
 
 
 GAP_LIMIT = 40
@@ -53,8 +56,45 @@ decorations, spaces or an annotation forever, as nothing of the grammar forbids 
 
 
 def _fits(s: Body, units: Fraction) -> bool:
-    """Whether a note of `units` unit lengths (before broken-rhythm and tuplet factors) fits the bar."""
-    return s.meter is None or s.pos + _eff(s, units) <= s.meter
+    """Whether a note of `units` unit lengths (before broken-rhythm and tuplet factors) may be written:
+    it fits the bar and leaves a rest of it that notes can fill (see `_some_length`)."""
+    return _can_write(s, None, units)
+
+
+def _can_write(s: Body, prefix: str | None = "", units: Fraction = Fraction(1), chord: bool = False) -> bool:
+    """Whether a note whose length suffix begins with `prefix` (None: exactly `units` unit lengths;
+    a chord: `units` is its first note's length, times the suffix) may still be written."""
+    if s.meter is None:
+        return True
+    tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
+    return _some_length(s.meter - s.pos, s.unit * s.brk * (s.tup[0] if s.tup else 1), s.unit, tup,
+                        None if chord else s.pair, prefix, units)
+
+
+@lru_cache(maxsize=65536)
+def _some_length(room: Fraction, scale: Fraction, unit: Fraction, tup: tuple | None, pair: Fraction | None,
+                 prefix: str | None, units: Fraction) -> bool:
+    """Some length (of the suffixes beginning `prefix`, times `units`) fits `room` and leaves a rest
+    of the bar that notes can fill exactly (a tuplet's owed notes first). Without this a bar could be
+    left 1/192 short, or a tuplet owe notes at a full bar: dead ends where a tune can only be cut."""
+    found = [units] if prefix is None else [units * length_value(x) for x in LENGTHS if x.startswith(prefix)]
+    return any((pair is None or length == pair) and length * scale <= room
+               and _fillable((room - length * scale) / (SHORTEST * unit), tup) for length in found)
+
+
+@lru_cache(maxsize=65536)
+def _fillable(room: Fraction, tup: tuple | None) -> bool:
+    """Whether notes can fill `room` (in shortest notes) exactly: the `tup[1]` notes a tuplet still owes
+    (each a whole number of shortest notes times `tup[0]`), then plain notes (whole numbers of them)."""
+    if tup is None:
+        return room.denominator == 1
+    factor, owed = tup
+    count = owed
+    while count * factor <= room:
+        if (room - count * factor).denominator == 1:
+            return True
+        count += 1
+    return False
 
 
 def _eff(s: Body, units: Fraction) -> Fraction:
@@ -68,10 +108,13 @@ def _room(s: Body) -> bool:
 def _in_quote(s: Body, ch: str) -> Body | None:
     """A chord symbol "Am7" abc2midi and music21 both know, a fingering "4", or an annotation "^Segno"."""
     text = s.tok[1]
-    if text == "" and ch in "^_<>@":
+    if text == "" and ch in "^_<@":     # not ">": music21 drops the note after a ">" annotation
         return s._replace(tok=("quote", "^"))
-    if text == "^":      # an annotation: words (not kept in the state), then the closing quote
-        return s._replace(tok=()) if ch == '"' else (s if ch.isalnum() or ch in " .,'-" else None)
+    if text in ("^", "^x"):   # an annotation: words (not kept in the state; music21 drops the note
+        if ch == '"':         # after an empty one), then the closing quote
+            return s._replace(tok=()) if text == "^x" else None
+        fits = s.gap < 2 * GAP_LIMIT      # an annotation's words end within the gap's last limit
+        return s._replace(tok=("quote", "^x")) if fits and (ch.isalnum() or ch in " .,'-") else None
     if text == "" and ch in "012345":
         return s._replace(tok=("quote", "4"))
     if text == "4":
@@ -130,11 +173,12 @@ def _compound(meter: str | None) -> bool:
 
 
 def _note_fits(s: Body) -> bool:
-    return s.meter is None or s.pos + _eff(s, SHORTEST) <= s.meter
+    """Whether some note may still come in this bar."""
+    return _can_write(s)
 
 
 def _in_bang(s: Body, ch: str) -> Body | None:
     text = s.tok[1] + ch
     if text in BANG_DECORATIONS:
-        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!")
+        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!", roll=s.roll or text == "!trill!")
     return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in BANG_DECORATIONS) else None

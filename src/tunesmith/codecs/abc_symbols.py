@@ -15,7 +15,11 @@ RESTS = set("zx")
 
 ACCIDENTALS = ("^", "^^", "_", "__", "=")
 
-DECORATIONS = set("~.HTuv")
+DECORATIONS = set("~.Tuv")
+"""(`H`, the fermata, is not among them: music21 drops the note it marks; `!fermata!` is read by both.)"""
+
+ROLLS = set("~T")
+"""Decorations abc2midi refuses on a chord ("Rolls and trills not supported in chords"); so `!trill!`."""
 
 VALUE_CHARS = {"Q": set("0123456789/= "), "P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.()"),
                "K": set("ABCDEFGabcdefg#mMajinorDdoOrMmixXyLlydPphrloc ")}
@@ -23,8 +27,9 @@ VALUE_CHARS = {"Q": set("0123456789/= "), "P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 BANG_DECORATIONS = ("!trill!", "!fermata!", "!accent!")
 
-LENGTHS = {n + d for n in ("", "1", "2", "3", "4", "5", "6", "7", "8", "9", "12", "16")
-           for d in ("", "/", "//", "///", "/2", "/4", "/8", "/16")} - {"1/", "1//", "1///"}
+LENGTHS = ({n + d for n in ("", "1", "2", "3", "4", "5", "6", "7", "8", "9", "12", "16")
+            for d in ("", "/", "/2", "/4", "/8", "/16")} | {"//", "///"}) - {"1/"}
+"""Note length suffixes. `3//` is not one: the standard reads it as 3/4, music21 as 3/2."""
 
 # bar lines music21 and abc2midi both read, and which side music21 gives a special one to
 # (`::` ends one repeat and starts the next: music21 loses the bars after it, but `check` passes
@@ -37,6 +42,25 @@ LEFT_SPECIAL = {"||", "[|", "|:", ":||:", "||:", "::"}                         #
 
 CHORD_KINDS = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "aug", "+", "dim", "dim7", "9", "m9", "sus4",
                "sus", "7sus4", "sus2", "11", "13", "m7b5", "5", "maj9")
+
+def _number(text: str, digits: int) -> bool:
+    """A prefix of a whole number without a leading zero of at most `digits` digits."""
+    return text == "" or (text.isdigit() and text[0] != "0" and len(text) <= digits)
+
+
+def tempo(value: str, done: bool) -> bool:
+    """A Q: value music21 and abc2midi both read (`done`), or a prefix of one: beats per minute
+    (`96`) or a beat and its number per minute (`1/4=96`, `3/8=60`), 10 to 999."""
+    beat, eq, bpm = value.rpartition("=") if "=" in value else ("", "", value)
+    if eq:
+        num, slash, den = beat.partition("/")
+        if not (len(num) == 1 and num != "0" and num.isdigit() and slash and den and _number(den, 2)):
+            return False
+    elif "/" in bpm:      # still writing the beat
+        num, _, den = bpm.partition("/")
+        return not done and len(num) == 1 and num != "0" and num.isdigit() and _number(den, 2)
+    return _number(bpm, 3) and (not done or len(bpm) >= 2)
+
 
 def meter_length(value: str) -> Fraction | None:
     """An M: value → the bar's length in whole notes; None for a free meter."""
@@ -98,7 +122,8 @@ def read_note(sub: tuple, ch: str):
             return ("acc", acc + ch)
         return ("n", ch, "", "") if ch in NOTES else None
     _, letter, octs, lens = sub
-    if ch in ",'" and not lens and len(octs) < 2 and letter not in RESTS:
+    # abc2midi refuses a comma after a lower-case letter and an apostrophe after a capital
+    if ch in ",'" and not lens and len(octs) < 2 and letter not in RESTS and (ch == ",") == letter.isupper():
         return ("n", letter, octs + ch, lens)
     if (ch.isdigit() or ch == "/") and shortest_length(lens + ch) is not None:
         return ("n", letter, octs, lens + ch)

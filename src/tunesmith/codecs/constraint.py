@@ -30,6 +30,11 @@ from tunesmith import TunesmithError
 
 
 class Constraint(ABC):
+    WIND_DOWN: float | None = None
+    """Past this share of the length budget a row that may end ends (None: never). A text grammar
+    sets it: a tune that runs on to the budget is cut mid-bar, and a tune that rambles for
+    thousands of characters is no tune either."""
+
     @abstractmethod
     def start(self, rows: int, prefix: Sequence[int]) -> None: ...
 
@@ -257,15 +262,19 @@ class GrammarStore:
         self.alive: dict[int, bool] = {}
         self.row_of: dict[int, int] = {}         # number → its mask's row of `bank`
         self.mask_of: dict = {}                  # view → its row of `bank`
-        self.bank = torch.zeros(64, vocab, dtype=torch.bool)   # grows by doubling
+        with torch.inference_mode(False):        # see add_mask
+            self.bank = torch.zeros(64, vocab, dtype=torch.bool)   # grows by doubling
         self.size = 0
 
     def add_mask(self, key, mask: torch.Tensor) -> int:
         found = self.mask_of.get(key)            # another thread may have added it
         if found is None:
-            if self.size == len(self.bank):
-                self.bank = torch.cat([self.bank, torch.zeros_like(self.bank)])
-            self.bank[self.size] = mask
+            # a normal tensor even when the sampler (inference mode) grows it: a store outlives the
+            # batch, and `accepts` or `evaluate --constrained` write to it outside inference mode
+            with torch.inference_mode(False):
+                if self.size == len(self.bank):
+                    self.bank = torch.cat([self.bank, torch.zeros_like(self.bank)])
+                self.bank[self.size] = mask
             found = self.mask_of[key] = self.size
             self.size += 1
         return found

@@ -47,6 +47,8 @@ class KernConstraint(KernLines, KernFields, GrammarConstraint):
     ("F", "g", "G:mix", or as kern writes it: "*F:") force the body's first lines; `known`: the values
     the model knows ({"meter": {"3/4": 12, ...}, ...}), against which a control is checked."""
 
+    WIND_DOWN = 2 / 3
+
     def __init__(self, codec, controls: dict | None = None, known: dict | None = None, cache=None):
         if getattr(codec, "format", None) != "kern":
             raise TunesmithError("the kern grammar reads **kern bodies")
