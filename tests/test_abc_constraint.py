@@ -23,6 +23,11 @@ EXCEPTIONS = {
     "Fram Apon Him": "no M: field (the constraint asks every tune for its meter)",
     "The Household Brigade": "a bar of 9/8 in 6/8 (a pickup, a part label, then a full bar with no bar line)",
     "The Lamppost": "a chord symbol with a space (\"D m\")",
+    # a part order in the header: abc2midi refuses one naming a part the body never defines, or not a
+    # letter ("P:308", "P:J." in sampled tunes), so the grammar leaves P: to the body
+    **{name: "a P: (part order) line in the header" for name in (
+        "King of the Fairies", "The Lad with the Plaidie", "Lord Moira", "Millicent's Favourite",
+        "Phillibelula", "Piper's Fancy", "Grand Old Duke of York")},
 }
 
 
@@ -61,6 +66,8 @@ def test_real_tunes_are_accepted_to_their_end():
     ("X:1\nT:One\nR:jig\nQ:90\nQ:120\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2:|\n", "Q:1"),  # one tempo
     ("X:1\nT:One\nR:jig\nQ:00\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2:|\n", "Q:0"),       # a tempo is 10-999
     ("X:1\nT:One\nR:jig\nP:AB\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2:|\n", "P"),   # abc2midi: P: after K:
+    # a slur left open runs a tune to the length cap: it closes before its fifth bar line
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])
 def test_what_the_grammar_forbids(bad, where):
     codec = codec_of(TUNES + [bad])
@@ -109,10 +116,10 @@ def test_every_nottingham_tune_that_passes_check_is_accepted():
     codec = CharCodec.fit(pieces, CodecOptions(unk_min_count=1))
     rule = codec.constraint()
     refused = [p for p in pieces if rule.accepts(codec.encode(p).tolist()) is not None]
-    assert len(refused) < 140
+    assert len(refused) < 260       # mostly tunes that fail `check`; 954 in all
     reports = check_texts([abc.finish(p.text, 1, "t") for p in refused], ".abc", timeout=60)
     passing = sorted(p.name.split(" ", 1)[1] for p, r in zip(refused, reports) if r.valid)
-    assert passing == sorted(EXCEPTIONS), passing
+    assert sorted(set(passing)) == sorted(EXCEPTIONS), passing
 
 
 def test_held_out_likelihood_under_the_grammar(tmp_path, capsys):

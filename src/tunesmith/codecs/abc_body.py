@@ -195,7 +195,7 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
         if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi); its notes must fit
             fits = s.meter is None or s.pos + int(ch) * SHORTEST * s.unit <= s.meter
             return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and fits else None
-        return between(g, s._replace(tok=(), slurs=s.slurs + 1), ch) if s.slurs < 2 else None
+        return between(g, s._replace(tok=(), slurs=s.slurs + 1, span=s.span if s.slurs else 0), ch) if s.slurs < 2 else None
     if (ch == ":" and text.count(":") < 2) or (ch in "123456789" and text[-1] == ":"):
         return s._replace(tok=("tup", text + ch))
     found = tuplet(text, s.compound)

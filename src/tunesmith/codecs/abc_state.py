@@ -47,7 +47,12 @@ class Body(NamedTuple):
     tacc: str = ""                 # the accidental of the note a tie comes from
     roll: bool = False             # a roll or trill marks what comes next (abc2midi: not a chord)
     lead: bool = False             # the line so far is spaces (a line of spaces ends the tune)
+    span: int = 0                  # bar lines since the outer open slur began (see SLUR_BARS)
 
+
+SLUR_BARS = 4
+"""A slur closes before its fifth bar line (the corpora's longest span is two). Without it a model
+that forgets a slur writes on to the length cap, where the tune is cut unfinished."""
 
 GAP_LIMIT = 40
 """At most this many characters between two notes or rests (the corpora's longest stretch without one
@@ -66,9 +71,19 @@ def _can_write(s: Body, prefix: str | None = "", units: Fraction = Fraction(1), 
     a chord: `units` is its first note's length, times the suffix) may still be written."""
     if s.meter is None:
         return True
-    tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
-    return _some_length(s.meter - s.pos, s.unit * s.brk * (s.tup[0] if s.tup else 1), s.unit, tup,
-                        None if chord else s.pair, prefix, units)
+    key = (s.meter, s.pos, s.unit, s.brk, s.tup, None if chord else s.pair, prefix, units)
+    found = _WRITABLE.get(key)       # (the fields as they are: Fraction arithmetic costs more than the look-up)
+    if found is None:
+        tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
+        found = _some_length(s.meter - s.pos, s.unit * s.brk * (s.tup[0] if s.tup else 1), s.unit, tup,
+                             None if chord else s.pair, prefix, units)
+        if len(_WRITABLE) > 100_000:
+            _WRITABLE.clear()
+        _WRITABLE[key] = found
+    return found
+
+
+_WRITABLE: dict[tuple, bool] = {}
 
 
 @lru_cache(maxsize=65536)
@@ -127,7 +142,7 @@ def _in_quote(s: Body, ch: str) -> Body | None:
 
 def _close_bar(s: Body, bar: str) -> Body | None:
     """A bar line `bar` ends the bar (see the module's rules on short bars)."""
-    if s.tup is not None or s.brk != 1:
+    if s.tup is not None or s.brk != 1 or (s.slurs and s.span >= SLUR_BARS):
         return None
     closes, opens = bar.startswith(":"), bar.endswith(":")
     if opens and s.rep and not closes:
@@ -141,6 +156,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     ends = s.var and closes
     if not s.filled:                 # nothing in the bar: this bar line joins the one before it
         return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
+                          span=s.span + 1 if s.slurs else 0,
                           closed=closed, var=var, ends=ends)
     split = s.left or bar in RIGHT_SPECIAL
     if s.owe and not split:
@@ -148,6 +164,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     short = s.meter is not None and s.pos < s.meter
     allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
     return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed,
+                      span=s.span + 1 if s.slurs else 0,
                       filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends)
 
 
