@@ -27,17 +27,21 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     """A note (pitch), rest (None) or chord of `units` unit lengths is written."""
     if not _fits(s, units) or (s.tie is not None and pitch != s.tie) or (s.pair is not None and units != s.pair):
         return None
+    if s.wait and pitch != "[" and s.wait != (pitch,):
+        return None
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
                       brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc), tie=None,
-                      pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="", roll=False)
+                      pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="", roll=False,
+                      wait=())
 
 
 def _in_note(g, s: Body, ch: str) -> Body | None:
     """The main line's note or rest: its length must fit the bar; a tie waits for its pitch."""
     if not s.tok and ch in RESTS:
-        return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if _note_fits(s) and s.tie is None else None
+        ok = _note_fits(s) and s.tie is None and not s.wait
+        return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if ok else None
     nxt = read_note(s.tok, ch)
     if nxt is None:
         return None
@@ -49,7 +53,7 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
             done = done._replace(tok=(*done.tok, "bare"))
         return done
     if nxt[0] == "acc":     # after a tie only the tied note's own accidental (abc2midi ties one pitch)
-        if not _note_fits(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])):
+        if not _note_fits(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])) or s.wait:
             return None
         return s._replace(tok=nxt, last=None, ls=False, acc=nxt[1])
     if nxt[0] == "n":
@@ -57,6 +61,9 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
             return None
         if s.tie is not None and (not s.tie.startswith(nxt[1] + nxt[2]) or s.acc not in ("", s.tacc)
                                   or (nxt[3] and s.tie != nxt[1] + nxt[2])):
+            return None
+        if s.wait and (len(s.wait) > 1 or not s.wait[0].startswith(nxt[1] + nxt[2])     # a chord's tie:
+                       or (nxt[3] and s.wait[0] != nxt[1] + nxt[2])):
             return None
         if nxt[3] and not _can_write(s, nxt[3]):
             return None
@@ -67,27 +74,38 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
 
 def _in_chord(g, s: Body, ch: str) -> Body | None:
     """Inside [...]: up to four notes (ties allowed); the chord lasts as long as its first note, times
-    the length after `]`."""
+    the length after `]`. Pitches tied from the chord before (`wait`) must be among its notes."""
     _, first, sub, count = s.tok
+    missing = [p for p in s.wait if p not in s.held]
+    forced = bool(missing) and len(missing) >= 4 - count     # this note must be one of them
     nxt = read_note(sub, ch)
     if nxt is not None and nxt[0] != "done":
+        if not sub and count >= 4:
+            return None
         if first is None and nxt[0] == "n" and not _first_fits(s, nxt[3]):
             return None      # the first note's length is the chord's: some suffix must make it fit
-        return s._replace(tok=("chord", first, nxt, count)) if sub or count < 4 else None
+        if forced and nxt[0] == "n" and (not any(p.startswith(nxt[1] + nxt[2]) for p in missing)
+                                         or (nxt[3] and nxt[1] + nxt[2] not in missing)):
+            return None
+        return s._replace(tok=("chord", first, nxt, count))
     if nxt is None and sub:
         return None
     if nxt is not None:          # a note ended: keep the first's length, read ch again
+        if forced and nxt[2] not in missing:
+            return None
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
         if not _can_write(s, "", first, chord=True):
             return None
-        if ch == "-":
-            return s._replace(tok=("chord", first, (), count))
+        s = s._replace(held=(*s.held, nxt[2]))
+        missing = [p for p in s.wait if p not in s.held]
+        if ch == "-":       # a tie inside a chord: the note or chord after it must hold the pitch
+            return s._replace(tok=("chord", first, (), count), ctie=(*s.ctie, nxt[2]))
     if ch == "]" and first is not None and not sub:
-        return s._replace(tok=("clen", first, "")) if _can_write(s, "", first, chord=True) else None
+        ok = _can_write(s, "", first, chord=True) and not missing
+        return s._replace(tok=("clen", first, "")) if ok else None
     if ch == " " and not sub:
         return s._replace(tok=("chord", first, sub, count)) if s.gap < 2 * GAP_LIMIT else None
-    nxt = read_note((), ch)
-    return s._replace(tok=("chord", first, nxt, count)) if nxt is not None and count < 4 else None
+    return _in_chord(g, s._replace(tok=("chord", first, (), count)), ch) if ch in NOTES or ch in "^_=" else None
 
 
 def _first_fits(s: Body, prefix: str) -> bool:
@@ -100,7 +118,9 @@ def _chord_length(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("clen", first, lens + ch)) if _can_write(s, lens + ch, first, chord=True) else None
     if lens not in LENGTHS or s.tie is not None:
         return None
-    done = _commit(s._replace(tok=()), first * length_value(lens), "[")
+    done = _commit(s._replace(tok=(), wait=()), first * length_value(lens), "[")
+    if done is not None:
+        done = done._replace(wait=s.ctie, held=(), ctie=())
     return None if done is None else between(g, done._replace(last=None), ch)
 
 
@@ -209,7 +229,7 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
 def between(g, s: Body, ch: str) -> Body | None:
     """A character that begins a token (or stands alone) after the last token ended. Past GAP_LIMIT
     characters without a note only a note, rest, chord, bar line or line end may begin."""
-    if s.gap >= GAP_LIMIT and not (ch in NOTES or ch in RESTS or ch in "^_=[|:\n"):
+    if s.gap >= GAP_LIMIT and not (ch in NOTES or ch in RESTS or ch in "^_=[|:)\n"):
         return None
     if ch in NOTES or ch in RESTS or ch in "^_=":
         if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
@@ -252,6 +272,9 @@ def between(g, s: Body, ch: str) -> Body | None:
         # the pair takes twice the first note's length: the second note must fit the bar too
         if s.meter is not None and s.pos + s.last[0] > s.meter:
             return None
+        # a hornpipe's unit-length notes abc2midi pairs from each two units: a pair across them it refuses
+        if s.swing and s.last[3] == 1 and ((s.pos - s.last[0]) / (2 * s.unit)).denominator != 1:
+            return None
         return s._replace(tok=("brk", ch, s.last[0], s.last[3]), last=None)
     return None
 
@@ -259,8 +282,8 @@ def between(g, s: Body, ch: str) -> Body | None:
 def _decoration(s: Body, ch: str) -> Body | None:
     """A decoration: only where a note can still come; staccato and fermata change the note's length
     for abc2midi, so a note that has one takes no broken rhythm."""
-    if not _note_fits(s) or (ch == "." and s.brk != 1):
-        return None
+    if not _note_fits(s) or (ch == "." and s.brk != 1) or (ch == "~" and s.tie is not None) or (ch in ROLLS and s.wait):
+        return None        # (abc2midi loses a tie whose note has a roll)
     return s._replace(tok=("pre",), last=None, ls=False, barend=False, mark=s.mark or ch == ".",
                       roll=s.roll or ch in ROLLS)
 

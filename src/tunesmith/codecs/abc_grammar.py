@@ -155,7 +155,8 @@ class AbcGrammar:
     def _body_start(self, head: Head) -> Body:
         meter = meter_length(head.meter or "")
         unit = head.unit or abc.default_unit_length(head.meter)
-        return Body(meter, unit_length(unit), ls=True, compound=_compound(head.meter))
+        return Body(meter, unit_length(unit), ls=True, compound=_compound(head.meter),
+                    swing="hornpipe" in (head.rhythm or "").lower())
 
     # ---- reading ----------------------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ class AbcGrammar:
         # allows (a song that ends the bar its pickup began)
         return (isinstance(state, Body) and state.tok == () and state.notes
                 and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0 and state.tup is None and state.tie is None
-                and state.brk == 1)
+                and state.brk == 1 and not state.wait)
 
 
 def _key_matches(value: str, controls: dict) -> bool:

@@ -48,6 +48,10 @@ class Body(NamedTuple):
     roll: bool = False             # a roll or trill marks what comes next (abc2midi: not a chord)
     lead: bool = False             # the line so far is spaces (a line of spaces ends the tune)
     span: int = 0                  # bar lines since the outer open slur began (see SLUR_BARS)
+    swing: bool = False            # a hornpipe: abc2midi pairs its unit-length notes itself
+    held: tuple = ()               # the pitches of the chord being read
+    ctie: tuple = ()               # its pitches that are tied
+    wait: tuple = ()               # the pitches tied from the chord before: the next note or chord holds them
 
 
 SLUR_BARS = 4
@@ -196,6 +200,9 @@ def _note_fits(s: Body) -> bool:
 
 def _in_bang(s: Body, ch: str) -> Body | None:
     text = s.tok[1] + ch
+    if text == "!trill!" and s.wait:     # a roll or trill goes on no chord, which a chord's tie asks for
+        return None
     if text in BANG_DECORATIONS:
         return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!", roll=s.roll or text == "!trill!")
-    return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in BANG_DECORATIONS) else None
+    known = [d for d in BANG_DECORATIONS if not (s.wait and d == "!trill!")]
+    return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in known) else None
