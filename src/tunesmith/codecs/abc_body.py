@@ -13,7 +13,8 @@ from fractions import Fraction
 
 from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _compound, _eff,
                                         _ending, _fits, _in_bang, _in_quote, _note_fits)
-from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
+from tunesmith.codecs.abc_symbols import (ANY_METER, BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES,
+                                          RESTS, ROLLS,
                                           VALUE_CHARS, length_value, meter_length, reaches, read_note, shortest_length,
                                           tempo, tuplet, unit_length)
 from tunesmith.notation import abc
@@ -188,9 +189,10 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=(kind, letter, "")) if ch == ":" else None
     end = "\n" if kind == "field" else "]"
     # a key may change to one no header had (any tonic and mode)
-    values = {"M": g.meters, "L": g.units, "K": abc.KEY_VALUES}.get(letter)
+    values = {"M": ANY_METER, "L": g.units, "K": abc.KEY_VALUES}.get(letter)   # a tune may change meter
     if ch == end:
-        if values is not None and value not in values or not value.strip() or (letter == "Q" and not tempo(value, True)):
+        if (values is not None and value not in values) or not value.strip() or (
+                letter == "Q" and not tempo(value, True)):
             return None
         if letter == "M":
             s = s._replace(meter=meter_length(value), compound=_compound(value))
@@ -215,7 +217,9 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
         if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi); its notes must fit
             fits = s.meter is None or s.pos + int(ch) * SHORTEST * s.unit <= s.meter
             return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and fits else None
-        return between(g, s._replace(tok=(), slurs=s.slurs + 1, span=s.span if s.slurs else 0), ch) if s.slurs < 2 else None
+        if s.slurs >= 2:
+            return None
+        return between(g, s._replace(tok=(), slurs=s.slurs + 1, span=s.span if s.slurs else 0), ch)
     if (ch == ":" and text.count(":") < 2) or (ch in "123456789" and text[-1] == ":"):
         return s._replace(tok=("tup", text + ch))
     found = tuplet(text, s.compound)

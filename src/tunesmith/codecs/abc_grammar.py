@@ -23,7 +23,7 @@ from typing import NamedTuple
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
 from tunesmith.codecs.abc_state import SLUR_BARS
-from tunesmith.codecs.abc_symbols import VALUE_CHARS, meter_length, tempo, unit_length
+from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
 
@@ -35,7 +35,6 @@ HEAD_LIMITS = (100, 16)
 half of each. Without them a row could write a title forever."""
 
 
-ANY_METER = ("C", "C|", *(f"{n}/{d}" for d in (1, 2, 4, 8, 16, 32) for n in range(1, 17)))
 ANY_UNIT = tuple(f"1/{d}" for d in (1, 2, 4, 8, 16, 32, 64))
 """The meters and unit lengths a model whose corpus gave no list may write (music21 and abc2midi read these)."""
 
@@ -124,8 +123,9 @@ class AbcGrammar:
         values = self._values(head, letter)
         if ch == "\n":
             value = head.value or ""
-            if (values is not None and value not in values) or (values is None and letter in "MLKRQP" and
-                                                                not value.strip()) or (letter == "Q" and not tempo(value, True)):
+            if (values is not None and value not in values) or (
+                    values is None and letter in "MLKRQP" and not value.strip()) or (
+                    letter == "Q" and not tempo(value, True)):
                 return None
             stage = self._letter_ok(head, letter)
             if head.lines + 1 >= HEAD_LIMITS[1] and letter != "K":

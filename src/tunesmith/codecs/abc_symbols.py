@@ -43,6 +43,10 @@ LEFT_SPECIAL = {"||", "[|", "|:", ":||:", "||:", "::"}                         #
 CHORD_KINDS = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "aug", "+", "dim", "dim7", "9", "m9", "sus4",
                "sus", "7sus4", "sus2", "11", "13", "m7b5", "5", "maj9")
 
+ANY_METER = ("C", "C|", *(f"{n}/{d}" for d in (1, 2, 4, 8, 16, 32) for n in range(1, 17)))
+"""The meters music21 and abc2midi read: a header's where the corpus gave no list, any change in the body."""
+
+
 def _number(text: str, digits: int) -> bool:
     """A prefix of a whole number without a leading zero of at most `digits` digits."""
     return text == "" or (text.isdigit() and text[0] != "0" and len(text) <= digits)
