@@ -69,6 +69,8 @@ def test_real_tunes_are_accepted_to_their_end():
     ("X:1\nT:One\nR:hornpipe\nM:4/4\nL:1/8\nK:G\nD3 A>GE D2|G8|\n", "A>"),  # abc2midi swings hornpipe pairs
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB c2-~c|G3 G2:|\n", "-~"),   # abc2midi: a roll loses the tie
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GA[B-d-]3 [Bc]|G3 G2:|\n", "[Bc]"),  # a chord's tie: held on
+    ("X:1\nT:One\nR:hornpipe\nM:4/4\nL:1/8\nK:G\nD2 .AG E2 D2|G8|\n", ".AG"),    # nor a marked note in a pair
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|1 G3 G2|]\n", "G2|]"),     # abc2midi: only :| ends |1
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

@@ -30,6 +30,8 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
         return None
     if s.wait and pitch != "[" and s.wait != (pitch,):
         return None
+    if s.swing and s.mark and units == 1:     # abc2midi cannot pair a hornpipe's marked unit note
+        return None
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,

@@ -170,7 +170,7 @@ class AbcGrammar:
         # allows (a song that ends the bar its pickup began)
         return (isinstance(state, Body) and state.tok == () and state.notes
                 and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0 and state.tup is None and state.tie is None
-                and state.brk == 1 and not state.wait)
+                and state.brk == 1 and not state.wait and not state.first)
 
 
 def _key_matches(value: str, controls: dict) -> bool:

@@ -52,6 +52,7 @@ class Body(NamedTuple):
     held: tuple = ()               # the pitches of the chord being read
     ctie: tuple = ()               # its pitches that are tied
     wait: tuple = ()               # the pitches tied from the chord before: the next note or chord holds them
+    first: bool = False            # a first ending runs: only a :| ends it (abc2midi)
 
 
 SLUR_BARS = 4
@@ -146,9 +147,9 @@ def _in_quote(s: Body, ch: str) -> Body | None:
 
 def _close_bar(s: Body, bar: str) -> Body | None:
     """A bar line `bar` ends the bar (see the module's rules on short bars)."""
-    if s.tup is not None or s.brk != 1 or (s.slurs and s.span >= SLUR_BARS):
-        return None
     closes, opens = bar.startswith(":"), bar.endswith(":")
+    if s.tup is not None or s.brk != 1 or (s.slurs and s.span >= SLUR_BARS) or (s.first and bar != "|" and not closes):
+        return None
     if opens and s.rep and not closes:
         return None                  # abc2midi: "found another |: after a |:"
     if bar == "::" and s.closed:
@@ -158,6 +159,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     closed = _closed_after(s, bar)
     var = s.var and bar == "|"
     ends = s.var and closes
+    s = s._replace(first=s.first and not closes)
     if not s.filled:                 # nothing in the bar: this bar line joins the one before it
         return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
                           span=s.span + 1 if s.slurs else 0,
@@ -185,7 +187,7 @@ def _ending(s: Body, digit: str) -> Body | None:
     :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
     if s.var or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
         return None
-    return s._replace(tok=("ending", digit), left=True, var=True)
+    return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1")
 
 
 def _compound(meter: str | None) -> bool:
