@@ -71,9 +71,7 @@ def bar_figures(score) -> tuple[int, int, int]:
     for part in score.parts or [score]:
         measures = list(part.getElementsByClass("Measure"))
         for i, m in enumerate(measures):
-            # the bar's own time signature first: music21 gives a line-start bar of an ABC tune its own
-            # (1/8 for a one-quaver bar) and finds that one as the next bar's context too
-            ts = m.timeSignature or m.getContextByClass("TimeSignature")
+            ts = m.getContextByClass("TimeSignature")
             if ts is None:
                 continue
             total += 1

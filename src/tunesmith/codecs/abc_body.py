@@ -12,7 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _compound, _eff,
-                                        _ending, _fits, _in_bang, _in_quote, _note_fits)
+                                        _ending, _fillable, _fits, _in_bang, _in_quote, _note_fits)
 from tunesmith.codecs.abc_symbols import (ANY_METER, BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES,
                                           RESTS, ROLLS,
                                           VALUE_CHARS, length_value, meter_length, reaches, read_note, shortest_length,
@@ -223,13 +223,30 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
             return None
         return between(g, s._replace(tok=(), slurs=s.slurs + 1, span=s.span if s.slurs else 0), ch)
     if (ch == ":" and text.count(":") < 2) or (ch in "123456789" and text[-1] == ":"):
-        return s._replace(tok=("tup", text + ch))
+        return s._replace(tok=("tup", text + ch)) if _tuplet_fits(s, text + ch) else None
     found = tuplet(text, s.compound)
     if found is None or s.tup is not None or s.brk != 1:
         return None
-    if s.meter is not None and s.pos + found[1] * SHORTEST * s.unit * found[0] > s.meter:
+    if s.meter is not None and not _fillable((s.meter - s.pos) / (SHORTEST * s.unit), found):
         return None       # its notes must fit the bar
     return between(g, s._replace(tok=(), tup=found), ch)
+
+
+TUPLETS = sorted({form for p in "23456789" for q in ["", *"123456789"] for r in ["", *"123456789"]
+                  for form in (p, f"{p}:{q}", f"{p}:{q}:{r}")})
+"""Every tuplet mark after `(`: p, p:q, p:q:r, any of q and r left out."""
+
+
+def _tuplet_fits(s: Body, text: str) -> bool:
+    """Whether some tuplet mark beginning with `text` can still have its notes fit the bar."""
+    if s.meter is None:
+        return True
+    for full in TUPLETS:
+        if full.startswith(text):
+            found = tuplet(full, s.compound)
+            if found is not None and _fillable((s.meter - s.pos) / (SHORTEST * s.unit), found):
+                return True
+    return False
 
 
 def between(g, s: Body, ch: str) -> Body | None:
@@ -255,6 +272,7 @@ def between(g, s: Body, ch: str) -> Body | None:
             s = _close_bar(s, "|")
             if s is None:
                 return None
+            s = s._replace(full=True)
         return s._replace(ls=True, last=None)
     if ch == "\\":
         return s._replace(tok=("esc",))

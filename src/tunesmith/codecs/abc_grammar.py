@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
-from tunesmith.codecs.abc_state import SLUR_BARS
 from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
@@ -207,8 +206,8 @@ class AbcConstraint(GrammarConstraint):
             return state._replace(size=_near(state.size, HEAD_LIMITS[0]), lines=_near(state.lines, HEAD_LIMITS[1]))
         if not isinstance(state, Body):
             return state
-        state = state._replace(gap=_gap_view(state.gap), span=bool(state.slurs) and state.span >= SLUR_BARS)
-        if state.tie is not None:
+        state = state._replace(gap=_gap_view(state.gap))     # (span is small: bounded by SLUR_BARS)
+        if state.tie is not None or state.wait:    # the pitch written decides what may follow
             return state
         last = state.last if state.last is None else (state.last[0], state.last[1] not in (None, "["),
                                                       *state.last[2:])

@@ -53,6 +53,7 @@ class Body(NamedTuple):
     ctie: tuple = ()               # its pitches that are tied
     wait: tuple = ()               # the pitches tied from the chord before: the next note or chord holds them
     first: bool = False            # a first ending runs: only a :| ends it (abc2midi)
+    full: bool = False             # a line's end closed the bar before: this one may not be short (see _close_bar)
 
 
 SLUR_BARS = 4
@@ -168,8 +169,12 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     if s.owe and not split:
         return None
     short = s.meter is not None and s.pos < s.meter
+    if short and s.full:
+        # music21 gives a short bar after a line that ended a full bar a time signature of its own,
+        # which `check` then takes for the next bar's too: that bar reads as too long
+        return None
     allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
-    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed,
+    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False,
                       span=s.span + 1 if s.slurs else 0,
                       filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends)
 
