@@ -122,10 +122,6 @@ def _eff(s: Body, units: Fraction) -> Fraction:
     return units * s.unit * s.brk * (s.tup[0] if s.tup else 1)
 
 
-def _room(s: Body) -> bool:
-    return s.meter is None or s.pos < s.meter
-
-
 def _in_quote(s: Body, ch: str) -> Body | None:
     """A chord symbol "Am7" abc2midi and music21 both know, a fingering "4", or an annotation "^Segno"."""
     text = s.tok[1]
@@ -207,9 +203,8 @@ def _note_fits(s: Body) -> bool:
 
 def _in_bang(s: Body, ch: str) -> Body | None:
     text = s.tok[1] + ch
-    if text == "!trill!" and s.wait:     # a roll or trill goes on no chord, which a chord's tie asks for
-        return None
-    if text in BANG_DECORATIONS:
-        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!", roll=s.roll or text == "!trill!")
+    # a trill goes on no chord, which a chord's tie asks for next
     known = [d for d in BANG_DECORATIONS if not (s.wait and d == "!trill!")]
+    if text in known:
+        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!", roll=s.roll or text == "!trill!")
     return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in known) else None
