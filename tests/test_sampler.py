@@ -107,3 +107,32 @@ def test_drawing_first_and_masking_only_refused_rows_is_the_masked_distribution(
     rule.start(rows, [0])
     topk = _constrained_pick(logits.clone(), rule, False, 2, 1.0, generator)
     assert set(topk.unique().tolist()) == {0, 4}      # the two likeliest allowed
+
+
+def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribution():
+    from tunesmith.codecs.constraint import TableConstraint
+    from tunesmith.sample import REDRAWS, _constrained_pick
+
+    class Counted(TableConstraint):
+        masked_rows = 0
+
+        def allowed_rows(self, rows):
+            Counted.masked_rows += len(rows)
+            return super().allowed_rows(rows)
+
+    # most of the mass on 5 forbidden tokens of 8: a row draws again without each refused token, up
+    # to REDRAWS times, and only a row refused every time takes its full mask
+    table = torch.tensor([[0, -1, -1, 0, -1, -1, 0, -1]])
+    rule = Counted(table)
+    rows = 40_000
+    rule.start(rows, [0])
+    logits = torch.tensor([0.0, 3.0, 2.5, -0.5, 2.0, 1.5, 0.5, 3.0]).expand(rows, -1).clone()
+    generator = torch.Generator().manual_seed(5)
+    drawn = _constrained_pick(logits.clone(), rule, False, 0, 1.0, generator)
+    want = torch.softmax(logits[0].masked_fill(table[0] < 0, float("-inf")), -1)
+    got = torch.bincount(drawn, minlength=8).float() / rows
+    assert (got - want).abs().max() < 4 * (want * (1 - want) / rows).sqrt().max()
+    # both ways were taken: some rows found an allowed token by drawing again, the rest took the mask
+    assert REDRAWS >= 1 and 0 < Counted.masked_rows < rows
+    rule.start(2, [0])
+    assert _constrained_pick(logits[:2].clone(), rule, True, 0, 1.0, generator).tolist() == [6, 6]

@@ -80,18 +80,36 @@ def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_
     comes out with p(t) + (1 - p(A)) p(t)/p(A) = p(t)/p(A), A being the allowed set (and greedy's
     argmax, when allowed, is the allowed argmax). A model that mostly writes what the grammar allows
     then costs one look-up per row instead of a mask per new grammar state. top-k and top-p cut the
-    distribution after masking, so they mask first."""
+    distribution after masking, so they mask first.
+
+    A row whose draw is forbidden first draws again without that token, up to `REDRAWS` times (each
+    draw is from p restricted to the tokens not yet refused, a superset of A, so the first allowed one
+    still comes with p(t)/p(A)); only a row still refused then needs its full mask, which costs a
+    grammar step per symbol of the vocabulary where the state is new."""
     if rule is None:
         return _pick(logits, greedy, top_k, top_p, generator)
     if top_k or top_p < 1.0:
         return _pick(logits.masked_fill(~rule.allowed(), float("-inf")), greedy, top_k, top_p, generator)
     token = _pick(logits, greedy, top_k, top_p, generator)
     ok = rule.permits(token).to(token.device)
-    if not bool(ok.all()):
-        bad = (~ok).nonzero().squeeze(1)
-        masked = logits[bad].masked_fill(~rule.allowed_rows(bad).to(logits.device), float("-inf"))
-        token[bad] = _pick(masked, greedy, top_k, top_p, generator)
+    if bool(ok.all()):
+        return token
+    bad = (~ok).nonzero().squeeze(1)
+    scores = logits[bad]
+    for _ in range(REDRAWS):
+        scores.scatter_(1, token[bad][:, None], float("-inf"))
+        token[bad] = _pick(scores, greedy, top_k, top_p, generator)
+        ok = rule.permits_rows(bad, token[bad]).to(token.device)
+        if bool(ok.all()):
+            return token
+        bad, scores = bad[~ok], scores[~ok]
+    masked = scores.masked_fill(~rule.allowed_rows(bad).to(logits.device), float("-inf"))
+    token[bad] = _pick(masked, greedy, top_k, top_p, generator)
     return token
+
+
+REDRAWS = 3
+"""Draws again without the refused token before a row's full mask is worked out (see `_constrained_pick`)."""
 
 
 def _rule(codec: Codec, controls: dict | None, constrain: bool, prime: list[int], n: int):

@@ -9,14 +9,12 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 
 from __future__ import annotations
 
-from fractions import Fraction
 
 from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _compound, _eff,
                                         _ending, _fillable, _fits, _in_bang, _in_quote, _note_fits)
 from tunesmith.codecs.abc_symbols import (ANY_METER, BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES,
-                                          RESTS, ROLLS,
-                                          VALUE_CHARS, length_value, meter_length, reaches, read_note, shortest_length,
-                                          tempo, tuplet, unit_length)
+                                          RESTS, ROLLS, VALUE_CHARS, Fraction, length_value, meter_length, prefixes,
+                                          reaches, read_note, shortest_length, tempo, tuplet, unit_length)
 from tunesmith.notation import abc
 
 
@@ -206,7 +204,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
     if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
         return None
     value += ch
-    if values is not None and not any(v.startswith(value) for v in values):
+    if values is not None and value not in prefixes(values):
         return None
     if len(value) > 30 or (letter == "Q" and not tempo(value, False)):
         return None

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
-from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, tempo, unit_length
+from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
 
@@ -59,20 +59,21 @@ class AbcGrammar:
         # header lines besides X T M L K; not P: (abc2midi: a part order in the header goes after K:)
         self.others = "".join(ch for ch in self.letters if ch not in "XTMLKP")
         known = known or {}
-        self.meters = list(known.get("meter", {})) or list(ANY_METER)
-        self.units = list(known.get("unit", {})) or list(ANY_UNIT)
-        self.keys = list(known.get("key", {})) or sorted(abc.KEY_VALUES)
-        self.rhythms = list(known.get("rhythm", {})) or None
+        # (tuples: `prefixes` keeps each list's beginnings once)
+        self.meters = tuple(known.get("meter", {})) or ANY_METER
+        self.units = tuple(known.get("unit", {})) or ANY_UNIT
+        self.keys = tuple(known.get("key", {})) or tuple(sorted(abc.KEY_VALUES))
+        self.rhythms = tuple(known.get("rhythm", {})) or None
         self.pairs = known.get("pairs", {})
         if "meter" in controls:
-            self.meters = [controls["meter"]]
+            self.meters = (controls["meter"],)
         if "rhythm" in controls:
-            self.rhythms = [controls["rhythm"]]
+            self.rhythms = (controls["rhythm"],)
         elif "meter" in controls and self.rhythms:   # a forced meter leaves the tune types that have it
-            self.rhythms = [r for r in self.rhythms if controls["meter"] in
-                            abc.RHYTHM_METERS.get(r.strip().lower(), (controls["meter"],))]
+            self.rhythms = tuple(r for r in self.rhythms if controls["meter"] in
+                                 abc.RHYTHM_METERS.get(r.strip().lower(), (controls["meter"],)))
         if "key" in controls or "mode" in controls:
-            self.keys = [k for k in (self.keys or []) if _key_matches(k, controls)]
+            self.keys = tuple(k for k in self.keys if _key_matches(k, controls))
             if not self.keys:
                 raise TunesmithError(f"this model's corpus has no key {controls.get('key', '')} "
                                      f"{controls.get('mode', '')}".rstrip())
@@ -88,7 +89,7 @@ class AbcGrammar:
             meters = self.meters
             rhythm = (head.rhythm or "").strip().lower()
             if rhythm in abc.RHYTHM_METERS:
-                meters = [m for m in (meters or abc.RHYTHM_METERS[rhythm]) if m in abc.RHYTHM_METERS[rhythm]]
+                meters = tuple(m for m in (meters or abc.RHYTHM_METERS[rhythm]) if m in abc.RHYTHM_METERS[rhythm])
             return meters
         return {"L": self.units, "K": self.keys, "R": self.rhythms}.get(letter)
 
@@ -142,7 +143,7 @@ class AbcGrammar:
         if ch in HEADER_FREE or ord(ch) < 32 or head.size >= HEAD_LIMITS[0]:
             return None
         value = (head.value or "") + ch
-        if values is not None and not any(v.startswith(value) for v in values):
+        if values is not None and value not in prefixes(values):
             return None
         if values is None and letter in VALUE_CHARS and ch not in VALUE_CHARS[letter]:
             return None

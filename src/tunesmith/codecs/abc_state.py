@@ -6,12 +6,11 @@ tie, a repeat, a variant ending) and the token being read (`tok`)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, chord_names,
-                                          length_value, meter_length, shortest_length)
+from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, Fraction,
+                                          chord_names, length_value, meter_length, shortest_length)
 
 SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
 

@@ -7,6 +7,7 @@ calls, for the whole batch at once:
     constraint.allowed()             (rows, vocab) bool: the tokens each row may take next
     constraint.permits(tokens)       (rows,) bool: whether each row may take the token it drew
     constraint.allowed_rows(rows)    allowed() for some rows only
+    constraint.permits_rows(rows, tokens)  permits() for some rows only
     constraint.advance(tokens)       each row took its token
     constraint.keep(rows)            finished rows left the batch: keep these (a bool mask), in order
 
@@ -55,6 +56,10 @@ class Constraint(ABC):
         """`allowed()` for the rows `rows` (indices) only."""
         return self.allowed()[rows]
 
+    def permits_rows(self, rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """`permits` for the rows `rows` (indices) only, each with its token."""
+        return self.allowed_rows(rows).gather(1, tokens[:, None].to(torch.long)).squeeze(1)
+
     def accepts(self, ids: Sequence[int], prefix_length: int = 1) -> int | None:
         """Follow one piece's ids (BOS first) as the sampler would: the position of the first id the
         constraint forbids, or None when it allows them all. For tests and for checking a corpus."""
@@ -91,6 +96,9 @@ class TableConstraint(Constraint):
     def allowed(self) -> torch.Tensor:
         return self.table[self.state] >= 0
 
+    def permits_rows(self, rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.table[self.state[rows], tokens] >= 0
+
     def advance(self, tokens: torch.Tensor) -> None:
         self.state = self.table[self.state, tokens]
 
@@ -121,6 +129,11 @@ class GrammarConstraint(Constraint):
         self.cache = cache if cache is not None else GrammarCache(self.vocab)
         self.store = self.cache.store
         self._rows: list[int] = []         # each row's state, by number
+        # the orders `_lives` tries tokens in, one per token that led to the state: the last token
+        # that led on first (states reached the same way mostly go on the same way), so a new state
+        # is mostly settled by one step
+        self._tried = [end_id, *(t for t in range(self.vocab) if t != end_id and t not in self.skip)]
+        self._probes: dict[int, list[int]] = {}
 
     # ---- what a grammar defines -------------------------------------------------------------------
 
@@ -180,11 +193,28 @@ class GrammarConstraint(Constraint):
             return False
         if token == self.end_id or self.NO_DEAD_ENDS:
             return True
-        alive = self.store.alive
-        found = alive.get(number)
+        store = self.store
+        found = store.alive.get(number)
         if found is None:
-            found = alive[number] = any(self._next(number, t) >= 0 for t in range(self.vocab))
+            # states with one view take the same tokens: whether one leads on is known for all
+            key = self.view(store.states[number])
+            found = store.alive_view.get(key)
+            if found is None:
+                found = store.alive_view[key] = self._leads_on(number, token)
+            store.alive[number] = found
         return found
+
+    def _leads_on(self, number: int, came_by: int) -> bool:
+        probe = self._probes.get(came_by)
+        if probe is None:
+            probe = self._probes[came_by] = list(self._tried)
+        step = self._next
+        for k, t in enumerate(probe):
+            if step(number, t) >= 0:
+                if k:
+                    probe[k], probe[0] = probe[0], t
+                return True
+        return False
 
     def _mask_row(self, number: int) -> int:
         store = self.store
@@ -237,9 +267,14 @@ class GrammarConstraint(Constraint):
     def permits(self, tokens: torch.Tensor) -> torch.Tensor:
         # the same answer as the mask's (a token is allowed where it leads on); where no token leads
         # on, the mask's fallback allows the end, which this leaves to allowed_rows
+        return self._permitted(self._rows, tokens.tolist())
+
+    def permits_rows(self, rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self._permitted([self._rows[i] for i in rows.tolist()], tokens.tolist())
+
+    def _permitted(self, numbers: list[int], tokens: list[int]) -> torch.Tensor:
         step, lives = self._next, self._lives
-        return torch.tensor([lives(step(i, t), t) for i, t in zip(self._rows, tokens.tolist())],
-                            dtype=torch.bool)
+        return torch.tensor([lives(step(i, t), t) for i, t in zip(numbers, tokens)], dtype=torch.bool)
 
     def advance(self, tokens: torch.Tensor) -> None:
         step = self._next
@@ -260,6 +295,7 @@ class GrammarStore:
         self.states: list = [_DEAD]
         self.next: dict[int, int] = {}           # number × vocab + token → number, -1: forbidden
         self.alive: dict[int, bool] = {}
+        self.alive_view: dict = {}               # view → whether its states lead on
         self.row_of: dict[int, int] = {}         # number → its mask's row of `bank`
         self.mask_of: dict = {}                  # view → its row of `bank`
         with torch.inference_mode(False):        # see add_mask
