@@ -71,6 +71,16 @@ def test_real_tunes_are_accepted_to_their_end():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GA[B-d-]3 [Bc]|G3 G2:|\n", "[Bc]"),  # a chord's tie: held on
     ("X:1\nT:One\nR:hornpipe\nM:4/4\nL:1/8\nK:G\nD2 .AG E2 D2|G8|\n", ".AG"),    # nor a marked note in a pair
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|1 G3 G2|]\n", "G2|]"),     # abc2midi: only :| ends |1
+    # abc2midi: a chord's tied note as long as the chord ("Time mismatch at tie"), tied to the same
+    # pitch written the same way ([G2c2-] [G2^c2]: "Could not find note to be tied"), no key change
+    # while a tie waits, a Q: beat that is a power of two ("26 b is not a power of 2"), no R: in the body
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|G[G2B-] B2 A|G3 G2:|\n", "[G2B-"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|G[G2c2-] [G2^c2]|G3 G2:|\n", "[G2^"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB-[K:D]B|G3 G2:|\n", "[K"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|[Q:1/26=80]G3 G2:|\n", "1/26"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|\nR:reel\nG3 G2:|\n", "\nR"),
+    # music21 ends a full bar at a line's end, but not twice with no bar line between: the bar runs on
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA\nGAB cBA\nG3 G2:|\n", "cBA\nGAB cBA\n"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

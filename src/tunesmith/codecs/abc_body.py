@@ -18,7 +18,7 @@ from tunesmith.codecs.abc_symbols import (ANY_METER, BAR_PREFIXES, BARS, DECORAT
 from tunesmith.notation import abc
 
 
-FIELD_LINE_LETTERS = set("KMLPQTRWI")
+FIELD_LINE_LETTERS = set("KMLPQTWI")     # abc2midi: no R: (nor B: N: S: Z: ...) in the body
 INLINE_LETTERS = set("KMLPQ")
 
 
@@ -26,7 +26,7 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     """A note (pitch), rest (None) or chord of `units` unit lengths is written."""
     if not _fits(s, units) or (s.tie is not None and pitch != s.tie) or (s.pair is not None and units != s.pair):
         return None
-    if s.wait and pitch != "[" and s.wait != (pitch,):
+    if s.wait and pitch != "[" and s.wait != (s.acc + (pitch or ""),):
         return None
     if s.swing and s.mark and units == 1:     # abc2midi cannot pair a hornpipe's marked unit note
         return None
@@ -54,7 +54,8 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
             done = done._replace(tok=(*done.tok, "bare"))
         return done
     if nxt[0] == "acc":     # after a tie only the tied note's own accidental (abc2midi ties one pitch)
-        if not _note_fits(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])) or s.wait:
+        if not _note_fits(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])) or (
+                s.wait and (len(s.wait) > 1 or not s.wait[0].startswith(nxt[1]))):
             return None
         return s._replace(tok=nxt, last=None, ls=False, acc=nxt[1])
     if nxt[0] == "n":
@@ -63,8 +64,8 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
         if s.tie is not None and (not s.tie.startswith(nxt[1] + nxt[2]) or s.acc not in ("", s.tacc)
                                   or (nxt[3] and s.tie != nxt[1] + nxt[2])):
             return None
-        if s.wait and (len(s.wait) > 1 or not s.wait[0].startswith(nxt[1] + nxt[2])     # a chord's tie:
-                       or (nxt[3] and s.wait[0] != nxt[1] + nxt[2])):
+        pitch = s.acc + nxt[1] + nxt[2]      # a chord's tie: the same pitch, written the same way
+        if s.wait and (len(s.wait) > 1 or not s.wait[0].startswith(pitch) or (nxt[3] and s.wait[0] != pitch)):
             return None
         if nxt[3] and not _can_write(s, nxt[3]):
             return None
@@ -85,22 +86,27 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
             return None
         if first is None and nxt[0] == "n" and not _first_fits(s, nxt[3]):
             return None      # the first note's length is the chord's: some suffix must make it fit
-        if forced and nxt[0] == "n" and (not any(p.startswith(nxt[1] + nxt[2]) for p in missing)
-                                         or (nxt[3] and nxt[1] + nxt[2] not in missing)):
+        # (a pitch is held with its accidental as written: abc2midi ties =c to =c, not to c)
+        pitch = nxt[1] if nxt[0] == "acc" else s.acc + nxt[1] + nxt[2]
+        if forced and (not any(p.startswith(pitch) for p in missing)
+                       or (nxt[0] == "n" and nxt[3] and pitch not in missing)):
             return None
-        return s._replace(tok=("chord", first, nxt, count))
+        return s._replace(tok=("chord", first, nxt, count), acc=nxt[1] if nxt[0] == "acc" else s.acc)
     if nxt is None and sub:
         return None
     if nxt is not None:          # a note ended: keep the first's length, read ch again
-        if forced and nxt[2] not in missing:
+        pitch = s.acc + nxt[2]
+        if forced and pitch not in missing:
             return None
+        if ch == "-" and first is not None and nxt[1] != first:
+            return None      # abc2midi ties a chord's note only where it is as long as the chord
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
         if not _can_write(s, "", first, chord=True):
             return None
-        s = s._replace(held=(*s.held, nxt[2]))
+        s = s._replace(held=(*s.held, pitch), acc="")
         missing = [p for p in s.wait if p not in s.held]
         if ch == "-":       # a tie inside a chord: the note or chord after it must hold the pitch
-            return s._replace(tok=("chord", first, (), count), ctie=(*s.ctie, nxt[2]))
+            return s._replace(tok=("chord", first, (), count), ctie=(*s.ctie, pitch))
     if ch == "]" and first is not None and not sub:
         ok = _can_write(s, "", first, chord=True) and not missing
         return s._replace(tok=("clen", first, "")) if ok else None
@@ -169,7 +175,8 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
     if ch in "123456789":
         return _ending(s, ch) if not s.filled and s.barend else None
     if ch in INLINE_LETTERS and ch in g.letters:
-        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT:
+        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (
+                ch == "K" and (s.tie is not None or s.wait)):    # abc2midi loses a tie across a key change
             return None
         return s._replace(tok=("ifield", ch, None))
     return _chord_start(s, ch)
@@ -179,7 +186,8 @@ def _chord_start(s: Body, ch: str) -> Body | None:
     if s.tie is not None or not _note_fits(s) or s.pair is not None or s.roll:
         return None
     nxt = read_note((), ch)
-    return s._replace(tok=("chord", None, nxt, 0), barend=False) if nxt is not None else None
+    return None if nxt is None else s._replace(tok=("chord", None, nxt, 0), barend=False,
+                                               acc=nxt[1] if nxt[0] == "acc" else "")
 
 
 def _in_field(g, s: Body, ch: str) -> Body | None:
@@ -266,8 +274,8 @@ def between(g, s: Body, ch: str) -> Body | None:
     if ch == "\n":
         if s.ls or s.lead:     # an empty line, or one of spaces, ends an ABC tune
             return None
-        if s.filled and s.meter is not None and s.pos == s.meter:   # music21 ends a full bar at a line's end
-            s = _close_bar(s, "|")
+        if s.filled and s.meter is not None and s.pos == s.meter:   # music21 ends a full bar at a line's end,
+            s = None if s.full else _close_bar(s, "|")   # but not twice with no bar line between (it runs on)
             if s is None:
                 return None
             s = s._replace(full=True)
@@ -338,7 +346,7 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
     """A line starting with a letter: a field line `K:D`, or music (a note, a decoration)."""
     letter = s.tok[1]
     if ch == ":":
-        if letter in "ML" and (s.filled or s.tup is not None):
+        if (letter in "ML" and (s.filled or s.tup is not None)) or (letter == "K" and (s.tie is not None or s.wait)):
             return None
         return s._replace(tok=("field", letter, ""), ls=False)
     if letter in DECORATIONS:
@@ -358,11 +366,9 @@ def _in_ending(g, s: Body, ch: str) -> Body | None:
     return between(g, s._replace(tok=()), ch) if text[-1].isdigit() else None
 
 
-READERS = {
-    "n": _in_note, "acc": _in_note, "chord": _in_chord, "clen": _chord_length, "grace": _in_grace,
-    "bar": _in_bar, "lbr": _in_bracket, "field": _in_field, "ifield": _in_field, "tup": _in_tuplet,
-    "brk": _in_broken, "pre": _decorated, "line": _line_letter, "ending": _in_ending,
-}
+READERS = {"n": _in_note, "acc": _in_note, "chord": _in_chord, "clen": _chord_length, "grace": _in_grace,
+           "bar": _in_bar, "lbr": _in_bracket, "field": _in_field, "ifield": _in_field, "tup": _in_tuplet,
+           "brk": _in_broken, "pre": _decorated, "line": _line_letter, "ending": _in_ending}
 
 
 def body_step(g, s: Body, ch: str) -> Body | None:

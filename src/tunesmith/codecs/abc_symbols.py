@@ -61,17 +61,22 @@ def _number(text: str, digits: int) -> bool:
     return text == "" or (text.isdigit() and text[0] != "0" and len(text) <= digits)
 
 
+BEATS = ("1", "2", "4", "8", "16", "32", "64")
+"""The note values a Q: beat may have (`3/8=60`)."""
+
+
 def tempo(value: str, done: bool) -> bool:
     """A Q: value music21 and abc2midi both read (`done`), or a prefix of one: beats per minute
     (`96`) or a beat and its number per minute (`1/4=96`, `3/8=60`), 10 to 999."""
     beat, eq, bpm = value.rpartition("=") if "=" in value else ("", "", value)
     if eq:
         num, slash, den = beat.partition("/")
-        if not (len(num) == 1 and num != "0" and num.isdigit() and slash and den and _number(den, 2)):
+        if not (len(num) == 1 and num != "0" and num.isdigit() and slash and den in BEATS):
             return False
-    elif "/" in bpm:      # still writing the beat
+    elif "/" in bpm:      # still writing the beat (abc2midi: its note value is a power of two)
         num, _, den = bpm.partition("/")
-        return not done and len(num) == 1 and num != "0" and num.isdigit() and _number(den, 2)
+        return (not done and len(num) == 1 and num != "0" and num.isdigit()
+                and any(b.startswith(den) for b in BEATS))
     return _number(bpm, 3) and (not done or len(bpm) >= 2)
 
 
