@@ -81,6 +81,8 @@ def test_real_tunes_are_accepted_to_their_end():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|\nR:reel\nG3 G2:|\n", "\nR"),
     # music21 ends a full bar at a line's end, but not twice with no bar line between: the bar runs on
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA\nGAB cBA\nG3 G2:|\n", "cBA\nGAB cBA\n"),
+    # after "|| |" music21 opens a plain bar: a short bar there may not be followed by another
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|| |GAB|GAB|GAB cBA|G3 G2:|\n", "GAB|GAB|GAB cBA|"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

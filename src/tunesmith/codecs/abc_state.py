@@ -156,8 +156,9 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     var = s.var and bar == "|"
     ends = s.var and closes
     s = s._replace(first=s.first and not closes)
-    if not s.filled:                 # nothing in the bar: this bar line joins the one before it
-        return s._replace(tok=(), left=s.left or bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
+    if not s.filled:                 # nothing in the bar: this bar line joins the one before it, and
+        # the last of them is the next bar's left one (music21: "|| |" opens a plain bar)
+        return s._replace(tok=(), left=bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
                           span=s.span + 1 if s.slurs else 0,
                           closed=closed, var=var, ends=ends)
     split = s.left or bar in RIGHT_SPECIAL
