@@ -103,7 +103,9 @@ def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_
         if bool(ok.all()):
             return token
         bad, scores = bad[~ok], scores[~ok]
-    masked = scores.masked_fill(~rule.allowed_rows(bad).to(logits.device), float("-inf"))
+    # from the scores before the redraws: the mask refuses those tokens too, except where no token leads
+    # on and it falls back to the end (which `permits` refuses, so the redraws took it out)
+    masked = logits[bad].masked_fill(~rule.allowed_rows(bad).to(logits.device), float("-inf"))
     token[bad] = _pick(masked, greedy, top_k, top_p, generator)
     return token
 
