@@ -83,6 +83,10 @@ def test_real_tunes_are_accepted_to_their_end():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA\nGAB cBA\nG3 G2:|\n", "cBA\nGAB cBA\n"),
     # after "|| |" music21 opens a plain bar: a short bar there may not be followed by another
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|| |GAB|GAB|GAB cBA|G3 G2:|\n", "GAB|GAB|GAB cBA|"),
+    # a grace group inside a tuplet (music21 makes a bar of 1/12 of it); a field line after a line
+    # continuation (abc2midi reads it as music)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(3{A}GAB cBA|G3 G2:|\n", "(3{"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB \\\nT:x\ncBA|G3 G2:|\n", "\nT:"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

@@ -9,13 +9,10 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 
 from __future__ import annotations
 
-
-from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _compound, _eff,
-                                        _ending, _fillable, _fits, _in_bang, _in_quote, _note_fits)
-from tunesmith.codecs.abc_symbols import (ANY_METER, BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES,
-                                          RESTS, ROLLS, VALUE_CHARS, Fraction, length_value, meter_length, prefixes,
-                                          reaches, read_note, shortest_length, tempo, tuplet, unit_length)
-from tunesmith.notation import abc
+from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending, _fillable,
+                                        _fits, _in_bang, _in_field, _in_quote, _note_fits)
+from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
+                                          Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
 
 FIELD_LINE_LETTERS = set("KMLPQTWI")     # abc2midi: no R: (nor B: N: S: Z: ...) in the body
@@ -190,35 +187,6 @@ def _chord_start(s: Body, ch: str) -> Body | None:
                                                acc=nxt[1] if nxt[0] == "acc" else "")
 
 
-def _in_field(g, s: Body, ch: str) -> Body | None:
-    """A field in the body: a line `K:D`, or inline `[M:3/4]`."""
-    kind, letter, value = s.tok
-    if value is None:
-        return s._replace(tok=(kind, letter, "")) if ch == ":" else None
-    end = "\n" if kind == "field" else "]"
-    # a key may change to one no header had (any tonic and mode)
-    values = {"M": ANY_METER, "L": g.units, "K": abc.KEY_VALUES}.get(letter)   # a tune may change meter
-    if ch == end:
-        if (values is not None and value not in values) or not value.strip() or (
-                letter == "Q" and not tempo(value, True)):
-            return None
-        if letter == "M":
-            s = s._replace(meter=meter_length(value), compound=_compound(value))
-        elif letter == "L":
-            s = s._replace(unit=unit_length(value))
-        return s._replace(tok=(), ls=kind == "field")
-    if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
-        return None
-    if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
-        return None
-    value += ch
-    if values is not None and value not in prefixes(values):
-        return None
-    if len(value) > 30 or (letter == "Q" and not tempo(value, False)):
-        return None
-    return s._replace(tok=(kind, letter, value if letter in "MLKQ" or values is not None else "x"))
-
-
 def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
     if text == "":
@@ -288,7 +256,7 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("bar", ch), ls=False)
     if ch == "[":
         return s._replace(tok=("lbr",), last=None, ls=False)
-    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None))):
+    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None or s.tup is not None))):
         return None    # decorations, grace notes, chord symbols, slurs, tuplets: a note must fit after them
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
     if ch in simple:
@@ -392,7 +360,13 @@ def _read(g, s: Body, ch: str) -> Body | None:
     if kind == "bang":
         return _in_bang(s, ch)
     if kind == "esc":
-        return s._replace(tok=(), ls=True) if ch == "\n" else None
+        return s._replace(tok=("cont",)) if ch == "\n" else None
+    if kind == "cont":
+        # a continued line: not empty (that would end the tune), and the only field lines that may begin
+        # it are K: M: L: P: (the corpus continues lines into K: and P: lines; abc2midi reads T: there as music)
+        if ch == "\n":
+            return None
+        return s if ch == " " else between(g, s._replace(tok=(), ls=ch in "KMLP"), ch)
     return READERS[kind](g, s, ch)
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.abc_body import GAP_LIMIT, Body, _compound, body_step
+from tunesmith.codecs.abc_body import body_step
+from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound
 from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc

@@ -1,6 +1,6 @@
 """The state of the ABC body reader (codecs/abc_body.py) and the rules that need only the state:
 how full the bar is, bar lines with repeats and variant endings as abc2midi reads them, chord symbols,
-bang decorations. A `Body`: where the bar stands (`pos`, exact fractions of a whole note), what the
+bang decorations, field lines and inline fields. A `Body`: where the bar stands (`pos`, exact fractions of a whole note), what the
 bars around it allow (pickup, split bars at repeats and endings), what is open (slurs, a tuplet, a
 tie, a repeat, a variant ending) and the token being read (`tok`)."""
 
@@ -9,8 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, Fraction,
-                                          chord_names, length_value, meter_length, shortest_length)
+from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, VALUE_CHARS,
+                                          Fraction, chord_names, length_value, meter_length, prefixes,
+                                          shortest_length, tempo, unit_length)
+from tunesmith.notation import abc
 
 SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
 
@@ -208,3 +210,34 @@ def _in_bang(s: Body, ch: str) -> Body | None:
     if text in known:
         return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!", roll=s.roll or text == "!trill!")
     return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in known) else None
+
+
+def _in_field(g, s: Body, ch: str) -> Body | None:
+    """A field in the body: a line `K:D`, or inline `[M:3/4]`."""
+    kind, letter, value = s.tok
+    if value is None:
+        return s._replace(tok=(kind, letter, "")) if ch == ":" else None
+    end = "\n" if kind == "field" else "]"
+    # a key may change to one no header had (any tonic and mode)
+    values = {"M": ANY_METER, "L": g.units, "K": abc.KEY_VALUES}.get(letter)   # a tune may change meter
+    if ch == end:
+        if (values is not None and value not in values) or not value.strip() or (
+                letter == "Q" and not tempo(value, True)):
+            return None
+        if letter == "M":
+            s = s._replace(meter=meter_length(value), compound=_compound(value))
+        elif letter == "L":
+            s = s._replace(unit=unit_length(value))
+        return s._replace(tok=(), ls=kind == "field")
+    if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
+        return None
+    if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
+        return None
+    value += ch
+    if values is not None and value not in prefixes(values):
+        return None
+    # a part in the body is one letter (abc2midi reads "P:A3" as part A three times)
+    if len(value) > (1 if letter == "P" else 30) or (letter == "Q" and not tempo(value, False)) or (
+            letter == "P" and not ch.isupper()):
+        return None
+    return s._replace(tok=(kind, letter, value if letter in "MLKQ" or values is not None else "x"))
