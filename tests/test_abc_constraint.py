@@ -87,6 +87,8 @@ def test_real_tunes_are_accepted_to_their_end():
     # continuation (abc2midi reads it as music)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(3{A}GAB cBA|G3 G2:|\n", "(3{"),
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB \\\nT:x\ncBA|G3 G2:|\n", "\nT:"),
+    # abc2midi: a staccato note cannot be tied ("Cannot find note before tie")
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB .c2-c|G3 G2:|\n", ".c2-"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

@@ -30,7 +30,7 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
-                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc), tie=None,
+                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc, s.mark), tie=None,
                       pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="", roll=False,
                       wait=())
 
@@ -263,7 +263,7 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=simple[ch], last=None, ls=False, barend=False)
     if ch == ")":
         return s._replace(slurs=s.slurs - 1, last=None) if s.slurs else None
-    if ch == "-" and s.last is not None and s.last[1] not in (None, "["):
+    if ch == "-" and s.last is not None and s.last[1] not in (None, "[") and not s.last[5]:   # abc2midi: not staccato
         return s._replace(tie=s.last[1], tacc=s.last[4], last=None)
     # (not after a note of a tuplet: its pair would not add up to a whole length)
     if ch in "<>" and s.last is not None and not s.last[2] and s.tup is None and s.last[0] == s.last[3] * s.unit:
@@ -364,9 +364,8 @@ def _read(g, s: Body, ch: str) -> Body | None:
     if kind == "cont":
         # a continued line: not empty (that would end the tune), and the only field lines that may begin
         # it are K: M: L: P: (the corpus continues lines into K: and P: lines; abc2midi reads T: there as music)
-        if ch == "\n":
-            return None
-        return s if ch == " " else between(g, s._replace(tok=(), ls=ch in "KMLP"), ch)
+        # (spaces there are spaces of a line begun: `lead` refuses the line's end after them alone)
+        return None if ch == "\n" else between(g, s._replace(tok=(), ls=ch in "KMLP", lead=True), ch)
     return READERS[kind](g, s, ch)
 
 

@@ -57,6 +57,20 @@ class Body(NamedTuple):
     full: bool = False             # a line's end closed the bar before: this one may not be short (see _close_bar)
 
 
+_FIELD = {name: i for i, name in enumerate(Body._fields)}
+
+
+def _replace(self: Body, **changes) -> Body:
+    """`Body._replace`, twice as fast (a state is copied at almost every character the grammar reads)."""
+    values = list(self)
+    for name, value in changes.items():
+        values[_FIELD[name]] = value
+    return tuple.__new__(Body, values)
+
+
+Body._replace = _replace     # (typing.NamedTuple forbids defining _replace in the class body)
+
+
 SLUR_BARS = 4
 """A slur closes before its fifth bar line (the corpora's longest span is two). Without it a model
 that forgets a slur writes on to the length cap, where the tune is cut unfinished."""
