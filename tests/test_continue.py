@@ -61,7 +61,7 @@ def test_a_tune_the_model_cannot_continue_is_one_line(models, tmp_path, capsys, 
     assert not (tmp_path / "out").exists()
 
 
-def test_the_grammar_that_cannot_follow_the_tune_is_named(models, monkeypatch):
+def test_the_grammar_that_cannot_follow_the_tune_is_named(models, monkeypatch, tmp_path, capsys):
     class Refusing:
         def start(self, rows, prefix):
             raise TunesmithError("no symbol 'Q' may come here")
@@ -71,6 +71,12 @@ def test_the_grammar_that_cannot_follow_the_tune_is_named(models, monkeypatch):
     with pytest.raises(TunesmithError, match="the model's grammar cannot follow mine.abc: no symbol 'Q'"):
         continuation.prepare(codec, MINE, "mine.abc")
     continuation.prepare(codec, MINE, "mine.abc", constrain=False)     # --no-constraint: no grammar asked
+    # the command line names the way out
+    path = tmp_path / "mine.abc"
+    path.write_text(MINE)
+    assert cli.main(["continue", str(path), "-m", str(models / "jigs"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot follow mine.abc" in err and "--no-constraint continues it" in err and err.count("\n") == 1
 
 
 def test_a_kern_file_for_an_abc_model_and_an_ended_kern_tune_are_refused(models, tmp_path, capsys):
