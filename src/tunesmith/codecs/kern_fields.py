@@ -72,7 +72,7 @@ class KernFields:
             kind = fs[0]
             if kind == "N":
                 pass
-            elif kind in ("B", "C"):
+            elif kind in ("B", "BR", "C"):
                 ticks = fs[4]
                 if ticks < 0:
                     return None       # it had to be a grace note
@@ -97,7 +97,7 @@ class KernFields:
         ("R", g, digits)              its duration's digits
         ("D", g, digits, dots)        its dots
         ("E", g, ticks)               signifiers between its duration and its pitch (`q`: a grace note)
-        ("B", letter, count, signs, ticks)    its pitch (letter repeated count times, or "r") and
+        ("B", letter, count, signs, ticks)    its pitch (letter repeated count times, or "r"; "BR": a rest on a pitch) and
                                       `signs` signifiers after it; ticks: its duration (0: a grace note; -1: it must
                                       become one before the field ends)
         ("CP", ticks), ("CR", digits, ticks), ("CD", dots, ticks), ("CE", ticks), ("C", letter, count,
@@ -118,7 +118,7 @@ class KernFields:
             return None
         if kind in ("P", "R", "D", "E"):
             return self._first(s, fs, ch)
-        if kind == "B":
+        if kind in ("B", "BR"):
             return self._body(s, fs, ch, chord=False)
         if kind == "C":
             return self._body(s, fs, ch, chord=True)
@@ -180,23 +180,24 @@ class KernFields:
         return self._pitch(s, ch, ticks, chord=False)
 
     def _pitch(self, s: State, ch: str, ticks: int, chord: bool):
-        if ch in PITCHES or ch == "r":
+        if ch in PITCHES or (ch == "r" and not chord):
             return s._replace(fs=("C" if chord else "B", ch, 1, 0, ticks), note=True)
         return None
 
     def _body(self, s: State, fs: tuple, ch: str, chord: bool):
         _, letter, count, signs, ticks = fs
-        tag = "C" if chord else "B"
+        tag = fs[0]      # "B", "C" (a further note of a chord), "BR" (a rest placed on a pitch)
         if ch in PITCHES or ch == "r":
             if signs:
                 return None
             if letter == "r" and ch != "r" and count == 1:
-                return s._replace(fs=(tag, ch, 1, 0, ticks))       # a rest placed on a pitch: 4rG
+                return s._replace(fs=("BR", ch, 1, 0, ticks))      # a rest placed on a pitch: 4rG
             if ch == letter and count < MAX_OCTAVE:
                 return s._replace(fs=(tag, letter, count + 1, 0, ticks))
             return None
-        if ch == " ":
-            return s._replace(fs=("CP", ticks)) if ticks >= 0 else None   # the next note of a chord
+        if ch == " ":   # the next note of a chord (not after a rest: music21 drops the rest and times the
+            # chord by the note after it, "8rA/q 4E" a quarter where the grammar counted a grace note)
+            return s._replace(fs=("CP", ticks)) if ticks >= 0 and letter != "r" and tag != "BR" else None
         # after the first signifier, `count` holds what came last: an accidental run ("#", "##", "-", "--",
         # "n"), a stem mark ("/"), or anything else ("o")
         if ch in "#-n":

@@ -201,6 +201,8 @@ class KernLines:
                     j = i
                     while j < field and codes[j] == "v":
                         j += 1
+                    if len({s.pos[k] for k in range(i, j)}) > 1:
+                        return None   # a voice still sounding as it is merged: music21 runs it over the bar
                     kinds.append(s.kinds[i])
                     pos.append(s.pos[i])
                     split.append(False)
