@@ -88,13 +88,15 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
         if forced and (not any(p.startswith(pitch) for p in missing)
                        or (nxt[0] == "n" and nxt[3] and pitch not in missing)):
             return None
+        if nxt[0] == "n" and nxt[3] and pitch in s.ctie:
+            return None      # its octave is settled: a pitch this chord ties already (see below)
         return s._replace(tok=("chord", first, nxt, count), acc=nxt[1] if nxt[0] == "acc" else s.acc)
     if nxt is None and sub:
         return None
     if nxt is not None:          # a note ended: keep the first's length, read ch again
         pitch = s.acc + nxt[2]
-        if forced and pitch not in missing:
-            return None
+        if (forced and pitch not in missing) or pitch in s.ctie or (ch == "-" and pitch in s.held):
+            return None      # (a tied pitch twice in a chord: abc2midi cannot find which one the tie holds)
         if ch == "-" and first is not None and nxt[1] != first:
             return None      # abc2midi ties a chord's note only where it is as long as the chord
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
@@ -180,8 +182,8 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
 
 
 def _chord_start(s: Body, ch: str) -> Body | None:
-    if s.tie is not None or not _note_fits(s) or s.pair is not None or s.roll:
-        return None
+    if s.tie is not None or not _note_fits(s) or s.pair is not None or s.roll or s.tup is not None:
+        return None     # (a chord in a tuplet: music21 makes a bar of 1/12 of it; the corpora have none)
     nxt = read_note((), ch)
     return None if nxt is None else s._replace(tok=("chord", None, nxt, 0), barend=False,
                                                acc=nxt[1] if nxt[0] == "acc" else "")
@@ -192,7 +194,8 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     if text == "":
         if ch in "23456789":     # a tuplet: never inside another, nor after > (abc2midi); its notes must fit
             fits = s.meter is None or s.pos + int(ch) * SHORTEST * s.unit <= s.meter
-            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and fits else None
+            # (nor while a chord's tie waits: only a chord can hold it, and a tuplet holds none)
+            return s._replace(tok=("tup", ch)) if s.tup is None and s.brk == 1 and fits and not s.wait else None
         if s.slurs >= 2:
             return None
         return between(g, s._replace(tok=(), slurs=s.slurs + 1, span=s.span if s.slurs else 0), ch)

@@ -96,11 +96,12 @@ class KernFields:
                                       grace note (its voice's note still sounds, or its bar is full)
         ("R", g, digits)              its duration's digits
         ("D", g, digits, dots)        its dots
-        ("E", g, ticks)               signifiers between its duration and its pitch (`q`: a grace note)
-        ("B", letter, count, signs, ticks)    its pitch (letter repeated count times, or "r"; "BR": a rest on a pitch) and
-                                      `signs` signifiers after it; ticks: its duration (0: a grace note; -1: it must
-                                      become one before the field ends)
-        ("CP", ticks), ("CR", digits, ticks), ("CD", dots, ticks), ("CE", ticks), ("C", letter, count,
+        ("E", g, ticks, n)            n signifiers between its duration and its pitch (`q`: a grace note)
+        ("B", letter, count, signs, ticks)    its pitch (letter repeated count times, or "r"; "BR" for a rest
+                                      placed on a pitch) and `signs` signifiers after it; ticks: its
+                                      duration (0: a grace note; -1: it must become one before the field
+                                      ends)
+        ("CP", n, ticks), ("CR", digits, ticks), ("CD", dots, ticks), ("CE", n, ticks), ("C", letter, count,
         signs, ticks)                a further subtoken of a chord: the same phases; its own duration is
                                       read but not counted (the first note's is the chord's)"""
         fs = s.fs
@@ -161,11 +162,9 @@ class KernFields:
                 return s._replace(fs=("D", grace, digits, dots + 1))
             return self._after_duration(s, grace, dotted(self.recips[digits], dots), room, ch)
         # "E"
-        ticks = fs[2]
-        if ch in "qQ":
-            return s._replace(fs=("E", grace, 0))
-        if ch in MIDDLE:
-            return s
+        ticks, count = fs[2], fs[3]
+        if ch in MIDDLE:      # (a run of them is bounded as the prefix is)
+            return s._replace(fs=("E", grace, 0 if ch in "qQ" else ticks, count + 1)) if count < MAX_PREFIX else None
         return self._pitch(s, ch, ticks, chord=False)
 
     def _after_duration(self, s: State, grace: int, ticks: int, room: int, ch: str):
@@ -173,10 +172,8 @@ class KernFields:
             ticks = -1                # a grace note it must be
         elif ticks > room or not self.fillable(room - ticks):
             return None               # it overflows the bar, or leaves a rest of it no note can fill
-        if ch in "qQ":
-            return s._replace(fs=("E", grace, 0))
         if ch in MIDDLE:
-            return s._replace(fs=("E", grace, ticks))
+            return s._replace(fs=("E", grace, 0 if ch in "qQ" else ticks, 1))
         return self._pitch(s, ch, ticks, chord=False)
 
     def _pitch(self, s: State, ch: str, ticks: int, chord: bool):
@@ -197,7 +194,7 @@ class KernFields:
             return None
         if ch == " ":   # the next note of a chord (not after a rest: music21 drops the rest and times the
             # chord by the note after it, "8rA/q 4E" a quarter where the grammar counted a grace note)
-            return s._replace(fs=("CP", ticks)) if ticks >= 0 and letter != "r" and tag != "BR" else None
+            return s._replace(fs=("CP", 0, ticks)) if ticks >= 0 and letter != "r" and tag != "BR" else None
         # after the first signifier, `count` holds what came last: an accidental run ("#", "##", "-", "--",
         # "n"), a stem mark ("/"), or anything else ("o")
         if ch in "#-n":
@@ -225,7 +222,7 @@ class KernFields:
         kind, ticks = fs[0], fs[-1]
         if kind == "CP":
             if ch in PREFIX:
-                return s
+                return s._replace(fs=("CP", fs[1] + 1, ticks)) if fs[1] < MAX_PREFIX else None
             return s._replace(fs=("CR", ch, ticks)) if ch in self.recip_prefixes else None
         if kind == "CR":
             digits = fs[1]
@@ -238,5 +235,6 @@ class KernFields:
         elif kind == "CD" and ch == ".":
             return s._replace(fs=("CD", fs[1] + 1, ticks)) if fs[1] < MAX_DOTS else None
         if ch in MIDDLE:
-            return s._replace(fs=("CE", ticks))
+            count = fs[1] if kind == "CE" else 0
+            return s._replace(fs=("CE", count + 1, ticks)) if count < MAX_PREFIX else None
         return self._pitch(s, ch, ticks, chord=True)
