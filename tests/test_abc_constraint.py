@@ -91,6 +91,8 @@ def test_real_tunes_are_accepted_to_their_end():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB .c2-c|G3 G2:|\n", ".c2-"),
     # a chord inside a tuplet (music21 makes a bar of 1/12 of it)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(3[GB]AB cBA|G3 G2:|\n", "(3["),
+    # a second ending closed by :| (abc2midi, in a repeat from the start: "found [1 or like before |:")
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|1G3 G2:|2G3 G3:|\n", "|2G3 G3:"),
     # a tied pitch twice in a chord (abc2midi: "Could not find note to be tied")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [GB-B]BA|G3 G2:|\n", "[GB-B]"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line

@@ -162,6 +162,9 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     closes, opens = bar.startswith(":"), bar.endswith(":")
     if s.tup is not None or s.brk != 1 or (s.slurs and s.span >= SLUR_BARS) or (s.first and bar != "|" and not closes):
         return None
+    if closes and s.var and not s.first:
+        return None                  # a second ending closed by :| (abc2midi, in a repeat from the start:
+        #                              "found [1 or like before |:"; the corpora never do it)
     if opens and s.rep and not closes:
         return None                  # abc2midi: "found another |: after a |:"
     if bar == "::" and s.closed:
