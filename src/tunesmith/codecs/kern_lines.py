@@ -47,6 +47,8 @@ class KernLines:
             styled = style != ""
             owe, must_end = False, False
             if s.owe and not styled:
+                if any(s.split):           # music21 gives voices split at the end no final barline
+                    return None
                 must_end = True            # the short bar before needs this barline styled: it is the last
             if s.ltime < s.bar and not (s.first or s.styled1 or s.styled2 or styled):
                 owe = True                 # a short bar: the next barline is styled, or this one is the last
