@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, VALUE_CHARS,
-                                          Fraction, chord_names, length_value, meter_length, prefixes,
+                                          Fraction, chord_symbol, length_value, meter_length, prefixes,
                                           shortest_length, tempo, unit_length)
 from tunesmith.notation import abc
 
@@ -151,10 +151,9 @@ def _in_quote(s: Body, ch: str) -> Body | None:
         return s._replace(tok=("quote", "4"))
     if text == "4":
         return s._replace(tok=()) if ch == '"' else None
-    prefixes, names = chord_names()
     if ch == '"':
-        return s._replace(tok=()) if text in names else None
-    return s._replace(tok=("quote", text + ch)) if text + ch in prefixes else None
+        return s._replace(tok=()) if chord_symbol(text, True) else None
+    return s._replace(tok=("quote", text + ch)) if chord_symbol(text + ch, False) else None
 
 
 def _close_bar(s: Body, bar: str) -> Body | None:

@@ -150,10 +150,25 @@ def read_note(sub: tuple, ch: str):
     return ("done", length_value(lens), None if letter in RESTS else letter + octs)
 
 @lru_cache(maxsize=None)
-def chord_names() -> tuple[frozenset, frozenset]:
-    """(every prefix, every name) of the chord symbols written: root, kind, optional bass."""
-    roots = [r + a for r in "ABCDEFG" for a in ("", "#", "b")]
+def _chord_tails() -> tuple[frozenset, frozenset]:
+    """(every prefix, every one) of what follows a chord symbol's root letter: accidental, kind, bass."""
     basses = [""] + ["/" + r + a + p for r in "ABCDEFGabcdefg" for a in ("", "#", "b") for p in ("", "+")]
-    full = {r + k + b for r in roots for k in CHORD_KINDS for b in basses}
-    full |= {f"({name})" for name in full}     # "(D7)": a chord to play or leave out
-    return frozenset(n[:i] for n in full for i in range(len(n) + 1)), frozenset(full)
+    tails = {a + k + b for a in ("", "#", "b") for k in CHORD_KINDS for b in basses}
+    return frozenset(t[:i] for t in tails for i in range(len(t) + 1)), frozenset(tails)
+
+
+def chord_symbol(text: str, done: bool) -> bool:
+    """Whether `text` is a chord symbol written (`done`), or the beginning of one: a root, a kind, an
+    optional bass ("Am7", "D/f#"), or such a chord in parentheses ("(D7)": one to play or leave out)."""
+    paren = text.startswith("(")
+    body = text[1:] if paren else text
+    if not body:
+        return not done
+    if body[0] not in "ABCDEFG":
+        return False
+    prefixes, tails = _chord_tails()
+    tail = body[1:]
+    closed = paren and tail.endswith(")") and tail[:-1] in tails
+    if done:
+        return closed if paren else tail in tails
+    return closed or tail in prefixes
