@@ -21,6 +21,10 @@ from tunesmith.codecs import Codec, tunes
 from tunesmith.sample import Finish, Sampled
 
 
+class GrammarRefused(TunesmithError):
+    """The model's grammar cannot follow the tune (sampling without it can still continue it)."""
+
+
 @dataclass
 class Tune:
     """A person's tune, ready to be continued."""
@@ -55,5 +59,5 @@ def prepare(codec: Codec, text: str, name: str = "the tune", constrain: bool = T
         try:
             rule.start(1, ids.tolist())
         except TunesmithError as exc:
-            raise TunesmithError(f"the model's grammar cannot follow {name}: {exc}") from None
+            raise GrammarRefused(f"the model's grammar cannot follow {name}: {exc}") from None
     return tune

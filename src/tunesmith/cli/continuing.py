@@ -61,11 +61,9 @@ def cmd_continue(args: argparse.Namespace) -> int:
     options = sample_options(args, base)
     try:
         tune = continuation.prepare(loaded.codec, text, path.name, options.constrain)
-    except TunesmithError as exc:
-        if options.constrain and "grammar cannot follow" in str(exc):   # the way out, on the command line
-            raise TunesmithError(f"{exc}; --no-constraint continues it without the grammar (the result "
-                                 f"may then fail the check)") from None
-        raise
+    except continuation.GrammarRefused as exc:   # the way out, on the command line
+        raise TunesmithError(f"{exc}; --no-constraint continues it without the grammar (the result "
+                             f"may then fail the check)") from None
     options = replace(options, primer=tune.primer, valid_only=False, max_copy="off")
     made = compose.compose(loaded, options, args.out, stem=args.name or f"{path.stem}-continued",
                            device=device, finish=tune.finisher(loaded.codec))

@@ -66,6 +66,7 @@ class AbcGrammar:
         self.keys = tuple(known.get("key", {})) or tuple(sorted(abc.KEY_VALUES))
         self.rhythms = tuple(known.get("rhythm", {})) or None
         self.pairs = known.get("pairs", {})
+        self._typed_meters: dict[str, tuple] = {}
         if "meter" in controls:
             self.meters = (controls["meter"],)
         if "rhythm" in controls:
@@ -86,12 +87,14 @@ class AbcGrammar:
         return Head(0, "", None, None, None, None)
 
     def _values(self, head: Head, letter: str) -> list[str] | None:
-        if letter == "M":
-            meters = self.meters
+        if letter == "M":    # the meters the tune type allows (worked out once per type)
             rhythm = (head.rhythm or "").strip().lower()
-            if rhythm in abc.RHYTHM_METERS:
-                meters = tuple(m for m in (meters or abc.RHYTHM_METERS[rhythm]) if m in abc.RHYTHM_METERS[rhythm])
-            return meters
+            if rhythm not in abc.RHYTHM_METERS:
+                return self.meters
+            found = self._typed_meters.get(rhythm)
+            if found is None:
+                found = self._typed_meters[rhythm] = tuple(m for m in self.meters if m in abc.RHYTHM_METERS[rhythm])
+            return found
         return {"L": self.units, "K": self.keys, "R": self.rhythms}.get(letter)
 
     def _letter_ok(self, head: Head, letter: str) -> int | None:

@@ -1,17 +1,18 @@
 """The state of the ABC body reader (codecs/abc_body.py) and the rules that need only the state:
 how full the bar is, bar lines with repeats and variant endings as abc2midi reads them, chord symbols,
-bang decorations, field lines and inline fields. A `Body`: where the bar stands (`pos`, exact fractions of a whole note), what the
-bars around it allow (pickup, split bars at repeats and endings), what is open (slurs, a tuplet, a
-tie, a repeat, a variant ending) and the token being read (`tok`)."""
+bang decorations, field lines and inline fields. A `Body`: where the bar stands (`pos`, exact
+fractions of a whole note), what the bars around it allow (pickup, split bars at repeats and
+endings), what is open (slurs, a tuplet, a tie, a repeat, a variant ending) and the token being read
+(`tok`)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL, VALUE_CHARS,
-                                          Fraction, chord_symbol, length_value, meter_length, prefixes,
-                                          shortest_length, tempo, unit_length)
+from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL,
+                                          VALUE_CHARS, Fraction, chord_symbol, length_value, meter_length,
+                                          prefixes, shortest_length, tempo, unit_length)
 from tunesmith.notation import abc
 
 SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
@@ -162,8 +163,9 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     if s.tup is not None or s.brk != 1 or (s.slurs and s.span >= SLUR_BARS) or (s.first and bar != "|" and not closes):
         return None
     if closes and s.var and not s.first:
-        return None                  # a second ending closed by :| (abc2midi, in a repeat from the start:
-        #                              "found [1 or like before |:"; the corpora never do it)
+        # a second ending closed by :| (abc2midi, in a repeat from the start: "found [1 or like before
+        # |:"; the corpora never do it)
+        return None
     if opens and s.rep and not closes:
         return None                  # abc2midi: "found another |: after a |:"
     if bar == "::" and s.closed:

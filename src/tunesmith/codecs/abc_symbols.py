@@ -150,11 +150,10 @@ def read_note(sub: tuple, ch: str):
     return ("done", length_value(lens), None if letter in RESTS else letter + octs)
 
 @lru_cache(maxsize=None)
-def _chord_tails() -> tuple[frozenset, frozenset]:
-    """(every prefix, every one) of what follows a chord symbol's root letter: accidental, kind, bass."""
+def _chord_tails() -> frozenset:
+    """What may follow a chord symbol's root letter: an accidental, a kind, a bass."""
     basses = [""] + ["/" + r + a + p for r in "ABCDEFGabcdefg" for a in ("", "#", "b") for p in ("", "+")]
-    tails = {a + k + b for a in ("", "#", "b") for k in CHORD_KINDS for b in basses}
-    return frozenset(t[:i] for t in tails for i in range(len(t) + 1)), frozenset(tails)
+    return frozenset(a + k + b for a in ("", "#", "b") for k in CHORD_KINDS for b in basses)
 
 
 def chord_symbol(text: str, done: bool) -> bool:
@@ -166,9 +165,8 @@ def chord_symbol(text: str, done: bool) -> bool:
         return not done
     if body[0] not in "ABCDEFG":
         return False
-    prefixes, tails = _chord_tails()
-    tail = body[1:]
+    tails, tail = _chord_tails(), body[1:]
     closed = paren and tail.endswith(")") and tail[:-1] in tails
     if done:
         return closed if paren else tail in tails
-    return closed or tail in prefixes
+    return closed or tail in prefixes(tails)
