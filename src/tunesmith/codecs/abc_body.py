@@ -9,8 +9,8 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 
 from __future__ import annotations
 
-from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending, _fillable,
-                                        _fits, _in_bang, _in_field, _in_quote, _note_fits)
+from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending, _ending_within,
+                                        _fillable, _fits, _in_bang, _in_field, _in_quote, _note_fits)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
@@ -172,7 +172,9 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
     if ch == "|":
         return s._replace(tok=("bar", "[|")) if _close_bar(s, "[|") is not None else None
     if ch in "123456789":
-        return _ending(s, ch) if not s.filled and s.barend else None
+        if not s.filled and s.barend:
+            return _ending(s, ch)
+        return _ending_within(s) if ch == "1" and s.filled else None
     if ch in INLINE_LETTERS and ch in g.letters:
         if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (
                 ch == "K" and (s.tie is not None or s.wait)):    # abc2midi loses a tie across a key change

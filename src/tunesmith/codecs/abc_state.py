@@ -56,6 +56,7 @@ class Body(NamedTuple):
     wait: tuple = ()               # the pitches tied from the chord before: the next note or chord holds them
     first: bool = False            # a first ending runs: only a :| ends it (abc2midi)
     full: bool = False             # a line's end closed the bar before: this one may not be short (see _close_bar)
+    empty: int = 0                 # bar lines since the last that closed a bar with a note or rest (EMPTY_BARS)
 
 
 _FIELD = {name: i for i, name in enumerate(Body._fields)}
@@ -75,6 +76,11 @@ Body._replace = _replace     # (typing.NamedTuple forbids defining _replace in t
 SLUR_BARS = 4
 """A slur closes before its fifth bar line (the corpora's longest span is two). Without it a model
 that forgets a slur writes on to the length cap, where the tune is cut unfinished."""
+
+EMPTY_BARS = 3
+"""At most this many bar lines in a row with no note or rest between them after the one that closes a
+bar (the corpora's most is `:| |: || |:`). Models that stray write runs of them (`[|[|[|:|:[|`),
+which abc2midi reads as repeat signs the grammar never saw."""
 
 GAP_LIMIT = 40
 """At most this many characters between two notes or rests (the corpora's longest stretch without one
@@ -178,7 +184,9 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     s = s._replace(first=s.first and not closes)
     if not s.filled:                 # nothing in the bar: this bar line joins the one before it, and
         # the last of them is the next bar's left one (music21: "|| |" opens a plain bar)
-        return s._replace(tok=(), left=bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
+        if s.empty >= EMPTY_BARS:
+            return None
+        return s._replace(tok=(), left=bar in LEFT_SPECIAL, rep=rep, barend=True, last=None, empty=s.empty + 1,
                           span=s.span + 1 if s.slurs else 0,
                           closed=closed, var=var, ends=ends)
     split = s.left or bar in RIGHT_SPECIAL
@@ -192,7 +200,8 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
     return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False,
                       span=s.span + 1 if s.slurs else 0,
-                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends)
+                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends,
+                      empty=0)
 
 
 def _closed_after(s: Body, bar: str) -> bool:
@@ -209,6 +218,16 @@ def _ending(s: Body, digit: str) -> Body | None:
     if s.var or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
         return None
     return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1")
+
+
+def _ending_within(s: Body) -> Body | None:
+    """A first ending that begins inside a bar (`BAG [1A3:|[2AAB||`, where the endings differ only in
+    the bar's last beat): the bar stays one bar, so it is full at the :|, and the second ending's bar
+    may be short (music21 and abc2midi read it so)."""
+    if (s.var or s.closed or s.tup is not None or s.brk != 1 or s.tie is not None or s.wait
+            or s.pair is not None or not s.pos):
+        return None
+    return s._replace(tok=("ending", "1"), var=True, first=True)
 
 
 def _compound(meter: str | None) -> bool:
