@@ -41,6 +41,7 @@ if TYPE_CHECKING:   # for annotations only
     from tunesmith.codecs.constraint import Constraint
 
 SPECIALS = ["<s>", "</s>"]
+SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # semitones of --augment's copies: N takes the first N
 UNK = "<unk>"     # a symbol left out of the vocabulary (models made since it came; older ones have none)
 CODECS: dict[str, type["Codec"]] = {}
 
@@ -95,8 +96,8 @@ class CodecOptions:
     chords: str = setting("reduce", "events: reduce keeps the chord tone nearest the previous melody note, keep "
                                     "makes one token of all its pitches", choices=("reduce", "keep"),
                           group="corpus")
-    augment: int = setting(0, "events: add N transposed copies (+1, -1, +2, ... semitones) of every training "
-                              "piece", low=0, high=11, group="corpus")
+    augment: int = setting(0, "events and ABC: add N transposed copies (+1, -1, +2, ... semitones) of every "
+                              "training piece", low=0, high=11, group="corpus")
     keep_fields: str = setting("", "ABC: header field letters kept besides T R M L Q K P, which are about the "
                                    "music (e.g. BSZN for book, source, transcriber, notes), or all; by default "
                                    "those lines, which name people, and comments are left out",
@@ -166,7 +167,7 @@ class Codec(ABC):
     @classmethod
     def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
         """Transposed copies of training pieces (codecs that can transpose)."""
-        raise TunesmithError(f"--augment works on note events: add --codec events")
+        raise TunesmithError(f"--augment works on note events and ABC text: add --codec events")
 
     @classmethod
     def label(cls, fmt: str) -> str:

@@ -11,9 +11,10 @@ import numpy as np
 
 from tunesmith import TunesmithError, log
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
+from tunesmith.codecs.base import SHIFTS, Codec, CodecOptions, Piece, register_codec
 from tunesmith.formats import TEXT_FORMATS
 from tunesmith.notation import abc, kern, scores
+from tunesmith.notation.abc_transpose import transpose
 
 
 @register_codec
@@ -108,12 +109,30 @@ class CharCodec(Codec):
                                           for p in pieces if "header" in p.meta])
             headers = {w: h.to_json() for w, h in common.items()}
         if fmt == "abc":
-            known = abc.control_counts([p.text for p in pieces])
+            # the corpus's own values: moved copies train, but sampling keeps to the keys people wrote
+            known = abc.control_counts([p.text for p in pieces if "augmented" not in p.meta])
         else:
             from tunesmith.codecs.kern_grammar import kern_controls
             known = kern_controls(pieces)
         return cls(fmt, sorted(set(counts) - rare), headers, styles, unk=bool(rare),
                    keep_fields=options.keep_fields if options is not None else "", known=known)
+
+    @classmethod
+    def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
+        """ABC: up to `copies` copies of each tune moved to other keys (+1, -1, +2, -2, ... semitones),
+        note for note (notation/abc_transpose.py); a tune that cannot be moved exactly is left out."""
+        if not 0 <= copies <= len(SHIFTS):
+            raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
+        if pieces and pieces[0].format != "abc":
+            raise TunesmithError("--augment moves ABC tunes or note events to other keys, not **kern text")
+        out = []
+        for piece in pieces:
+            for shift in SHIFTS[:copies]:
+                moved = transpose(piece.text, shift)
+                if moved is not None:
+                    out.append(Piece(f"{piece.name}@{shift:+d}", moved, piece.format,
+                                     {**piece.meta, "augmented": shift}))
+        return out
 
     def _ids(self, text: str, what: str, unk: bool = True) -> np.ndarray:
         """Characters → ids; one the model never saw becomes `<unk>` where it has one and `unk` allows,

@@ -32,7 +32,7 @@ import numpy as np
 
 from tunesmith import TunesmithError, log
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import Codec, CodecOptions, Piece, _check_key, _check_parts, register_codec
+from tunesmith.codecs.base import SHIFTS, Codec, CodecOptions, Piece, _check_key, _check_parts, register_codec
 from tunesmith.notation import scores
 from tunesmith.notation.scores import TONICS, PartEvents, parse_key, shift_between
 
@@ -41,7 +41,6 @@ DURATIONS = [Fraction(x) for x in ("1/12", "1/8", "1/6", "1/4", "1/3", "3/8", "1
                                    "12", "16")]
 FALLBACK = "x"
 CHORDS = ("reduce", "keep")
-SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # --augment N takes the first N
 
 
 def _frac(x: float | Fraction) -> str:

@@ -30,13 +30,12 @@ import numpy as np
 
 from tunesmith import TunesmithError
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import Codec, CodecOptions, Piece, register_codec
+from tunesmith.codecs.base import SHIFTS, Codec, CodecOptions, Piece, register_codec
 from tunesmith.notation import grid as g, grid_scores
 from tunesmith.notation.grid import HELD, REST, GridPiece, grid_quarters
 
 STEP, BAR, FERMATA, SILENT = "_", "/", "^", "r"
 LAYOUTS = ("pitch", "voices", "intervals")
-SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # --augment N takes the first N
 
 
 @register_codec
