@@ -84,6 +84,18 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|1 G3 G2|]\n", "G2|]"),     # abc2midi: only :| ends |1
     # runs of bar lines with nothing between: at most the corpora's (abc2midi misreads longer ones)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|[|[|[|[|G3 G2:|\n", "[|[|[|[|"),
+    # abc2midi: the :| that ends a first ending closes the repeat: a first ending again needs a |:
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|[1 G3 G2:|\nGAB cBA|[1 G3 G2::\nGAB cBA|G3 G2:|\n",
+     "[1 G3 G2::"),
+    # abc2midi: after a :| a ||: does not open a repeat again (|: does), so a :: cannot close one
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nGAB cBA||:GAB cBA::\nGAB cBA|G3 G2:|\n", "A::"),
+    # music21 and abc2midi read a line that begins with a letter and a colon as a field (here C:, a
+    # composer, which the body may not have)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|\nC:|G3 G2:|\n", "C:"),
+    # two spaces in a row in a chord (the corpora have single ones; models that stray write dozens)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[A  c]|G3 G2:|\n", "[A  "),
+    # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the track)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[Ac2]|G3 G2:|\n", "[Ac2"),
     # abc2midi: a tune that ends with its first ending (a tie into it sustains past the track's end)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA-|[1 A3 G2:|\n", ":|\n"),
     # abc2midi: a chord's tied note as long as the chord ("Time mismatch at tie"), tied to the same

@@ -75,6 +75,11 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
     """Inside [...]: up to four notes (ties allowed); the chord lasts as long as its first note, times
     the length after `]`. Pitches tied from the chord before (`wait`) must be among its notes."""
     _, first, sub, count = s.tok
+    if sub == " ":        # a space came: not a second (the corpora's chords have single spaces)
+        if ch == " ":
+            return None
+        sub = ()
+        s = s._replace(tok=("chord", first, (), count))
     missing = [p for p in s.wait if p not in s.held]
     forced = bool(missing) and len(missing) >= 4 - count     # this note must be one of them
     nxt = read_note(sub, ch)
@@ -83,6 +88,8 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
             return None
         if first is None and nxt[0] == "n" and not _first_fits(s, nxt[3]):
             return None      # the first note's length is the chord's: some suffix must make it fit
+        if first is not None and nxt[0] == "n" and nxt[3] and not _within(first, nxt[3]):
+            return None      # no note longer than the first (see below)
         # (a pitch is held with its accidental as written: abc2midi ties =c to =c, not to c)
         pitch = nxt[1] if nxt[0] == "acc" else s.acc + nxt[1] + nxt[2]
         if forced and (not any(p.startswith(pitch) for p in missing)
@@ -99,6 +106,9 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
             return None      # (a tied pitch twice in a chord: abc2midi cannot find which one the tie holds)
         if ch == "-" and first is not None and nxt[1] != first:
             return None      # abc2midi ties a chord's note only where it is as long as the chord
+        if first is not None and nxt[1] > first:
+            return None      # abc2midi sounds it past the chord (at the end: "Sustained notes beyond end
+            # of track"); no corpus chord has one
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
         if not _can_write(s, "", first, chord=True):
             return None
@@ -110,8 +120,12 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
         ok = _can_write(s, "", first, chord=True) and not missing
         return s._replace(tok=("clen", first, "")) if ok else None
     if ch == " " and not sub:
-        return s._replace(tok=("chord", first, sub, count)) if s.gap < 2 * GAP_LIMIT else None
+        return s._replace(tok=("chord", first, " ", count)) if s.gap < 2 * GAP_LIMIT else None
     return _in_chord(g, s._replace(tok=("chord", first, (), count)), ch) if ch in NOTES or ch in "^_=" else None
+
+
+def _within(first, prefix: str) -> bool:
+    return any(length_value(x) <= first for x in LENGTHS if x.startswith(prefix))
 
 
 def _first_fits(s: Body, prefix: str) -> bool:
@@ -233,12 +247,11 @@ def between(g, s: Body, ch: str) -> Body | None:
     characters without a note only a note, rest, chord, bar line or line end may begin."""
     if s.gap >= GAP_LIMIT and not (ch in NOTES or ch in RESTS or ch in "^_=[|:)\n"):
         return None
+    if s.ls and ch.isalpha() and (ch in NOTES or ch in RESTS or ch in DECORATIONS or
+                                  (ch in FIELD_LINE_LETTERS and ch in g.letters)):
+        return s._replace(tok=("line", ch))     # a field line, if a colon follows
     if ch in NOTES or ch in RESTS or ch in "^_=":
-        if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
-            return s._replace(tok=("line", ch))
         return _in_note(g, s._replace(tok=()), ch)
-    if s.ls and ch in FIELD_LINE_LETTERS and ch in g.letters:
-        return s._replace(tok=("line", ch))
     if ch in DECORATIONS:
         return _decoration(s, ch)
     if ch == " ":     # a tie may follow a space ("A -A"); a broken rhythm not
@@ -318,15 +331,17 @@ def _decorated(g, s: Body, ch: str) -> Body | None:
 def _line_letter(g, s: Body, ch: str) -> Body | None:
     """A line starting with a letter: a field line `K:D`, or music (a note, a decoration)."""
     letter = s.tok[1]
-    if ch == ":":
-        if (letter in "ML" and (s.filled or s.tup is not None)) or (letter == "K" and (s.tie is not None or s.wait)):
+    if ch == ":":     # (music21 and abc2midi read any letter and colon that begin a line as a field)
+        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters or
+                (letter in "ML" and (s.filled or s.tup is not None)) or (letter == "K" and (s.tie is not None or s.wait))):
             return None
         return s._replace(tok=("field", letter, ""), ls=False)
     if letter in DECORATIONS:
         marked = _decoration(s._replace(tok=()), letter)
         return None if marked is None else _decorated(g, marked, ch)
-    if letter in NOTES:
-        return _in_note(g, s._replace(tok=("n", letter, "", ""), ls=False), ch)
+    if letter in NOTES or letter in RESTS:
+        begun = _in_note(g, s._replace(tok=()), letter)
+        return None if begun is None else _in_note(g, begun, ch)
     return None
 
 

@@ -206,8 +206,10 @@ def _close_bar(s: Body, bar: str) -> Body | None:
 
 def _closed_after(s: Body, bar: str) -> bool:
     """Whether a repeat stands closed after `bar` (as abc2midi reads it): a :| (or :|:) closes one;
-    a |:, :||: or :: opens again, and so does any bar line but | that ends a variant ending."""
-    if bar in ("::", ":||:", "|:", "||:") or (s.var and bar != "|"):
+    a |:, :||: or :: opens again (not ||:, after a :|), and so does any bar line but | that ends a
+    later ending (the :| that ends a first one closes: only its second ending may follow; else "found
+    :: before |:")."""
+    if bar in ("::", ":||:", "|:") or (s.var and not s.first and bar != "|"):
         return False
     return bar in (":|", ":|:", ":||") or s.closed
 
