@@ -94,6 +94,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|\nC:|G3 G2:|\n", "C:"),
     # two spaces in a row in a chord (the corpora have single ones; models that stray write dozens)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[A  c]|G3 G2:|\n", "[A  "),
+    # a tune that ends with a change of meter (music21 gives it to the bars before)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
     # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the track)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[Ac2]|G3 G2:|\n", "[Ac2"),
     # abc2midi: a tune that ends with its first ending (a tie into it sustains past the track's end)
@@ -130,6 +132,18 @@ def test_what_the_grammar_forbids(bad, where):
     found = first_refused(codec, bad)
     assert found is not None
     assert found == bad.index(where) + len(where) - 1 or found >= bad.index(where), (bad, found)
+
+
+def test_inline_fields_and_parts_only_as_the_corpus_writes_them():
+    text = "X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [K:D]cBA|G3 G2:|\n"
+    assert first_refused(codec_of(TUNES), text) in (text.index("[K"), text.index("[K") + 1)   # the corpus has none
+    assert first_refused(codec_of(TUNES + [text]), text) is None           # one that has
+    assert codec_of(TUNES + [text]).known["inline"] == {"K": 1}
+    # a second part label with no note since the first (models that stray write runs of them)
+    twice = "X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nP:A\nD|GAB cBA|G3 G2:|\nP:B\nP:C\nGAB cBA|G3 G2:|\n"
+    codec = codec_of(TUNES + [twice])
+    assert first_refused(codec, twice) in (twice.index("P:C"), twice.index("P:C") + 1)
+    assert first_refused(codec, twice.replace("P:C\n", "")) is None
 
 
 def test_header_order_fields_and_values():

@@ -32,7 +32,7 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
                       brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc, s.mark), tie=None,
                       pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="", roll=False,
-                      wait=())
+                      wait=(), fresh=False, part=False)
 
 
 def _in_note(g, s: Body, ch: str) -> Body | None:
@@ -189,8 +189,8 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
         if not s.filled and s.barend:
             return _ending(s, ch)
         return _ending_within(s) if ch == "1" and s.filled else None
-    if ch in INLINE_LETTERS and ch in g.letters:
-        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (
+    if ch in INLINE_LETTERS and ch in g.letters and ch in g.inline:
+        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (ch == "P" and s.part) or (
                 ch == "K" and (s.tie is not None or s.wait)):    # abc2midi loses a tie across a key change
             return None
         return s._replace(tok=("ifield", ch, None))
@@ -332,7 +332,7 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
     """A line starting with a letter: a field line `K:D`, or music (a note, a decoration)."""
     letter = s.tok[1]
     if ch == ":":     # (music21 and abc2midi read any letter and colon that begin a line as a field)
-        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters or
+        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters or (letter == "P" and s.part) or
                 (letter in "ML" and (s.filled or s.tup is not None)) or (letter == "K" and (s.tie is not None or s.wait))):
             return None
         return s._replace(tok=("field", letter, ""), ls=False)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.abc_body import body_step
+from tunesmith.codecs.abc_body import INLINE_LETTERS, body_step
 from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound
 from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
@@ -66,6 +66,9 @@ class AbcGrammar:
         self.keys = tuple(known.get("key", {})) or tuple(sorted(abc.KEY_VALUES))
         self.rhythms = tuple(known.get("rhythm", {})) or None
         self.pairs = known.get("pairs", {})
+        # inline fields: the letters the corpus writes inline (the folk corpora: none); models saved
+        # before this was counted, any of K M L P Q
+        self.inline = set(known["inline"]) if "inline" in known else INLINE_LETTERS
         self._typed_meters: dict[str, tuple] = {}
         if "meter" in controls:
             self.meters = (controls["meter"],)
@@ -172,10 +175,12 @@ class AbcGrammar:
     def can_end(self, state) -> bool:
         # the end comes at a bar line, or at the end of a line whose bar is the short last bar `check`
         # allows (a song that ends the bar its pickup began); not right after the :| of a first ending
-        # (abc2midi: a tie into it is "Sustained notes beyond end of track"; no corpus tune does it)
+        # (abc2midi: a tie into it is "Sustained notes beyond end of track"; no corpus tune does it),
+        # nor right after a change of meter, unit or key
         return (isinstance(state, Body) and state.tok == () and state.notes
                 and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0 and state.tup is None and state.tie is None
-                and state.brk == 1 and not state.wait and not state.first and not state.ends)
+                and state.brk == 1 and not state.wait and not state.first and not state.ends
+                and not state.fresh)
 
 
 def _key_matches(value: str, controls: dict) -> bool:

@@ -57,6 +57,9 @@ class Body(NamedTuple):
     first: bool = False            # a first ending runs: only a :| ends it (abc2midi)
     full: bool = False             # a line's end closed the bar before: this one may not be short (see _close_bar)
     empty: int = 0                 # bar lines since the last that closed a bar with a note or rest (EMPTY_BARS)
+    fresh: bool = False            # an M:, L: or K: field came and no note since: the tune may not end (music21
+    # gives a last M: with no note after it to the bars before it)
+    part: bool = False             # a P: came and no note since (no second: models that stray write runs of them)
 
 
 _FIELD = {name: i for i, name in enumerate(Body._fields)}
@@ -267,7 +270,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
             s = s._replace(meter=meter_length(value), compound=_compound(value))
         elif letter == "L":
             s = s._replace(unit=unit_length(value))
-        return s._replace(tok=(), ls=kind == "field")
+        return s._replace(tok=(), ls=kind == "field", fresh=s.fresh or letter in "MLK", part=s.part or letter == "P")
     if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
         return None
     if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit

@@ -330,11 +330,18 @@ def key_parts(value: str) -> tuple[str, str] | None:
     return (m.group(1)[0].upper() + m.group(1)[1:], mode) if mode else None
 
 
+INLINE_FIELD = re.compile(r"\[([A-Za-z]):")
+
+
 def control_counts(texts: list[str]) -> dict[str, dict[str, int]]:
     """What the tunes' headers say, for sampling controls: meter (M:), key (K:), mode (from K:),
-    rhythm (R:) and unit (L:) → {value: number of tunes}."""
-    counts: dict[str, dict[str, int]] = {"meter": {}, "key": {}, "mode": {}, "rhythm": {}, "unit": {}}
+    rhythm (R:) and unit (L:) → {value: number of tunes}; and for the grammar, the letters of the
+    inline fields (`[K:D]`) their bodies use (inline) → {letter: number of tunes}."""
+    counts: dict[str, dict[str, int]] = {"meter": {}, "key": {}, "mode": {}, "rhythm": {}, "unit": {},
+                                         "inline": {}}
     for text in texts:
+        for letter in set(INLINE_FIELD.findall(text)):
+            counts["inline"][letter] = counts["inline"].get(letter, 0) + 1
         head = header_fields(text)
         for name, letter in (("meter", "M"), ("key", "K"), ("rhythm", "R"), ("unit", "L")):
             if head.get(letter):
