@@ -94,10 +94,14 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|\nC:|G3 G2:|\n", "C:"),
     # two spaces in a row in a chord (the corpora have single ones; models that stray write dozens)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[A  c]|G3 G2:|\n", "[A  "),
+    # a short bar right after a change of meter (music21 gives it a time signature of its own)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:9/8\nGAB cBA||GAB cBA GAB|]\n", "cBA||"),
     # a tune that ends with a change of meter (music21 gives it to the bars before)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
-    # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the track)
+    # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the
+    # track), or shorter (the corpora's chords have notes of one length)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[Ac2]|G3 G2:|\n", "[Ac2"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB c[B2c]|G3 G2:|\n", "[B2c]"),
     # abc2midi: a tune that ends with its first ending (a tie into it sustains past the track's end)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA-|[1 A3 G2:|\n", ":|\n"),
     # abc2midi: a chord's tied note as long as the chord ("Time mismatch at tie"), tied to the same

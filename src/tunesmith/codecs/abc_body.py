@@ -89,7 +89,7 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
         if first is None and nxt[0] == "n" and not _first_fits(s, nxt[3]):
             return None      # the first note's length is the chord's: some suffix must make it fit
         if first is not None and nxt[0] == "n" and nxt[3] and not _within(first, nxt[3]):
-            return None      # no note longer than the first (see below)
+            return None      # every note as long as the first (see below)
         # (a pitch is held with its accidental as written: abc2midi ties =c to =c, not to c)
         pitch = nxt[1] if nxt[0] == "acc" else s.acc + nxt[1] + nxt[2]
         if forced and (not any(p.startswith(pitch) for p in missing)
@@ -106,9 +106,9 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
             return None      # (a tied pitch twice in a chord: abc2midi cannot find which one the tie holds)
         if ch == "-" and first is not None and nxt[1] != first:
             return None      # abc2midi ties a chord's note only where it is as long as the chord
-        if first is not None and nxt[1] > first:
-            return None      # abc2midi sounds it past the chord (at the end: "Sustained notes beyond end
-            # of track"); no corpus chord has one
+        if first is not None and nxt[1] != first:
+            return None      # a longer one abc2midi sounds past the chord (at the end: "Sustained notes
+            # beyond end of track"); the corpora's chords have notes of one length
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
         if not _can_write(s, "", first, chord=True):
             return None
@@ -125,7 +125,7 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
 
 
 def _within(first, prefix: str) -> bool:
-    return any(length_value(x) <= first for x in LENGTHS if x.startswith(prefix))
+    return any(length_value(x) == first for x in LENGTHS if x.startswith(prefix))
 
 
 def _first_fits(s: Body, prefix: str) -> bool:

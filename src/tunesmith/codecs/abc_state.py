@@ -60,6 +60,8 @@ class Body(NamedTuple):
     fresh: bool = False            # an M:, L: or K: field came and no note since: the tune may not end (music21
     # gives a last M: with no note after it to the bars before it)
     part: bool = False             # a P: came and no note since (no second: models that stray write runs of them)
+    metered: bool = False          # an M: came in the body: the bar after it is full unless it is the pickup or
+    # opened by |: or an ending (music21 reads a short one with a time signature of its own, and the next bars by it)
 
 
 _FIELD = {name: i for i, name in enumerate(Body._fields)}
@@ -196,12 +198,12 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     if s.owe and not split:
         return None
     short = s.meter is not None and s.pos < s.meter
-    if short and s.full:
+    if short and (s.full or (s.metered and s.bar and not s.left)):
         # music21 gives a short bar after a line that ended a full bar a time signature of its own,
         # which `check` then takes for the next bar's too: that bar reads as too long
         return None
     allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
-    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False,
+    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False, metered=False,
                       span=s.span + 1 if s.slurs else 0,
                       filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends,
                       empty=0)
@@ -267,7 +269,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
                 letter == "Q" and not tempo(value, True)):
             return None
         if letter == "M":
-            s = s._replace(meter=meter_length(value), compound=_compound(value))
+            s = s._replace(meter=meter_length(value), compound=_compound(value), metered=True)
         elif letter == "L":
             s = s._replace(unit=unit_length(value))
         return s._replace(tok=(), ls=kind == "field", fresh=s.fresh or letter in "MLK", part=s.part or letter == "P")
