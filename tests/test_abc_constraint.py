@@ -96,6 +96,10 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[A  c]|G3 G2:|\n", "[A  "),
     # a short bar right after a change of meter (music21 gives it a time signature of its own)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:9/8\nGAB cBA||GAB cBA GAB|]\n", "cBA||"),
+    # abc2midi reads "[|:" as a |: (here a second one): no colon right after [| or |]
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:D|GAB cBA[|:|GAB cBA|G3 G2:|\n", "[|:"),
+    # abc2midi: after a second ending a first may come again, but a :: needs a |: before it
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:D|[1GAB cBA:|[2GAB cBG||GAB cBA::GAB cBA|G3 G2:|\n", "A::"),
     # a tune that ends with a change of meter (music21 gives it to the bars before)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
     # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the

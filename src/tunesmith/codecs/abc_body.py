@@ -169,8 +169,8 @@ def _in_bar(g, s: Body, ch: str) -> Body | None:
     if text + ch in BAR_PREFIXES:
         closable = any(b.startswith(text + ch) and _close_bar(s, b) is not None for b in BARS)
         return s._replace(tok=("bar", text + ch)) if closable else None
-    if text not in BARS:
-        return None
+    if text not in BARS or (ch == ":" and text in ("[|", "|]")):
+        return None       # (abc2midi reads "[|:" as one bar line, a |:, where the grammar would see [| then :)
     done = _close_bar(s, text)
     if done is None:
         return None
@@ -351,6 +351,8 @@ def _in_ending(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("ending", text + ch))
     if ch.isdigit() and not text[-1].isdigit():
         return s._replace(tok=("ending", text + ch))
+    if s.filled and ch in "|:":
+        return None           # an ending begun inside a bar holds a note before the bar line
     return between(g, s._replace(tok=()), ch) if text[-1].isdigit() else None
 
 

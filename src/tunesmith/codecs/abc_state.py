@@ -60,6 +60,7 @@ class Body(NamedTuple):
     fresh: bool = False            # an M:, L: or K: field came and no note since: the tune may not end (music21
     # gives a last M: with no note after it to the bars before it)
     part: bool = False             # a P: came and no note since (no second: models that stray write runs of them)
+    shut: bool = False             # a :| closed a repeat and no |: since (a :: would be "found :: before |:")
     metered: bool = False          # an M: came in the body: the bar after it is full unless it is the pickup or
     # opened by |: or an ending (music21 reads a short one with a time signature of its own, and the next bars by it)
 
@@ -179,11 +180,13 @@ def _close_bar(s: Body, bar: str) -> Body | None:
         return None
     if opens and s.rep and not closes:
         return None                  # abc2midi: "found another |: after a |:"
-    if bar == "::" and s.closed:
+    if bar == "::" and (s.closed or s.shut):
         return None                  # abc2midi: "found :: before |:" (not so :|: which closes only)
     rep = (s.rep and not closes) or opens
     # abc2midi: after a :| the next first ending needs a |: (or the end of a variant in between)
     closed = _closed_after(s, bar)
+    # for a ::, only a |: opens again what a :| closed (not the end of a variant, as for [1)
+    shut = False if bar in ("::", ":||:", "|:") else bar in (":|", ":|:", ":||") or s.shut
     var = s.var and bar == "|"
     ends = s.var and closes
     s = s._replace(first=s.first and not closes)
@@ -193,7 +196,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
             return None
         return s._replace(tok=(), left=bar in LEFT_SPECIAL, rep=rep, barend=True, last=None, empty=s.empty + 1,
                           span=s.span + 1 if s.slurs else 0,
-                          closed=closed, var=var, ends=ends)
+                          closed=closed, shut=shut, var=var, ends=ends)
     split = s.left or bar in RIGHT_SPECIAL
     if s.owe and not split:
         return None
@@ -205,7 +208,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
     return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False, metered=False,
                       span=s.span + 1 if s.slurs else 0,
-                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, var=var, ends=ends,
+                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, shut=shut, var=var, ends=ends,
                       empty=0)
 
 
