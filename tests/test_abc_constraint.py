@@ -100,6 +100,9 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:D|GAB cBA[|:|GAB cBA|G3 G2:|\n", "[|:"),
     # abc2midi: after a second ending a first may come again, but a :: needs a |: before it
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:D|[1GAB cBA:|[2GAB cBG||GAB cBA::GAB cBA|G3 G2:|\n", "A::"),
+    # a field line after a double bar takes its place as the next bar's left bar line (music21): two
+    # short bars after it are two too many
+    ("X:1\nT:One\nR:reel\nM:4/4\nL:1/8\nK:G\nGABc dBAG||\nK:D\nGAB cBA|GAB cBA|GAB cBA|G8|]\n", "cBA|G8"),
     # a tune that ends with a change of meter (music21 gives it to the bars before)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
     # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the

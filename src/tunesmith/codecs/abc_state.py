@@ -225,8 +225,8 @@ def _closed_after(s: Body, bar: str) -> bool:
 def _ending(s: Body, digit: str) -> Body | None:
     """A variant ending's number after a bar line: not while another runs, a first ending not after a
     :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
-    if s.var or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
-        return None
+    if s.var or digit not in "12" or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
+        return None           # (the corpora's endings are [1 and [2; music21 misreads [4 after [1)
     return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1")
 
 
@@ -275,6 +275,8 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
             s = s._replace(meter=meter_length(value), compound=_compound(value), metered=True)
         elif letter == "L":
             s = s._replace(unit=unit_length(value))
+        if kind == "field" and not s.filled:
+            s = s._replace(left=False)    # music21 drops a bar's left bar line when a field line comes after it
         return s._replace(tok=(), ls=kind == "field", fresh=s.fresh or letter in "MLK", part=s.part or letter == "P")
     if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
         return None
