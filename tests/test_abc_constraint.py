@@ -95,7 +95,9 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # two spaces in a row in a chord (the corpora have single ones; models that stray write dozens)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cB[A  c]|G3 G2:|\n", "[A  "),
     # a short bar right after a change of meter (music21 gives it a time signature of its own)
-    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:9/8\nGAB cBA||GAB cBA GAB|]\n", "cBA||"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:4/4\nGAB cBA||GAB cBAG|]\n", "cBA||"),
+    # a change to a meter no tune of the corpus has
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:2/8\nGA|]\n", "M:2/"),
     # abc2midi reads "[|:" as a |: (here a second one): no colon right after [| or |]
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:D|GAB cBA[|:|GAB cBA|G3 G2:|\n", "[|:"),
     # abc2midi: after a second ending a first may come again, but a :: needs a |: before it
@@ -103,6 +105,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # a field line after a double bar takes its place as the next bar's left bar line (music21): two
     # short bars after it are two too many
     ("X:1\nT:One\nR:reel\nM:4/4\nL:1/8\nK:G\nGABc dBAG||\nK:D\nGAB cBA|GAB cBA|GAB cBA|G8|]\n", "cBA|G8"),
+    # in a tuplet a note is one value (music21 cannot put a tied one like 9/16 of a unit in a tuplet)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB (3c9/16d3/16e2|G3 G2:|\n", "c9/"),
     # a tune that ends with a change of meter (music21 gives it to the bars before)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
     # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the

@@ -347,7 +347,7 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
 
 def _in_ending(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
-    if ch in ",-" and text[-1].isdigit() and len(text) < 3:
+    if ch in ",-" and text[-1].isdigit() and len(text) < 3 and not s.filled:
         return s._replace(tok=("ending", text + ch))
     if ch.isdigit() and not text[-1].isdigit():
         return s._replace(tok=("ending", text + ch))

@@ -62,6 +62,7 @@ class AbcGrammar:
         known = known or {}
         # (tuples: `prefixes` keeps each list's beginnings once)
         self.meters = tuple(known.get("meter", {})) or ANY_METER
+        self.body_meters = self.meters       # a change of meter: to one the corpus has (whatever is forced)
         self.units = tuple(known.get("unit", {})) or ANY_UNIT
         self.keys = tuple(known.get("key", {})) or tuple(sorted(abc.KEY_VALUES))
         self.rhythms = tuple(known.get("rhythm", {})) or None

@@ -110,7 +110,7 @@ def _can_write(s: Body, prefix: str | None = "", units: Fraction = Fraction(1), 
     if found is None:
         tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
         found = _some_length(s.meter - s.pos, s.unit * s.brk * (s.tup[0] if s.tup else 1), s.unit, tup,
-                             None if chord else s.pair, prefix, units)
+                             None if chord else s.pair, prefix, units, s.tup is not None)
         if len(_WRITABLE) > 100_000:
             _WRITABLE.clear()
         _WRITABLE[key] = found
@@ -122,13 +122,26 @@ _WRITABLE: dict[tuple, bool] = {}
 
 @lru_cache(maxsize=65536)
 def _some_length(room: Fraction, scale: Fraction, unit: Fraction, tup: tuple | None, pair: Fraction | None,
-                 prefix: str | None, units: Fraction) -> bool:
+                 prefix: str | None, units: Fraction, tuplet: bool = False) -> bool:
     """Some length (of the suffixes beginning `prefix`, times `units`) fits `room` and leaves a rest
     of the bar that notes can fill exactly (a tuplet's owed notes first). Without this a bar could be
-    left 1/192 short, or a tuplet owe notes at a full bar: dead ends where a tune can only be cut."""
+    left 1/192 short, or a tuplet owe notes at a full bar: dead ends where a tune can only be cut. In a
+    tuplet a note is one plain or dotted value (music21 cannot put a tied one, `a9/16`, in a tuplet)."""
     found = [units] if prefix is None else [units * length_value(x) for x in LENGTHS if x.startswith(prefix)]
     return any((pair is None or length == pair) and length * scale <= room
+               and (not tuplet or _one_value(length * unit))
                and _fillable((room - length * scale) / (SHORTEST * unit), tup) for length in found)
+
+
+def _one_value(whole: Fraction) -> bool:
+    """Whether a duration (in whole notes) is one note value: a power of two, dotted or double-dotted."""
+    for dots in (Fraction(1), Fraction(3, 2), Fraction(7, 4)):
+        ratio = whole / dots
+        if ratio.numerator == 1 and ratio.denominator & (ratio.denominator - 1) == 0:
+            return True
+        if ratio.denominator == 1 and ratio.numerator & (ratio.numerator - 1) == 0:
+            return True
+    return False
 
 
 @lru_cache(maxsize=65536)
@@ -140,10 +153,18 @@ def _fillable(room: Fraction, tup: tuple | None) -> bool:
     factor, owed = tup
     count = owed
     while count * factor <= room:
-        if (room - count * factor).denominator == 1:
+        # (a tuplet's notes are one value each: one note owed takes a count of shortest notes whose
+        # odd part is 1, 3 or 7; two or more can make any count)
+        if (room - count * factor).denominator == 1 and (owed > 1 or _odd_part(count) in (1, 3, 7)):
             return True
         count += 1
     return False
+
+
+def _odd_part(count: int) -> int:
+    while count and count % 2 == 0:
+        count //= 2
+    return count
 
 
 def _eff(s: Body, units: Fraction) -> Fraction:
@@ -235,8 +256,8 @@ def _ending_within(s: Body) -> Body | None:
     the bar's last beat): the bar stays one bar, so it is full at the :|, and the second ending's bar
     may be short (music21 and abc2midi read it so)."""
     if (s.var or s.closed or s.tup is not None or s.brk != 1 or s.tie is not None or s.wait
-            or s.pair is not None or not s.pos):
-        return None
+            or s.pair is not None or not s.pos or s.meter is None or s.pos >= s.meter):
+        return None                  # (a note must still fit: the ending holds one before its bar line)
     return s._replace(tok=("ending", "1"), var=True, first=True)
 
 
@@ -266,7 +287,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=(kind, letter, "")) if ch == ":" else None
     end = "\n" if kind == "field" else "]"
     # a key may change to one no header had (any tonic and mode)
-    values = {"M": ANY_METER, "L": g.units, "K": abc.KEY_VALUES}.get(letter)   # a tune may change meter
+    values = {"M": g.body_meters, "L": g.units, "K": abc.KEY_VALUES}.get(letter)
     if ch == end:
         if (values is not None and value not in values) or not value.strip() or (
                 letter == "Q" and not tempo(value, True)):
