@@ -107,6 +107,10 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:reel\nM:4/4\nL:1/8\nK:G\nGABc dBAG||\nK:D\nGAB cBA|GAB cBA|GAB cBA|G8|]\n", "cBA|G8"),
     # in a tuplet a note is one value (music21 cannot put a tied one like 9/16 of a unit in a tuplet)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB (3c9/16d3/16e2|G3 G2:|\n", "c9/"),
+    # a short bar before "|:|": music21 opens a plain bar after it, so nothing next to it is split
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|GAB c|:|GAB cBA|G3 G2:|\n", "cBA|G3"),
+    # abc2midi plays a roll as grace notes: not right after a grace group
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB {d}~c2A|G3 G2:|\n", "{d}~"),
     # a tune that ends with a change of meter (music21 gives it to the bars before)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
     # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the

@@ -298,8 +298,10 @@ def between(g, s: Body, ch: str) -> Body | None:
 def _decoration(s: Body, ch: str) -> Body | None:
     """A decoration: only where a note can still come; staccato and fermata change the note's length
     for abc2midi, so a note that has one takes no broken rhythm."""
-    if not _note_fits(s) or (ch == "." and s.brk != 1) or (ch == "~" and s.tie is not None) or (ch in ROLLS and s.wait):
-        return None        # (abc2midi loses a tie whose note has a roll)
+    if not _note_fits(s) or (ch == "." and s.brk != 1) or (ch == "~" and (s.tie is not None or s.grace)) or (
+            ch in ROLLS and s.wait):
+        return None        # (abc2midi loses a tie whose note has a roll, and plays a roll as grace notes:
+        # after a grace group, "Intervening note needed between grace notes")
     return s._replace(tok=("pre",), last=None, ls=False, barend=False, mark=s.mark or ch == ".",
                       roll=s.roll or ch in ROLLS)
 

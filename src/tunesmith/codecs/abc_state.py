@@ -226,7 +226,9 @@ def _close_bar(s: Body, bar: str) -> Body | None:
         # music21 gives a short bar after a line that ended a full bar a time signature of its own,
         # which `check` then takes for the next bar's too: that bar reads as too long
         return None
-    allowed = not short or s.bar == 0 or s.prev or split or bar in LEFT_SPECIAL
+    # (a short bar before a |: leans on the bar it opens, which is split only if a note comes before
+    # another bar line: "|:|" opens a plain one, so that bar owes it)
+    allowed = not short or s.bar == 0 or s.prev or split
     return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False, metered=False,
                       span=s.span + 1 if s.slurs else 0,
                       filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, shut=shut, var=var, ends=ends,
