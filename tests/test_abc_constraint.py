@@ -111,6 +111,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|GAB c|:|GAB cBA|G3 G2:|\n", "cBA|G3"),
     # abc2midi plays a roll as grace notes: not right after a grace group
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB {d}~c2A|G3 G2:|\n", "{d}~"),
+    # with chord symbols playing, a last bar that ends off the eighth-note grid (abc2midi cuts the chord)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nf/2|\"G\"GAB cBA|\"D\"B/2cd B3||\n", "B3||\n"),
     # a tune that ends with a change of meter (music21 gives it to the bars before)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2||\nM:3/8\n|\n", "|\n"),
     # a chord's note longer than its first (abc2midi sounds it past the chord, at the end past the

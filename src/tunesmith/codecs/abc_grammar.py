@@ -177,11 +177,13 @@ class AbcGrammar:
         # the end comes at a bar line, or at the end of a line whose bar is the short last bar `check`
         # allows (a song that ends the bar its pickup began); not right after the :| of a first ending
         # (abc2midi: a tie into it is "Sustained notes beyond end of track"; no corpus tune does it),
-        # nor right after a change of meter, unit or key
+        # nor right after a change of meter, unit or key, nor after a bar that ends off the eighth-note
+        # grid while chord symbols play (abc2midi cuts the last chord: "Sustained notes beyond end of track")
         return (isinstance(state, Body) and state.tok == () and state.notes
                 and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0 and state.tup is None and state.tie is None
                 and state.brk == 1 and not state.wait and not state.first and not state.ends
-                and not state.fresh)
+                and not state.fresh and not state.ragged
+                and not (state.harm and (state.pos * 8).denominator != 1))
 
 
 def _key_matches(value: str, controls: dict) -> bool:

@@ -61,6 +61,9 @@ class Body(NamedTuple):
     # gives a last M: with no note after it to the bars before it)
     part: bool = False             # a P: came and no note since (no second: models that stray write runs of them)
     shut: bool = False             # a :| closed a repeat and no |: since (a :: would be "found :: before |:")
+    harm: bool = False             # a chord symbol came: abc2midi plays chords to the end (see ragged)
+    ragged: bool = False           # the last bar ended off the eighth-note grid with chords playing: abc2midi
+    # cuts a chord there ("Sustained notes beyond end of track"), so the tune may not end after it
     metered: bool = False          # an M: came in the body: the bar after it is full unless it is the pickup or
     # opened by |: or an ending (music21 reads a short one with a time signature of its own, and the next bars by it)
 
@@ -186,7 +189,7 @@ def _in_quote(s: Body, ch: str) -> Body | None:
     if text == "4":
         return s._replace(tok=()) if ch == '"' else None
     if ch == '"':
-        return s._replace(tok=()) if chord_symbol(text, True) else None
+        return s._replace(tok=(), harm=True) if chord_symbol(text, True) else None
     return s._replace(tok=("quote", text + ch)) if chord_symbol(text + ch, False) else None
 
 
@@ -229,7 +232,9 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     # (a short bar before a |: leans on the bar it opens, which is split only if a note comes before
     # another bar line: "|:|" opens a plain one, so that bar owes it)
     allowed = not short or s.bar == 0 or s.prev or split
-    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False, metered=False,
+    ragged = s.harm and (s.pos * 8).denominator != 1
+    return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False,
+                      metered=False, ragged=ragged,
                       span=s.span + 1 if s.slurs else 0,
                       filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, shut=shut, var=var, ends=ends,
                       empty=0)
