@@ -10,15 +10,16 @@ class KernFields:
 
     def _can_merge(self, s: State) -> bool:
         """A `*v` in field `s.field`: it continues a run of merges (same kind, same place in the bar) or
-        starts one that the next field can join, one of the two from a split (music21 cannot merge two
-        spines that were never split)."""
+        starts one that the next field can join, one of the two from a split and neither a spine that
+        never split (music21 cannot merge two spines that were never split, and runs a voice merged
+        into a spine that never split over its bars)."""
         i = s.field
         if s.kinds is None:
             return False
         if s.codes and s.codes[-1] in ("v", "v?"):
             return s.kinds[i] == s.kinds[i - 1] and s.pos[i] == s.pos[i - 1]
         return (i + 1 < len(s.kinds) and s.kinds[i] == s.kinds[i + 1] and s.pos[i] == s.pos[i + 1]
-                and (s.split[i] or s.split[i + 1]))
+                and (s.split[i] or s.split[i + 1]) and (not s.ever or (s.ever[i] and s.ever[i + 1])))
 
     def _bar_start(self, s: State) -> bool:
         return all(p == 0 for p in s.pos)

@@ -186,11 +186,12 @@ class KernLines:
                 return None           # a number of spines the model never saw: no header to restore it with
             kinds = self.widths.get(field, (True,) * field)
             pos = (0,) * field
-            split = (False,) * field
+            split = ever = (False,) * field
         else:
             if field != len(s.kinds):
                 return None
-            kinds, pos, split = [], [], []
+            kinds, pos, split, ever = [], [], [], []
+            was = s.ever or (False,) * len(s.kinds)
             i = 0
             while i < field:
                 c = codes[i]
@@ -198,6 +199,7 @@ class KernLines:
                     kinds += [s.kinds[i]] * 2
                     pos += [s.pos[i]] * 2
                     split += [True, True]
+                    ever += [True, True]
                     i += 1
                 elif c == "v":
                     j = i
@@ -208,16 +210,18 @@ class KernLines:
                     kinds.append(s.kinds[i])
                     pos.append(s.pos[i])
                     split.append(False)
+                    ever.append(any(was[i:j]))
                     i = j
                 else:
                     kinds.append(s.kinds[i])
                     pos.append(s.pos[i])
                     split.append(s.split[i])
+                    ever.append(was[i])
                     i += 1
-            kinds, pos, split = tuple(kinds), tuple(pos), tuple(split)
+            kinds, pos, split, ever = tuple(kinds), tuple(pos), tuple(split), tuple(ever)
             if not kinds or len(kinds) > MAX_SPINES or not any(kinds):
                 return None
         bar = ltime if ltime else s.bar
         if s.head == 0 and not bar:
             return None
-        return self._end_line(s)._replace(kinds=kinds, pos=pos, bar=bar, split=split)
+        return self._end_line(s)._replace(kinds=kinds, pos=pos, bar=bar, split=split, ever=ever)

@@ -90,3 +90,4 @@ class State(NamedTuple):
     fs: tuple                  # the field's parse state (see `_kern_field`)
     split: tuple = ()          # per open spine: it came from a split (`*^`); music21 merges no other spines
     interps: int = 0           # interpretation lines in a row (a sample may not write them forever)
+    ever: tuple = ()           # per open spine: it or a spine merged into it was ever split (see _can_merge)
