@@ -90,6 +90,15 @@ def test_a_line_has_one_field_per_spine(codec):
     assert "v" in after(rule, codec, split + "4F\t4A\t4a\n*")
 
 
+def test_a_short_bar_needs_its_styled_neighbour_with_the_voices_merged(codec):
+    # music21 gives a part whose voices are still split at a barline no repeat or final barline: the
+    # short bar before it would stand alone, so the voices merge first
+    rule = KernConstraint(codec)
+    short = HEAD + "2.F\t2.a\n@\n2F\t2a\n@\n*^\t*\n2.F\t2.A\t2.a\n"
+    assert "\n" not in after(rule, codec, short + "@:|!")
+    assert "\n" in after(rule, codec, short + "*v\t*v\t*\n@:|!")
+
+
 def test_a_note_may_not_overflow_its_bar_or_start_while_the_last_sounds(codec):
     rule = KernConstraint(codec)
     full = HEAD + "2.F\t2a\n"

@@ -116,8 +116,8 @@ class KernConstraint(KernLines, KernFields, GrammarConstraint):
         a state (the other voices' places in the bar, the line's time) matters only to what follows."""
         if s is _DEAD or s.line == "i":
             return s
-        if s.line == "m":
-            return ("m", s.fs)
+        if s.line == "m":     # (its end is refused where a short bar owes it and voices are split)
+            return ("m", s.fs, s.owe and any(s.split))
         if s.line == "d":
             i = s.field
             last = i + 1 == len(s.kinds)

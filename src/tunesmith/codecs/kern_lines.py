@@ -44,7 +44,9 @@ class KernLines:
         if ch == "\n":
             if style not in self.styles:
                 return None
-            styled = style != ""
+            # (voices still split at a barline: music21 gives their part no styled barline, so it
+            # splits no short bar beside it)
+            styled = style != "" and not any(s.split)
             owe, must_end = False, False
             if s.owe and not styled:
                 if any(s.split):           # music21 gives voices split at the end no final barline
