@@ -9,8 +9,9 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 
 from __future__ import annotations
 
-from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending, _ending_within,
-                                        _fillable, _fits, _in_bang, _in_field, _in_quote, _note_fits)
+from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending,
+                                        _ending_within, _fillable, _fits, _in_bang, _in_field, _in_quote,
+                                        _note_fits)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
@@ -334,8 +335,9 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
     """A line starting with a letter: a field line `K:D`, or music (a note, a decoration)."""
     letter = s.tok[1]
     if ch == ":":     # (music21 and abc2midi read any letter and colon that begin a line as a field)
-        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters or (letter == "P" and s.part) or
-                (letter in "ML" and (s.filled or s.tup is not None)) or (letter == "K" and (s.tie is not None or s.wait))):
+        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters or (letter == "P" and s.part)
+                or (letter in "ML" and (s.filled or s.tup is not None))
+                or (letter == "K" and (s.tie is not None or s.wait))):
             return None
         return s._replace(tok=("field", letter, ""), ls=False)
     if letter in DECORATIONS:

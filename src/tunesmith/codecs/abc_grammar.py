@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import INLINE_LETTERS, body_step
-from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound
+from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound, off_grid
 from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
@@ -180,10 +180,10 @@ class AbcGrammar:
         # nor right after a change of meter, unit or key, nor after a bar that ends off the eighth-note
         # grid while chord symbols play (abc2midi cuts the last chord: "Sustained notes beyond end of track")
         return (isinstance(state, Body) and state.tok == () and state.notes
-                and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0 and state.tup is None and state.tie is None
+                and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0
+                and state.tup is None and state.tie is None
                 and state.brk == 1 and not state.wait and not state.first and not state.ends
-                and not state.fresh and not state.ragged
-                and not (state.harm and (state.pos * 8).denominator != 1))
+                and not state.fresh and not state.ragged and not off_grid(state))
 
 
 def _key_matches(value: str, controls: dict) -> bool:

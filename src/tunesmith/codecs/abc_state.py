@@ -156,18 +156,12 @@ def _fillable(room: Fraction, tup: tuple | None) -> bool:
     factor, owed = tup
     count = owed
     while count * factor <= room:
-        # (a tuplet's notes are one value each: one note owed takes a count of shortest notes whose
-        # odd part is 1, 3 or 7; two or more can make any count)
-        if (room - count * factor).denominator == 1 and (owed > 1 or _odd_part(count) in (1, 3, 7)):
+        # (a tuplet's notes are one value each: one note owed takes a count of shortest notes that is
+        # one value itself; two or more can make any count)
+        if (room - count * factor).denominator == 1 and (owed > 1 or _one_value(Fraction(count))):
             return True
         count += 1
     return False
-
-
-def _odd_part(count: int) -> int:
-    while count and count % 2 == 0:
-        count //= 2
-    return count
 
 
 def _eff(s: Body, units: Fraction) -> Fraction:
@@ -232,12 +226,18 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     # (a short bar before a |: leans on the bar it opens, which is split only if a note comes before
     # another bar line: "|:|" opens a plain one, so that bar owes it)
     allowed = not short or s.bar == 0 or s.prev or split
-    ragged = s.harm and (s.pos * 8).denominator != 1
+    ragged = off_grid(s)
     return s._replace(pos=Fraction(0), bar=1, left=bar in LEFT_SPECIAL, prev=split, owe=not allowed, full=False,
                       metered=False, ragged=ragged,
                       span=s.span + 1 if s.slurs else 0,
-                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, shut=shut, var=var, ends=ends,
-                      empty=0)
+                      filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, shut=shut, var=var,
+                      ends=ends, empty=0)
+
+
+def off_grid(s: Body) -> bool:
+    """Chord symbols play and the bar stands off the eighth-note grid: abc2midi would cut a chord if
+    the tune ended there ("Sustained notes beyond end of track")."""
+    return s.harm and (s.pos * 8).denominator != 1
 
 
 def _closed_after(s: Body, bar: str) -> bool:

@@ -42,6 +42,15 @@ if TYPE_CHECKING:   # for annotations only
 
 SPECIALS = ["<s>", "</s>"]
 SHIFTS = [1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6]    # semitones of --augment's copies: N takes the first N
+
+
+def augment_shifts(copies: int) -> list[int]:
+    """The semitones of `--augment copies`'s copies, or a one-line error for a count out of range."""
+    if not 0 <= copies <= len(SHIFTS):
+        raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
+    return SHIFTS[:copies]
+
+
 UNK = "<unk>"     # a symbol left out of the vocabulary (models made since it came; older ones have none)
 CODECS: dict[str, type["Codec"]] = {}
 

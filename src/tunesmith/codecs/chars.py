@@ -11,7 +11,7 @@ import numpy as np
 
 from tunesmith import TunesmithError, log
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import SHIFTS, Codec, CodecOptions, Piece, register_codec
+from tunesmith.codecs.base import Codec, CodecOptions, Piece, augment_shifts, register_codec
 from tunesmith.formats import TEXT_FORMATS
 from tunesmith.notation import abc, kern, scores
 from tunesmith.notation.abc_transpose import transpose
@@ -121,13 +121,12 @@ class CharCodec(Codec):
     def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
         """ABC: up to `copies` copies of each tune moved to other keys (+1, -1, +2, -2, ... semitones),
         note for note (notation/abc_transpose.py); a tune that cannot be moved exactly is left out."""
-        if not 0 <= copies <= len(SHIFTS):
-            raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
+        shifts = augment_shifts(copies)
         if pieces and pieces[0].format != "abc":
             raise TunesmithError("--augment moves ABC tunes or note events to other keys, not **kern text")
         out = []
         for piece in pieces:
-            for shift in SHIFTS[:copies]:
+            for shift in shifts:
                 moved = transpose(piece.text, shift)
                 if moved is not None:
                     out.append(Piece(f"{piece.name}@{shift:+d}", moved, piece.format,

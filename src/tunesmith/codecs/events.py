@@ -32,7 +32,8 @@ import numpy as np
 
 from tunesmith import TunesmithError, log
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import SHIFTS, Codec, CodecOptions, Piece, _check_key, _check_parts, register_codec
+from tunesmith.codecs.base import (Codec, CodecOptions, Piece, _check_key, _check_parts, augment_shifts,
+                                   register_codec)
 from tunesmith.notation import scores
 from tunesmith.notation.scores import TONICS, PartEvents, parse_key, shift_between
 
@@ -135,12 +136,11 @@ class EventCodec(Codec):
     def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
         """Up to `copies` transposed copies of each piece (+1, -1, +2, -2, ... semitones), leaving out
         copies that leave the MIDI range."""
-        if not 0 <= copies <= len(SHIFTS):
-            raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
+        shifts = augment_shifts(copies)
         out = []
         for piece in pieces:
             part = PartEvents.from_json(piece.meta["events"])
-            for shift in SHIFTS[:copies]:
+            for shift in shifts:
                 moved = part.transposed(shift)
                 if moved.fits_midi():
                     out.append(Piece(f"{piece.name}@{shift:+d}", moved.text(), "events",

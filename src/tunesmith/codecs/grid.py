@@ -30,7 +30,7 @@ import numpy as np
 
 from tunesmith import TunesmithError
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import SHIFTS, Codec, CodecOptions, Piece, register_codec
+from tunesmith.codecs.base import Codec, CodecOptions, Piece, augment_shifts, register_codec
 from tunesmith.notation import grid as g, grid_scores
 from tunesmith.notation.grid import HELD, REST, GridPiece, grid_quarters
 
@@ -117,12 +117,11 @@ class GridCodec(Codec):
 
     @classmethod
     def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
-        if not 0 <= copies <= len(SHIFTS):
-            raise TunesmithError(f"--augment must be between 0 and {len(SHIFTS)}, not {copies}")
+        shifts = augment_shifts(copies)
         out = []
         for piece in pieces:
             grid = GridPiece.from_json(piece.meta["grid"])
-            for shift in SHIFTS[:copies]:
+            for shift in shifts:
                 moved = grid.transposed(shift)
                 if moved.fits():
                     moved.name = f"{piece.name}@{shift:+d}"
