@@ -34,6 +34,8 @@ def test_a_tone_up_spells_each_note_as_its_new_key_needs():
     assert moved.splitlines()[6] == '"G"^Cd^d "C7/e"=c2B|"D"d\'e2 [K:Em]"Em"Gf^^f|'
     # comments, part labels, annotations, grace notes, decorations and rests
     assert moved.splitlines()[7:] == ["% a comment with ABC in it", "P:B", '"^ad lib"a2a {ba}g3-|"A/c#"!trill!g3 z3|]']
+    # a chord in parentheses (one to play or leave out) moves too
+    assert transpose('X:1\nT:t\nK:G\n"(D7)"ABc|\n', 2).splitlines()[3] == '"(E7)"Bcd|'
     # the header but for K: is as it was (the title names a key, and stays)
     assert moved.splitlines()[:5] == TUNE.splitlines()[:5]
 

@@ -137,7 +137,10 @@ class _Move:
         return name + {1: "#", -1: "b", 0: ""}[accidental]
 
     def chord_symbol(self, text: str) -> str:
-        """A chord symbol's root and bass moved; an annotation (`^..`, `_..`, `<..`, `>..`, `@..`) kept."""
+        """A chord symbol's root and bass moved, also one in parentheses ("(D7)", a chord to play or
+        leave out); an annotation (`^..`, `_..`, `<..`, `>..`, `@..`) kept."""
+        if text.startswith("(") and text[1:2] in tuple("ABCDEFG"):
+            return "(" + self.chord_symbol(text[1:])
         if not text or text[0] not in "ABCDEFG":
             return text
         m = CHORD_ROOT.match(text)
