@@ -262,3 +262,30 @@ def test_late_in_the_budget_a_tune_ends_at_its_first_chance():
     for p in ended:
         assert len(p.ids) >= int(900 * rule.WIND_DOWN) - 1    # it did not want to end before
         assert rule.accepts([codec.BOS, *p.ids, codec.EOS]) is None
+
+
+def test_a_tune_cut_at_the_cap_ends_where_its_grammar_last_let_it():
+    """A row that finds no end before the cap goes back to the last place the grammar let it end (a
+    complete bar), not cut in the middle of one; it stays marked as capped."""
+    from tunesmith.nets.lstm import LSTMModel, ModelConfig
+    from tunesmith.sample import generate
+
+    codec = codec_of(TUNES + ["".join(chr(c) for c in range(32, 127)) + "\n"])
+    torch.manual_seed(0)
+    model = LSTMModel(ModelConfig(vocab_size=codec.vocab_size, layers=1, hidden=32, embed=8, dropout=0.0))
+    with torch.no_grad():
+        model.head.bias[codec.EOS] = -30.0
+    free = generate(model, codec, n=16, seed=4, max_length=120, constrain=False)
+    assert all(len(p.ids) == 120 for p in free if not p.ended)     # without a grammar: cut at the cap
+    pieces = generate(model, codec, n=16, seed=4, max_length=120)
+    capped = [p for p in pieces if not p.ended]
+    assert len(capped) >= 8
+    rule = codec.constraint()
+    cut_back = [p for p in capped if len(p.ids) < 120]
+    assert cut_back
+    for p in cut_back:
+        assert rule.accepts([codec.BOS, *p.ids, codec.EOS]) is None
+    # the others never came to a place where they could end (a random walk in 120 characters)
+    for p in capped:
+        if p not in cut_back:
+            assert rule.last_end([codec.BOS, *p.ids], codec.EOS) is None

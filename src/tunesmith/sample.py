@@ -200,9 +200,17 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     primer_ids = prime[1:].tolist()
     results = []
     rows = out.cpu().tolist()
+    capped = {i for i, length in enumerate(lengths.tolist()) if length == budget}
     for i, length in enumerate(lengths.tolist()):
+        if i in capped and rule is not None:
+            # cut at the cap: the piece ends where its grammar last let it (a tune at its last complete
+            # bar, not in the middle of one); it stays marked as capped
+            start = prime.tolist()
+            at = rule.last_end(start + rows[i][:length], codec.EOS, len(start))
+            if at is not None:
+                length = at - len(start)
         ids = primer_ids + rows[i][:length]
-        results.append(Sampled(ids, codec.decode(ids), length < budget, codec.style_of(ids), len(primer_ids)))
+        results.append(Sampled(ids, codec.decode(ids), i not in capped, codec.style_of(ids), len(primer_ids)))
     return results
 
 

@@ -60,6 +60,19 @@ class Constraint(ABC):
         """`permits` for the rows `rows` (indices) only, each with its token."""
         return self.allowed_rows(rows).gather(1, tokens[:, None].to(torch.long)).squeeze(1)
 
+    def last_end(self, ids: Sequence[int], end_id: int, prefix_length: int = 1) -> int | None:
+        """The longest start of one piece's ids (BOS first, at least the prefix and one id more) after
+        which the constraint lets it end, or None: where a piece cut at the length cap can end."""
+        self.start(1, list(ids[:prefix_length]))
+        end, best = torch.tensor([end_id]), None
+        for position in range(prefix_length, len(ids) + 1):
+            if position > prefix_length and bool(self.permits(end)[0]):
+                best = position
+            if position == len(ids) or not bool(self.permits(torch.tensor([ids[position]]))[0]):
+                break
+            self.advance(torch.tensor([ids[position]]))
+        return best
+
     def accepts(self, ids: Sequence[int], prefix_length: int = 1) -> int | None:
         """Follow one piece's ids (BOS first) as the sampler would: the position of the first id the
         constraint forbids, or None when it allows them all. For tests and for checking a corpus."""

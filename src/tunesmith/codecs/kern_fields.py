@@ -12,14 +12,19 @@ class KernFields:
         """A `*v` in field `s.field`: it continues a run of merges (same kind, same place in the bar) or
         starts one that the next field can join, one of the two from a split and neither a spine that
         never split (music21 cannot merge two spines that were never split, and runs a voice merged
-        into a spine that never split over its bars)."""
+        into a spine that never split over its bars). Voices of two spines of the first line (the left
+        hand's and the right's) may merge, as the sonatas do before their last bar, but music21 then
+        runs the other voice of the second spine over the bars after the next: that marker is the last
+        (`State.cross`), and it loses its final barline, so not after a short bar that needs one."""
         i = s.field
         if s.kinds is None:
             return False
         if s.codes and s.codes[-1] in ("v", "v?"):
-            return s.kinds[i] == s.kinds[i - 1] and s.pos[i] == s.pos[i - 1]
+            return (s.kinds[i] == s.kinds[i - 1] and s.pos[i] == s.pos[i - 1]
+                    and not (s.owe and s.root and s.root[i] != s.root[i - 1]))
         return (i + 1 < len(s.kinds) and s.kinds[i] == s.kinds[i + 1] and s.pos[i] == s.pos[i + 1]
-                and (s.split[i] or s.split[i + 1]) and (not s.ever or (s.ever[i] and s.ever[i + 1])))
+                and (s.split[i] or s.split[i + 1]) and (not s.ever or (s.ever[i] and s.ever[i + 1]))
+                and not (s.owe and s.root and s.root[i] != s.root[i + 1]))
 
     def _bar_start(self, s: State) -> bool:
         return all(p == 0 for p in s.pos)

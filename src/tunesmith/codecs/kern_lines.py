@@ -20,7 +20,9 @@ class KernLines:
             return None       # the meter line comes first, the forced lines before any music
         if ch == "@":
             at = self._marker_at(s)
-            return None if at is None else base._replace(line="m", fs=("",), ltime=at)
+            if at is None or (s.owe and any(s.split)):
+                return None   # (a short bar owes this marker a style, which voices still split cannot give)
+            return base._replace(line="m", fs=("",), ltime=at)
         ltime = min((p for p, k in zip(s.pos, s.kinds) if k), default=0)
         return self._data(base._replace(line="d", ltime=ltime, fs=()), ch)
 
@@ -44,14 +46,15 @@ class KernLines:
         if ch == "\n":
             if style not in self.styles:
                 return None
-            # (voices still split at a barline: music21 gives their part no styled barline, so it
-            # splits no short bar beside it)
-            styled = style != "" and not any(s.split)
+            # (voices still split at a barline, or two spines' voices merged in its bar: music21 gives
+            # their part no styled barline, so it splits no short bar beside it)
+            styled = style != "" and not any(s.split) and not s.cross
             owe, must_end = False, False
             if s.owe and not styled:
                 if any(s.split):           # music21 gives voices split at the end no final barline
                     return None
                 must_end = True            # the short bar before needs this barline styled: it is the last
+            must_end = must_end or s.cross     # voices of two first-line spines merged in this bar
             if s.ltime < s.bar and not (s.first or s.styled1 or s.styled2 or styled):
                 owe = True                 # a short bar: the next barline is styled, or this one is the last
             done = self._end_line(s)
@@ -114,15 +117,27 @@ class KernLines:
             # `*MM120` (tempo) and other fields that start with M, but not in the meter line
             return s._replace(fs=("o", "M" + ch)) if s.head > 0 and "M" + ch in self.interpretation_prefixes else None
         if den is None:
-            if ch.isdigit() and len(num) < 2 and not (num == "" and ch == "0") and any(
-                    meter_ticks(int(num + ch), int(d)) for d in self.denominators):
+            if ch.isdigit() and len(num) < 2 and not (num == "" and ch == "0") and self._meter_can(s, num + ch, None):
                 return s._replace(fs=("M", num + ch, None))
-            if ch == "/" and num and any(meter_ticks(int(num), int(d)) for d in self.denominators):
+            if ch == "/" and num and self._meter_can(s, num, ""):
                 return s._replace(fs=("M", num, ""))
             return None
-        if ch.isdigit() and any(d.startswith(den + ch) and meter_ticks(int(num), int(d)) for d in self.denominators):
+        if ch.isdigit() and self._meter_can(s, num, den + ch):
             return s._replace(fs=("M", num, den + ch))
         return None
+
+    def _meter_can(self, s: State, num: str, den: str | None) -> bool:
+        """Whether a meter written so far as `num` (its digits; None: the denominator not begun) and
+        `den` can still become one of a bar the model can write, and the same bar as the meters of the
+        fields before it on the line (all the spines change meter together)."""
+        nums = [num] + ([num + d for d in "0123456789"] if den is None and len(num) < 2 else [])
+        dens = [d for d in self.denominators if den is None or d.startswith(den)]
+        for n in nums:
+            for d in dens:
+                ticks = meter_ticks(int(n), int(d))
+                if ticks and (not s.ltime or ticks == s.ltime):
+                    return True
+        return False
 
     def _field_code(self, s: State):
         """What a finished interpretation field does: "^", "v", ("M", ticks, "3/4"), "" (nothing to the spines),
@@ -189,11 +204,14 @@ class KernLines:
             kinds = self.widths.get(field, (True,) * field)
             pos = (0,) * field
             split = ever = (False,) * field
+            root, cross = tuple(range(field)), False
         else:
             if field != len(s.kinds):
                 return None
-            kinds, pos, split, ever = [], [], [], []
+            kinds, pos, split, ever, root = [], [], [], [], []
             was = s.ever or (False,) * len(s.kinds)
+            came = s.root or tuple(range(len(s.kinds)))
+            cross = s.cross
             i = 0
             while i < field:
                 c = codes[i]
@@ -202,6 +220,7 @@ class KernLines:
                     pos += [s.pos[i]] * 2
                     split += [True, True]
                     ever += [True, True]
+                    root += [came[i]] * 2
                     i += 1
                 elif c == "v":
                     j = i
@@ -213,17 +232,21 @@ class KernLines:
                     pos.append(s.pos[i])
                     split.append(False)
                     ever.append(any(was[i:j]))
+                    root.append(came[i])
+                    cross = cross or len(set(came[i:j])) > 1
                     i = j
                 else:
                     kinds.append(s.kinds[i])
                     pos.append(s.pos[i])
                     split.append(s.split[i])
                     ever.append(was[i])
+                    root.append(came[i])
                     i += 1
-            kinds, pos, split, ever = tuple(kinds), tuple(pos), tuple(split), tuple(ever)
+            kinds, pos, split, ever, root = tuple(kinds), tuple(pos), tuple(split), tuple(ever), tuple(root)
             if not kinds or len(kinds) > MAX_SPINES or not any(kinds):
                 return None
         bar = ltime if ltime else s.bar
         if s.head == 0 and not bar:
             return None
-        return self._end_line(s)._replace(kinds=kinds, pos=pos, bar=bar, split=split, ever=ever)
+        return self._end_line(s)._replace(kinds=kinds, pos=pos, bar=bar, split=split, ever=ever,
+                                         root=root, cross=cross)

@@ -91,3 +91,5 @@ class State(NamedTuple):
     split: tuple = ()          # per open spine: it came from a split (`*^`); music21 merges no other spines
     interps: int = 0           # interpretation lines in a row (a sample may not write them forever)
     ever: tuple = ()           # per open spine: it or a spine merged into it was ever split (see _can_merge)
+    root: tuple = ()           # per open spine: the spine of the first line it comes from
+    cross: bool = False        # voices of two spines of the first line were merged: the next marker is the last
