@@ -200,18 +200,20 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     primer_ids = prime[1:].tolist()
     results = []
     rows = out.cpu().tolist()
-    capped = {i for i, length in enumerate(lengths.tolist()) if length == budget}
     for i, length in enumerate(lengths.tolist()):
-        if i in capped and rule is not None:
-            # cut at the cap: the piece ends where its grammar last let it (a tune at its last complete
-            # bar, not in the middle of one); it stays marked as capped
-            start = prime.tolist()
-            at = rule.last_end(start + rows[i][:length], codec.EOS, len(start))
-            if at is not None:
-                length = at - len(start)
-        ids = primer_ids + rows[i][:length]
-        results.append(Sampled(ids, codec.decode(ids), i not in capped, codec.style_of(ids), len(primer_ids)))
+        capped = length == budget
+        keep = _last_end(rule, codec, prime.tolist(), rows[i][:length]) if capped and rule is not None else length
+        ids = primer_ids + rows[i][:keep]
+        results.append(Sampled(ids, codec.decode(ids), not capped, codec.style_of(ids), len(primer_ids)))
     return results
+
+
+def _last_end(rule, codec: Codec, prefix: list[int], tokens: list[int]) -> int:
+    """How many of a row's tokens to keep when the length cap cut it: up to where its grammar last let
+    it end (a tune at its last complete bar, not in the middle of one), or all where it never could.
+    The piece stays marked as capped."""
+    at = rule.last_end(prefix + tokens, codec.EOS, len(prefix))
+    return len(tokens) if at is None else at - len(prefix)
 
 
 Finish = Callable[[Sampled, int], str]    # a sampled piece and its number → the text of its file
