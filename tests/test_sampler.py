@@ -136,3 +136,14 @@ def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribu
     assert REDRAWS >= 1 and 0 < Counted.masked_rows < rows
     rule.start(2, [0])
     assert _constrained_pick(logits[:2].clone(), rule, True, 0, 1.0, generator).tolist() == [6, 6]
+
+
+def test_last_end_is_where_a_capped_piece_could_end():
+    from tunesmith.codecs.constraint import TableConstraint
+
+    # states 0 → 1 → 2 → 1 ...; token 3 (the end) is allowed only in state 2
+    table = torch.tensor([[1, -1, -1, -1], [-1, 2, -1, -1], [-1, -1, 1, 2]])
+    rule = TableConstraint(table)
+    assert rule.last_end([9, 0, 1, 2], end_id=3) == 3          # after 0 1 (state 2), not after 0 1 2
+    assert rule.last_end([9, 0, 1, 2, 1, 2], end_id=3) == 5    # after 0 1 2 1
+    assert rule.last_end([9, 0], end_id=3) is None
