@@ -98,6 +98,11 @@ def test_a_short_bar_needs_its_styled_neighbour_with_the_voices_merged(codec):
     # no marker may begin (none could end its line: a sampler that began one met a dead end)
     assert "@" not in after(rule, codec, short)
     assert "\n" in after(rule, codec, short + "*v\t*v\t*\n@:|!")
+    # voices each split again and merged back are still two voices (sample piece-024)
+    nested = (HEAD + "2.F\t2.a\n@\n2F\t2a\n@\n*^\t*\n*^\t*\t*\n*v\t*v\t*\t*\n*\t*^\t*\n*\t*v\t*v\t*\n"
+              "2.F\t2.A\t2.a\n")
+    assert "@" not in after(rule, codec, nested)
+    assert "@" in after(rule, codec, nested + "*v\t*v\t*\n")
 
 
 def test_voices_of_two_spines_merge_only_before_the_last_bar(codec):

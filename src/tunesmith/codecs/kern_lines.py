@@ -242,6 +242,9 @@ class KernLines:
                     ever.append(was[i])
                     root.append(came[i])
                     i += 1
+            # a voice is split while another voice of its first-line spine is open: merging two voices
+            # split off one of them leaves it a voice beside the other (music21 still closes no bar for it)
+            split = [b or root.count(r) > 1 for b, r in zip(split, root)]
             kinds, pos, split, ever, root = tuple(kinds), tuple(pos), tuple(split), tuple(ever), tuple(root)
             if not kinds or len(kinds) > MAX_SPINES or not any(kinds):
                 return None
