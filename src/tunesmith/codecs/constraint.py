@@ -266,20 +266,6 @@ class GrammarConstraint(Constraint):
                                      f"({self.symbols[token]!r})")
         self._rows = [number] * rows
 
-    def last_end(self, ids: Sequence[int], end_id: int, prefix_length: int = 1) -> int | None:
-        # the base class's walk by state numbers, without a tensor per step
-        self.start(1, list(ids[:prefix_length]))
-        number, best, step = self._rows[0], None, self._next
-        for position in range(prefix_length, len(ids) + 1):
-            if position > prefix_length and step(number, end_id) >= 0:
-                best = position
-            if position == len(ids):
-                break
-            number = step(number, ids[position])
-            if number < 0:
-                break
-        return best
-
     def allowed(self) -> torch.Tensor:
         return self._masks(self._rows)
 

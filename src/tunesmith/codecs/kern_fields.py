@@ -20,11 +20,17 @@ class KernFields:
         if s.kinds is None:
             return False
         if s.codes and s.codes[-1] in ("v", "v?"):
-            return (s.kinds[i] == s.kinds[i - 1] and s.pos[i] == s.pos[i - 1]
-                    and not (s.owe and s.root and s.root[i] != s.root[i - 1]))
-        return (i + 1 < len(s.kinds) and s.kinds[i] == s.kinds[i + 1] and s.pos[i] == s.pos[i + 1]
-                and (s.split[i] or s.split[i + 1]) and (not s.ever or (s.ever[i] and s.ever[i + 1]))
-                and not (s.owe and s.root and s.root[i] != s.root[i + 1]))
+            j = i - 1
+            return s.kinds[i] == s.kinds[j] and s.pos[i] == s.pos[j] and not self._late_cross(s, i, j)
+        j = i + 1
+        return (j < len(s.kinds) and s.kinds[i] == s.kinds[j] and s.pos[i] == s.pos[j]
+                and (s.split[i] or s.split[j]) and (not s.ever or (s.ever[i] and s.ever[j]))
+                and not self._late_cross(s, i, j))
+
+    @staticmethod
+    def _late_cross(s: State, i: int, j: int) -> bool:
+        """Spines i and j come from two first-line spines while a short bar needs this bar's barline."""
+        return s.owe and bool(s.root) and s.root[i] != s.root[j]
 
     def _bar_start(self, s: State) -> bool:
         return all(p == 0 for p in s.pos)

@@ -137,8 +137,7 @@ class KernConstraint(KernLines, KernFields, GrammarConstraint):
         if s.kinds is None or s.bar == 0 or self._forced(s) is not None:
             return ("", "head", s.after_marker, s.interps >= MAX_INTERPRETATIONS)
         ltime = min((p for p, k in zip(s.pos, s.kinds) if k), default=0)
-        return ("", s.after_marker, self._marker_at(s) is not None and not (s.owe and any(s.split)),
-                len(s.kinds) == 1,
+        return ("", s.after_marker, self._marker_at(s) is not None, len(s.kinds) == 1,
                 s.interps >= MAX_INTERPRETATIONS) + self._start_view(
             s, 0, ltime, False)
 

@@ -20,17 +20,16 @@ class KernLines:
             return None       # the meter line comes first, the forced lines before any music
         if ch == "@":
             at = self._marker_at(s)
-            if at is None or (s.owe and any(s.split)):
-                return None   # (a short bar owes this marker a style, which voices still split cannot give)
-            return base._replace(line="m", fs=("",), ltime=at)
+            return None if at is None else base._replace(line="m", fs=("",), ltime=at)
         ltime = min((p for p, k in zip(s.pos, s.kinds) if k), default=0)
         return self._data(base._replace(line="d", ltime=ltime, fs=()), ch)
 
     def _marker_at(self, s: State) -> int | None:
         """Where in the bar a marker would close it, or None where it may not: the voices do not end
-        together, or the bar is empty (no music between two markers)."""
+        together, the bar is empty (no music between two markers), or a short bar owes this marker a
+        style, which voices still split cannot give (no style could end its line)."""
         kern_pos = {p for p, k in zip(s.pos, s.kinds) if k}
-        if len(kern_pos) != 1:
+        if len(kern_pos) != 1 or (s.owe and any(s.split)):
             return None
         at = kern_pos.pop()
         return at if 0 < at <= s.bar else None
