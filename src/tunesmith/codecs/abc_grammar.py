@@ -49,6 +49,7 @@ class Head(NamedTuple):
     size: int = 0       # characters of the line's value so far (see HEAD_LIMITS)
     lines: int = 0      # header lines so far
     tempo: bool = False  # a Q: line came (abc2midi and music21 take one)
+    parts: str = ""     # the part letters a P: line (a part order, "AAB") names, each once
 
 
 class AbcGrammar:
@@ -57,9 +58,13 @@ class AbcGrammar:
     def __init__(self, known: dict | None, keep_fields: str = "", controls: dict | None = None):
         controls = dict(controls or {})
         self.letters = abc.kept_letters(keep_fields)
-        # header lines besides X T M L K; not P: (abc2midi: a part order in the header goes after K:)
-        self.others = "".join(ch for ch in self.letters if ch not in "XTMLKP")
         known = known or {}
+        # a part order in the header (P:AAB): one the corpus has (the Nottingham hornpipes'), whose
+        # parts the body must then label (P:A) before the tune ends: abc2midi refuses an order naming
+        # a part that never comes (models saved before these were counted: none)
+        self.part_orders = tuple(v for v in known.get("parts", {}) if v.isascii() and v.isalpha() and v.isupper())
+        # header lines besides X T M L K
+        self.others = "".join(ch for ch in self.letters if ch not in "XTMLK" + ("" if self.part_orders else "P"))
         # (tuples: `prefixes` keeps each list's beginnings once)
         self.meters = tuple(known.get("meter", {})) or ANY_METER
         self.body_meters = self.meters       # a change of meter: to one the corpus has (whatever is forced)
@@ -99,7 +104,7 @@ class AbcGrammar:
             if found is None:
                 found = self._typed_meters[rhythm] = tuple(m for m in self.meters if m in abc.RHYTHM_METERS[rhythm])
             return found
-        return {"L": self.units, "K": self.keys, "R": self.rhythms}.get(letter)
+        return {"L": self.units, "K": self.keys, "R": self.rhythms, "P": self.part_orders}.get(letter)
 
     def _letter_ok(self, head: Head, letter: str) -> int | None:
         """The stage after a field line of this letter, or None where it may not come now."""
@@ -108,7 +113,8 @@ class AbcGrammar:
         if letter == "T" and head.stage == 1:
             return 1
         if letter in self.others and head.stage <= 2:
-            return None if (letter == "R" and head.rhythm is not None) or (letter == "Q" and head.tempo) else 2
+            return None if (letter == "R" and head.rhythm is not None) or (letter == "Q" and head.tempo) or (
+                letter == "P" and head.parts) else 2
         if self.need_rhythm and head.rhythm is None:
             return None
         if letter == "M" and head.stage <= 2:
@@ -145,6 +151,8 @@ class AbcGrammar:
                 done = done._replace(tempo=True)
             elif letter in "ML":
                 done = done._replace(**{"meter" if letter == "M" else "unit": value})
+            elif letter == "P":
+                done = done._replace(parts="".join(sorted(set(value))))
             if letter == "K":
                 return self._body_start(done)
             return done
@@ -157,14 +165,13 @@ class AbcGrammar:
             return None
         if letter == "Q" and not tempo(value, False):
             return None
-        return head._replace(value=value if letter in "MLKRQ" or (letter == "K" and values is None) else
-                             None if letter != "P" else "x", size=head.size + 1)
+        return head._replace(value=value if letter in "MLKRQP" else None, size=head.size + 1)
 
     def _body_start(self, head: Head) -> Body:
         meter = meter_length(head.meter or "")
         unit = head.unit or abc.default_unit_length(head.meter)
         return Body(meter, unit_length(unit), ls=True, compound=_compound(head.meter),
-                    swing="hornpipe" in (head.rhythm or "").lower())
+                    swing="hornpipe" in (head.rhythm or "").lower(), parts=head.parts or None)
 
     # ---- reading ----------------------------------------------------------------------------------
 
@@ -178,12 +185,13 @@ class AbcGrammar:
         # allows (a song that ends the bar its pickup began); not right after the :| of a first ending
         # (abc2midi: a tie into it is "Sustained notes beyond end of track"; no corpus tune does it),
         # nor right after a change of meter, unit or key, nor after a bar that ends off the eighth-note
-        # grid while chord symbols play (abc2midi cuts the last chord: "Sustained notes beyond end of track")
+        # grid while chord symbols play (abc2midi cuts the last chord: "Sustained notes beyond end of track"),
+        # nor before every part the header's part order names is labelled
         return (isinstance(state, Body) and state.tok == () and state.notes
                 and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0
                 and state.tup is None and state.tie is None
                 and state.brk == 1 and not state.wait and not state.first and not state.ends
-                and not state.fresh and not state.ragged and not off_grid(state))
+                and not state.fresh and not state.ragged and not off_grid(state) and not state.parts)
 
 
 def _key_matches(value: str, controls: dict) -> bool:

@@ -66,6 +66,8 @@ class Body(NamedTuple):
     # cuts a chord there ("Sustained notes beyond end of track"), so the tune may not end after it
     metered: bool = False          # an M: came in the body: the bar after it is full unless it is the pickup or
     # opened by |: or an ending (music21 reads a short one with a time signature of its own, and the next bars by it)
+    parts: str | None = None       # with a part order in the header: its parts no P: in the body has labelled
+    # yet (each is labelled once: abc2midi refuses "Part defined more than once")
 
 
 _FIELD = {name: i for i, name in enumerate(Body._fields)}
@@ -305,6 +307,8 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
             s = s._replace(unit=unit_length(value))
         if kind == "field" and not s.filled:
             s = s._replace(left=False)    # music21 drops a bar's left bar line when a field line comes after it
+        if letter == "P" and s.parts is not None:
+            s = s._replace(parts=s.parts.replace(value, ""))
         return s._replace(tok=(), ls=kind == "field", fresh=s.fresh or letter in "MLK", part=s.part or letter == "P")
     if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
         return None
@@ -315,6 +319,6 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         return None
     # a part in the body is one letter (abc2midi reads "P:A3" as part A three times)
     if len(value) > (1 if letter == "P" else 30) or (letter == "Q" and not tempo(value, False)) or (
-            letter == "P" and not ch.isupper()):
+            letter == "P" and (not ch.isupper() or (s.parts is not None and ch not in s.parts))):
         return None
-    return s._replace(tok=(kind, letter, value if letter in "MLKQ" or values is not None else "x"))
+    return s._replace(tok=(kind, letter, value if letter in "MLKQP" or values is not None else "x"))

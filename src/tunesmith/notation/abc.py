@@ -336,14 +336,15 @@ INLINE_FIELD = re.compile(r"\[([A-Za-z]):")
 def control_counts(texts: list[str]) -> dict[str, dict[str, int]]:
     """What the tunes' headers say, for sampling controls: meter (M:), key (K:), mode (from K:),
     rhythm (R:) and unit (L:) → {value: number of tunes}; and for the grammar, the letters of the
-    inline fields (`[K:D]`) their bodies use (inline) → {letter: number of tunes}."""
+    inline fields (`[K:D]`) their bodies use (inline) → {letter: number of tunes}, and the part orders
+    of their headers (parts, P:) → {value: number of tunes}."""
     counts: dict[str, dict[str, int]] = {"meter": {}, "key": {}, "mode": {}, "rhythm": {}, "unit": {},
-                                         "inline": {}}
+                                         "inline": {}, "parts": {}}
     for text in texts:
         for letter in set(INLINE_FIELD.findall(text)):
             counts["inline"][letter] = counts["inline"].get(letter, 0) + 1
         head = header_fields(text)
-        for name, letter in (("meter", "M"), ("key", "K"), ("rhythm", "R"), ("unit", "L")):
+        for name, letter in (("meter", "M"), ("key", "K"), ("rhythm", "R"), ("unit", "L"), ("parts", "P")):
             if head.get(letter):
                 counts[name][head[letter]] = counts[name].get(head[letter], 0) + 1
         parts = key_parts(head.get("K", ""))
