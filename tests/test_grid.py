@@ -327,3 +327,42 @@ def test_the_quartets_corpus_and_a_score_that_changes_metre():
     assert [p.meter for p in pieces] == ["4/4", "3/4"]
     assert sum(len(p.steps) for p in pieces) == len(whole.steps)
     assert [s for p in pieces for s in p.steps] == whole.steps
+
+
+def test_averaging_over_keys_is_still_a_distribution(tmp_path, capsys):
+    """`evaluate --average-keys`: pitch and key words move, others stay, a word off the 88 keys has
+    none; the mixture sums to at most one per step; one key is the plain figure."""
+    import torch
+    from tunesmith.codecs.grid_keys import moved_word
+    from tunesmith.evaluate.keys import mixed_log_probs
+
+    assert [moved_word(w, 2) for w in ("n60", "h107", "p21", "K:G", "K:e", "_", "/", "p-3")] == \
+        ["n62", None, "p23", "K:A", "K:f#", "_", "/", "p-3"]
+    assert moved_word("K:G", 0) == "K:G"
+    path = roll_file(tmp_path / "r.json", pieces=16)
+    run = tmp_path / "run"
+    train(TrainConfig(corpus=[str(path)], out=str(run), steps=20, codec="grid", grid="1/4", onsets=False,
+                      split="train", **TINY))
+    codec = bundle.load(run).codec
+    from tunesmith.evaluate.keys import key_maps
+    maps = key_maps(codec, 4)
+    assert maps[0].tolist() == list(range(codec.vocab_size))
+    assert maps[1, codec.index["p108"]] == -1 and maps[2, codec.index["p60"]] == codec.index["p59"]
+    torch.manual_seed(0)
+    logp = torch.log_softmax(torch.randn(4, 6, codec.vocab_size), -1)
+    alive = torch.ones(4, 6, dtype=torch.bool)
+    alive[3, 2:] = False
+    total = mixed_log_probs(logp, maps, alive).exp().sum(-1)
+    assert bool((total <= 1 + 1e-5).all()) and bool((total > 0.5).all())
+    assert torch.allclose(mixed_log_probs(logp[:1], maps[:1], alive[:1]), logp[0])
+    results = []
+    for keys in ("1", "3"):
+        assert cli.main(["-q", "evaluate", str(run), "--data", str(path), "--split", "valid", "--json",
+                         "--average-keys", keys]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    one, three = (r["averaged_over_keys"] for r in results)
+    assert one["bits"] == pytest.approx(results[0]["bits_per_token"], rel=1e-5)
+    assert one["nats_per_frame"] == pytest.approx(results[0]["nats_per_frame"], rel=1e-5)
+    assert three["keys"] == 3 and three["tokens"] == results[1]["tokens"] and math.isfinite(three["bits"])
+    with pytest.raises(TunesmithError, match="at least 1"):
+        key_maps(codec, 0)

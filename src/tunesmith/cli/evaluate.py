@@ -32,6 +32,10 @@ def add_evaluate_parser(sub) -> None:
                    help="also score under the model's grammar (ABC, **kern): each step renormalised over "
                         "the symbols the grammar allows, as sampling draws; beside it the free figure on the "
                         "same pieces, and the pieces the grammar refuses")
+    p.add_argument("--average-keys", type=int, default=0, metavar="N",
+                   help="grid models: also score with the model's next-token probabilities averaged over the "
+                        "piece in N keys (as written, then moved +1, -1, +2, ... semitones): the network as an "
+                        "ensemble of itself, still an exact likelihood")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -41,7 +45,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tunesmith.evaluate.likelihood import evaluate
 
     result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)),
-                      constrained=args.constrained, split=args.split)
+                      constrained=args.constrained, split=args.split, average_keys=args.average_keys)
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
@@ -54,6 +58,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if result.unknown_note():
         line += f"; {result.unknown_note()}"
     print(line)
+    if result.averaged is not None:
+        a = result.averaged
+        per = result.per_unit(a["bits"])
+        print(f"averaged over {a['keys']} keys: {a['bits']:.4f} bits per token, next-token accuracy "
+              f"{a['accuracy']:.1%}" + (f" = {per:.4f} nats per frame" if result.unit == "frame" else ""))
     under = result.constrained
     if under is not None:
         unit = result.unit or "token"

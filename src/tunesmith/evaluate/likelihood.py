@@ -34,6 +34,7 @@ class Likelihood:
     unknown: int | None = None   # tokens that were `<unk>` (symbols the model never saw); None: it has none
     pieces_left_out: int = 0     # pieces read but not scored: a symbol the model never saw (models without <unk>)
     constrained: "Constrained | None" = None   # the figure under the grammar, where asked
+    averaged: dict | None = None  # grid models: the figure averaged over keys, where asked (evaluate/keys.py)
 
     @property
     def unknown_share(self) -> float | None:
@@ -59,6 +60,13 @@ class Likelihood:
         """A grid model's figure as the field reports it: nats per time step (frame)."""
         return self.bits_per_unit * math.log(2) if self.unit == "frame" and self.units else None
 
+    def per_unit(self, bits_per_token: float) -> float | None:
+        """A bits-per-token figure of these pieces per unit (nats for frames, as the field reports them)."""
+        if not self.units:
+            return None
+        per = bits_per_token * self.tokens / self.units
+        return per * math.log(2) if self.unit == "frame" else per
+
     @property
     def characters(self) -> int | None:
         return self.units if self.unit == "character" else None
@@ -77,6 +85,9 @@ class Likelihood:
             data["nats_per_frame"] = self.nats_per_frame
         if self.constrained is not None:
             data["constrained"] = self.constrained.to_json()
+        if self.averaged is not None:
+            data["averaged_over_keys"] = {**self.averaged, **({"nats_per_frame": self.per_unit(self.averaged["bits"])}
+                                                              if self.unit == "frame" else {})}
         if self.unit and self.unit != "character":
             data.update({f"{self.unit}s": self.units, f"bits_per_{self.unit}": self.bits_per_unit})
         return data
@@ -114,12 +125,17 @@ def read_for(codec, spec: list[str], style: str | None = None, show_progress: bo
 
 
 def evaluate(model_path: str, spec: list[str], style: str | None = None, device: str = "cpu",
-             show_progress: bool = True, constrained: bool = False, split: str | None = None) -> Likelihood:
+             show_progress: bool = True, constrained: bool = False, split: str | None = None,
+             average_keys: int = 0) -> Likelihood:
     """Every piece read, scored. A symbol the model never saw is its `<unk>`; a model saved before
     `<unk>` came cannot score a piece with one, which is left out and counted. `constrained`: also
-    the figure under the model's grammar (`Likelihood.constrained`, see evaluate/constrained.py)."""
+    the figure under the model's grammar (`Likelihood.constrained`, see evaluate/constrained.py).
+    `average_keys`: also the figure of a grid model averaged over that many keys (evaluate/keys.py)."""
     loaded = bundle.load(model_path, device)
     codec = loaded.codec
+    if average_keys:
+        from tunesmith.evaluate.keys import key_maps
+        key_maps(codec, average_keys)     # a model or count it cannot take: said before any reading
     pieces = read_for(codec, spec, style, show_progress, split)
     corpus.report(pieces)
     arrays, skipped, units, unknown, left_out = [], list(pieces.skipped), 0, 0, []
@@ -148,6 +164,10 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
     if constrained:
         from tunesmith.evaluate.constrained import constrained_likelihood
         under = constrained_likelihood(loaded.model, codec, named, torch.device(device))
+    averaged = None
+    if average_keys:
+        from tunesmith.evaluate.keys import averaged_over_keys
+        averaged = averaged_over_keys(loaded.model, codec, arrays, average_keys, torch.device(device))
     return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
                       result["bits"], result["accuracy"], codec.loss_unit,
-                      unknown if codec.unk_id is not None else None, len(left_out), under)
+                      unknown if codec.unk_id is not None else None, len(left_out), under, averaged)
