@@ -57,7 +57,8 @@ def main() -> int:
         started = time.perf_counter()
         shape = {name: getattr(args, name) for name in SHAPE}
         train(TrainConfig(corpus=[args.data], out=args.out, codec="grid", grid="1/4", onsets=False, split="train",
-                          valid_split="valid", minutes=args.minutes, eval_every=500, seed=args.seed, **shape), overwrite=True)
+                          valid_split="valid", minutes=args.minutes, eval_every=500, seed=args.seed, **shape),
+              overwrite=True)
         print(f"trained {time.perf_counter() - started:.0f} s")
     run = Path(args.out)
     checkpoints = sorted((run / "checkpoints").iterdir())[::-1][::args.every][::-1]
@@ -83,8 +84,8 @@ def main() -> int:
         report["valid_frames"] = result.units
         if name == "last":
             model = json.loads((run / name / "config.json").read_text()).get("model", {})
-            report.update(train_minutes=card.get("train_minutes"), shape=f"{model.get('layers')}x{model.get('hidden')}, "
-                          f"dropout {model.get('dropout')}")
+            report.update(train_minutes=card.get("train_minutes"),
+                          shape=f"{model.get('layers')}x{model.get('hidden')}, dropout {model.get('dropout')}")
     report["curve"] = curve
     print(json.dumps(report, indent=1))
     return 0

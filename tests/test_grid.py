@@ -364,5 +364,6 @@ def test_averaging_over_keys_is_still_a_distribution(tmp_path, capsys):
     assert one["bits"] == pytest.approx(results[0]["bits_per_token"], rel=1e-5)
     assert one["nats_per_frame"] == pytest.approx(results[0]["nats_per_frame"], rel=1e-5)
     assert three["keys"] == 3 and three["tokens"] == results[1]["tokens"] and math.isfinite(three["bits"])
-    with pytest.raises(TunesmithError, match="at least 1"):
-        key_maps(codec, 0)
+    for wrong in (0, 13):
+        with pytest.raises(TunesmithError, match="--average-keys must be between 1 and 12"):
+            key_maps(codec, wrong)

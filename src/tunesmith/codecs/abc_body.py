@@ -191,7 +191,8 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
             return _ending(s, ch)
         return _ending_within(s) if ch == "1" and s.filled else None
     if ch in INLINE_LETTERS and ch in g.letters and ch in g.inline:
-        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (ch == "P" and (s.part or s.parts == "")) or (
+        if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (
+                ch == "P" and (s.part or s.parts == "")) or (    # (see _line_letter)
                 ch == "K" and (s.tie is not None or s.wait)):    # abc2midi loses a tie across a key change
             return None
         return s._replace(tok=("ifield", ch, None))
@@ -337,7 +338,8 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
     if ch == ":":     # (music21 and abc2midi read any letter and colon that begin a line as a field)
         # (no P: once every part of the header's part order is labelled: none is left to label)
         if (letter not in FIELD_LINE_LETTERS or letter not in g.letters
-                or (letter == "P" and (s.part or s.parts == "")) or (letter in "ML" and (s.filled or s.tup is not None))
+                or (letter == "P" and (s.part or s.parts == ""))
+                or (letter in "ML" and (s.filled or s.tup is not None))
                 or (letter == "K" and (s.tie is not None or s.wait))):
             return None
         return s._replace(tok=("field", letter, ""), ls=False)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.base import augment_shifts
+from tunesmith.codecs.base import SHIFTS, augment_shifts
 from tunesmith.nets import LanguageModel
 
 LN2 = math.log(2)
@@ -31,8 +31,9 @@ def key_maps(codec, keys: int) -> torch.Tensor:
     if not isinstance(codec, GridCodec):
         raise TunesmithError("--average-keys needs a model on a time grid (its pitches are tokens of their own); "
                              f"this one is a {codec.kind} model")
-    if keys < 1:
-        raise TunesmithError(f"--average-keys must be at least 1, not {keys}")
+    if not 1 <= keys <= len(SHIFTS) + 1:
+        raise TunesmithError(f"--average-keys must be between 1 and {len(SHIFTS) + 1} (as written and moved "
+                             f"{', '.join(f'{s:+d}' for s in SHIFTS)} semitones), not {keys}")
     shifts = [0, *augment_shifts(keys - 1)]
     return torch.as_tensor(np.stack([shift_map(codec.symbols, codec.index, s) for s in shifts]))
 
