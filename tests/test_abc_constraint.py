@@ -62,6 +62,7 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # what music21 or abc2midi misread, found in sampled tunes that failed `check`:
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB \">\"cBA|G3 G2:|\n", '">'),   # music21 drops the note
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB \"^\"cBA|G3 G2:|\n", '"^"'),  # so after an empty annotation
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB \"^A, b\"cBA|G3 G2:|\n", ","),  # music21: a comma in one
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB HcBA|G3 G2:|\n", "H"),        # and after H (!fermata! is read)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB c2//c//BA|G3 G2:|\n", "2//"),  # music21: 2// is 2/2
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB c,BA|G3 G2:|\n", "c,"),      # abc2midi: bad pitch

@@ -179,7 +179,8 @@ def _in_quote(s: Body, ch: str) -> Body | None:
         if ch == '"':         # after an empty one), then the closing quote
             return s._replace(tok=()) if text == "^x" else None
         fits = s.gap < 2 * GAP_LIMIT      # an annotation's words end within the gap's last limit
-        return s._replace(tok=("quote", "^x")) if fits and (ch.isalnum() or ch in " .,'-") else None
+        # (no comma: music21 cannot read an annotation with one, "Cannot make a step out of '^'")
+        return s._replace(tok=("quote", "^x")) if fits and (ch.isalnum() or ch in " .'-") else None
     if text == "" and ch in "012345":
         return s._replace(tok=("quote", "4"))
     if text == "4":
