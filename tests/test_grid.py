@@ -367,3 +367,25 @@ def test_averaging_over_keys_is_still_a_distribution(tmp_path, capsys):
     for wrong in (0, 13):
         with pytest.raises(TunesmithError, match="--average-keys must be between 1 and 12"):
             key_maps(codec, wrong)
+    # by hand: each key run on its own, the keys still alive averaged at each step; near the top of
+    # the keys (+1, -1, +2 after the key as written) +1 still fits the first step (p108) and drops out
+    # at the second (p109), +2 at once (p109): each gives its first note off the keys no probability
+    from tunesmith.evaluate.keys import averaged_over_keys
+    model = bundle.load(run).model.eval()
+    words = ["p107", "p60", "_", "p108", "p62", "_", "p72", "_"]
+    ids = np.array([codec.BOS, *(codec.index[w] for w in words), codec.EOS])
+    figure = averaged_over_keys(model, codec, [ids], 4, torch.device("cpu"))
+    keys = key_maps(codec, 4)
+    probs = []
+    with torch.no_grad():
+        for k in range(4):
+            moved = keys[k][torch.as_tensor(ids)]
+            good = int((moved >= 0).long().cumprod(0).sum())      # the tokens this key can write
+            logits, _ = model(moved[:good][None, :])
+            p = torch.softmax(logits[0].float(), -1)             # p[t]: the next token after t
+            probs.append([p[t, moved[t + 1]].item() if t + 1 < good else 0.0 for t in range(good)]
+                         + [None] * (len(ids) - good))
+    assert [sum(row[t] is not None for row in probs) for t in range(len(ids) - 1)] == [4, 3, 3, 3, 2, 2, 2, 2, 2]
+    nats = -sum(math.log(sum(row[t] for row in probs if row[t] is not None) /
+                         sum(row[t] is not None for row in probs)) for t in range(len(ids) - 1))
+    assert figure["bits"] * figure["tokens"] * math.log(2) == pytest.approx(nats, rel=1e-4)
