@@ -79,7 +79,7 @@ def main() -> int:
                 result.constrained.per_unit(result.constrained.bits) * math.log(2), 4)
         if result.averaged is not None:
             entry[f"nats_per_frame_averaged_over_{args.average_keys}_keys"] = round(
-                result.per_unit(result.averaged["bits"]), 4)
+                result.averaged["nats_per_frame"], 4)
         report[name] = entry
         report["valid_frames"] = result.units
         if name == "last":

@@ -374,8 +374,8 @@ def test_averaging_over_keys_is_still_a_distribution(tmp_path, capsys):
     model = bundle.load(run).model.eval()
     words = ["p107", "p60", "_", "p108", "p62", "_", "p72", "_"]
     ids = np.array([codec.BOS, *(codec.index[w] for w in words), codec.EOS])
-    figure = averaged_over_keys(model, codec, [ids], 4, torch.device("cpu"))
     keys = key_maps(codec, 4)
+    figure = averaged_over_keys(model, keys, [ids], torch.device("cpu"))
     probs = []
     with torch.no_grad():
         for k in range(4):

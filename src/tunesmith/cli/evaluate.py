@@ -60,9 +60,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(line)
     if result.averaged is not None:
         a = result.averaged
-        per = result.per_unit(a["bits"])
         print(f"averaged over {a['keys']} keys: {a['bits']:.4f} bits per token, next-token accuracy "
-              f"{a['accuracy']:.1%}" + (f" = {per:.4f} nats per frame" if result.unit == "frame" else ""))
+              f"{a['accuracy']:.1%} = {a['nats_per_frame']:.4f} nats per frame")
     under = result.constrained
     if under is not None:
         unit = result.unit or "token"

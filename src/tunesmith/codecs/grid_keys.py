@@ -16,11 +16,7 @@ def moved_word(word: str, semitones: int) -> str | None:
         pitch = int(word[1:]) + semitones
         return f"{word[0]}{pitch}" if g.LOWEST <= pitch <= g.HIGHEST else None
     if word.startswith("K:") and semitones:
-        from tunesmith.notation.parts import TONICS, parse_key
-
-        tonic, mode = parse_key(word[2:])
-        name = TONICS[(tonic + semitones) % 12]
-        return "K:" + (name if mode == "major" else name.lower())
+        return "K:" + g.transposed_key(word[2:], semitones)
     return word
 
 

@@ -50,11 +50,12 @@ def mixed_log_probs(logp: torch.Tensor, maps: torch.Tensor, alive: torch.Tensor)
 
 
 @torch.inference_mode()
-def averaged_over_keys(model: LanguageModel, codec, arrays: list[np.ndarray], keys: int,
+def averaged_over_keys(model: LanguageModel, maps: torch.Tensor, arrays: list[np.ndarray],
                        device: torch.device, chunk: int = 512) -> dict:
     """Bits per token and accuracy of `arrays` (encoded pieces, start and end tokens included) under
-    the model averaged over `keys` keys."""
-    maps = key_maps(codec, keys).to(device)
+    the model averaged over the keys of `maps` (`key_maps`)."""
+    keys = len(maps)
+    maps = maps.to(device)
     was_training = model.training
     model.eval()
     total, correct, count = 0.0, 0, 0

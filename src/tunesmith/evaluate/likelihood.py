@@ -60,13 +60,6 @@ class Likelihood:
         """A grid model's figure as the field reports it: nats per time step (frame)."""
         return self.bits_per_unit * math.log(2) if self.unit == "frame" and self.units else None
 
-    def per_unit(self, bits_per_token: float) -> float | None:
-        """A bits-per-token figure of these pieces per unit (nats for frames, as the field reports them)."""
-        if not self.units:
-            return None
-        per = bits_per_token * self.tokens / self.units
-        return per * math.log(2) if self.unit == "frame" else per
-
     @property
     def characters(self) -> int | None:
         return self.units if self.unit == "character" else None
@@ -86,8 +79,7 @@ class Likelihood:
         if self.constrained is not None:
             data["constrained"] = self.constrained.to_json()
         if self.averaged is not None:
-            data["averaged_over_keys"] = {**self.averaged, **({"nats_per_frame": self.per_unit(self.averaged["bits"])}
-                                                              if self.unit == "frame" else {})}
+            data["averaged_over_keys"] = self.averaged
         if self.unit and self.unit != "character":
             data.update({f"{self.unit}s": self.units, f"bits_per_{self.unit}": self.bits_per_unit})
         return data
@@ -133,9 +125,9 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
     `average_keys`: also the figure of a grid model averaged over that many keys (evaluate/keys.py)."""
     loaded = bundle.load(model_path, device)
     codec = loaded.codec
-    if average_keys:
+    if average_keys:    # (a model or count it cannot take: said before any reading)
         from tunesmith.evaluate.keys import key_maps
-        key_maps(codec, average_keys)     # a model or count it cannot take: said before any reading
+        maps = key_maps(codec, average_keys)
     pieces = read_for(codec, spec, style, show_progress, split)
     corpus.report(pieces)
     arrays, skipped, units, unknown, left_out = [], list(pieces.skipped), 0, 0, []
@@ -167,7 +159,8 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
     averaged = None
     if average_keys:
         from tunesmith.evaluate.keys import averaged_over_keys
-        averaged = averaged_over_keys(loaded.model, codec, arrays, average_keys, torch.device(device))
+        averaged = averaged_over_keys(loaded.model, maps, arrays, torch.device(device))
+        averaged["nats_per_frame"] = averaged["bits"] * averaged["tokens"] / units * math.log(2)
     return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
                       result["bits"], result["accuracy"], codec.loss_unit,
                       unknown if codec.unk_id is not None else None, len(left_out), under, averaged)

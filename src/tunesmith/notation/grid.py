@@ -82,6 +82,14 @@ def parallels(p1: int, p2: int, q1: int, q2: int) -> tuple[bool, bool]:
     return False, (before == after == 8) if similar else True
 
 
+def transposed_key(key: str, semitones: int) -> str:
+    """A key name ("G" major, "e" minor) moved by some semitones, named as grids name keys."""
+    from tunesmith.notation.parts import TONICS, parse_key
+    tonic, mode = parse_key(key)
+    name = TONICS[(tonic + semitones) % 12]
+    return name if mode == "major" else name.lower()
+
+
 @dataclass
 class GridPiece:
     name: str
@@ -115,14 +123,9 @@ class GridPiece:
     def transposed(self, semitones: int) -> "GridPiece":
         def move(e: int) -> int:
             return e if e == REST else e + semitones
-        key = self.key
-        if key:
-            from tunesmith.notation.parts import TONICS, parse_key
-            tonic, mode = parse_key(key)
-            name = TONICS[(tonic + semitones) % 12]
-            key = name if mode == "major" else name.lower()
         return GridPiece(self.name, self.grid, [[move(e) for e in s] for s in self.steps], self.voices,
-                         self.meter, key, self.pickup, list(self.fermatas))
+                         self.meter, transposed_key(self.key, semitones) if self.key else self.key,
+                         self.pickup, list(self.fermatas))
 
     def fits(self) -> bool:
         """Every pitch on the 88 keys."""
