@@ -26,6 +26,15 @@ def test_file_header_fields_are_inherited():
     assert pieces[0][1] == "X:1\nT:t\nM:3/4\nL:1/4\nK:C\nCDE|\n"
 
 
+def test_a_meter_line_right_after_the_key_is_the_headers():
+    # Nottingham's "Fram Apon Him" writes K: before M:; the meter line belongs to the header, and the
+    # unit length follows it. A meter line after the first music stays in the body
+    pieces, _ = abc.read_book("X:1\nT:t\nK:D\nM:6/8\nP:A\nA|F2A d2e:|\nM:9/8\nF2A d2e fed|\n", "b")
+    assert pieces[0][1] == "X:1\nT:t\nM:6/8\nL:1/8\nK:D\nP:A\nA|F2A d2e:|\nM:9/8\nF2A d2e fed|\n"
+    pieces, _ = abc.read_book("X:1\nT:t\nM:6/8\nK:D\nM:3/4\nA|F2A d2:|\n", "b")      # the header has one
+    assert "K:D\nM:3/4\n" in pieces[0][1]
+
+
 def test_latin1_books_decode_and_duplicates_are_dropped(tmp_path):
     (tmp_path / "latin.abc").write_bytes("X:1\nT:Caf\xe9 Reel\nM:4/4\nK:D\nABcd|\n".encode("latin-1"))
     (tmp_path / "book.abc").write_text(TUNES, encoding="utf-8")

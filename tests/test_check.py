@@ -35,6 +35,16 @@ def test_figures_and_chord_symbols(tmp_path):
     assert r.seconds == 8.0  # 8 quarter notes at 60 per minute
 
 
+def test_a_chord_symbol_its_readers_disagree_on_is_invalid(tmp_path):
+    # "D m": music21 reads D minor, abc2midi plays D major (it reads the chord up to the space)
+    text = 'X:1\nT:t\nM:3/4\nL:1/8\nK:G\n"G"g2d B2G|"D m"de=f "C"edc|"G"B6|]\n'
+    spaced, plain = write(tmp_path, "spaced.abc", text), write(tmp_path, "plain.abc", text.replace("D m", "Dm"))
+    reports = {r.piece: r for r in check.check([spaced, plain], show_progress=False)}
+    assert reports["plain"].valid
+    assert reports["spaced"].reasons == ['chord symbol "D m" has a space after its root (abc2midi plays its '
+                                         'major chord)']
+
+
 def test_broken_pieces_are_invalid_with_a_reason(tmp_path):
     files = [write(tmp_path, "bad.abc", 'X:1\nT:bad\nK:C\nzz]]][[[ |||| c4/0/0 "\n'),
              write(tmp_path, "empty.krn", "**kern\n*-\n"),

@@ -172,9 +172,9 @@ def _check_piece(worker: Worker, path: str, piece: render.Piece, timeout: float)
         if report.bars_too_short:
             report.reasons.append(f"{report.bars_too_short} bars shorter than the time signature")
     if piece.kind == "abc" and piece.text is not None:
-        mismatch = abc.rhythm_problem(piece.text)
-        if mismatch:
-            report.reasons.append(mismatch)
+        for problem in (abc.rhythm_problem(piece.text), abc.chord_problem(piece.text)):
+            if problem:
+                report.reasons.append(problem)
         found = abc2midi(piece.text)
         if found is not None:
             report.abc2midi_errors, report.abc2midi_warnings, messages = found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending,
                                         _ending_within, _fillable, _fits, _in_bang, _in_field, _in_quote,
-                                        _note_fits)
+                                        _note_fits, _part_closes)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
@@ -342,7 +342,8 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
                 or (letter in "ML" and (s.filled or s.tup is not None))
                 or (letter == "K" and (s.tie is not None or s.wait))):
             return None
-        return s._replace(tok=("field", letter, ""), ls=False)
+        s = _part_closes(s) if letter == "P" and s.filled and len(s.tok) == 2 else s  # (3 items: a continued line)
+        return None if s is None else s._replace(tok=("field", letter, ""), ls=False)
     if letter in DECORATIONS:
         marked = _decoration(s._replace(tok=()), letter)
         return None if marked is None else _decorated(g, marked, ch)
@@ -384,17 +385,16 @@ def _read(g, s: Body, ch: str) -> Body | None:
     if not s.tok:
         return between(g, s, ch)
     kind = s.tok[0]
-    if kind == "quote":
-        return _in_quote(s, ch)
-    if kind == "bang":
-        return _in_bang(s, ch)
+    if kind in ("quote", "bang"):
+        return (_in_quote if kind == "quote" else _in_bang)(s, ch)
     if kind == "esc":
         return s._replace(tok=("cont",)) if ch == "\n" else None
     if kind == "cont":
-        # a continued line: not empty (that would end the tune), and the only field lines that may begin
-        # it are K: M: L: P: (the corpus continues lines into K: and P: lines; abc2midi reads T: there as music)
-        # (spaces there are spaces of a line begun: `lead` refuses the line's end after them alone)
-        return None if ch == "\n" else between(g, s._replace(tok=(), ls=ch in "KMLP", lead=True), ch)
+        # a continued line: not empty (that would end the tune); only K: M: L: P: lines may begin it (the
+        # corpus continues lines into K: and P: lines; abc2midi reads T: there as music). Its spaces are
+        # those of a line begun: `lead` refuses the line's end after them alone
+        nxt = None if ch == "\n" else between(g, s._replace(tok=(), ls=ch in "KMLP", lead=True), ch)
+        return nxt._replace(tok=(*nxt.tok, "cont")) if nxt is not None and nxt.tok[:1] == ("line",) else nxt
     return READERS[kind](g, s, ch)
 
 

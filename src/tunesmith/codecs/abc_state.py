@@ -237,6 +237,16 @@ def _close_bar(s: Body, bar: str) -> Body | None:
                       ends=ends, empty=0)
 
 
+def _part_closes(s: Body) -> Body | None:
+    """A P: line in a bar that holds notes: music21 ends the bar there (abc2midi reads on), so the bar
+    must be full or the tune's pickup, and it ends as at a plain bar line; None where it may not. (A P:
+    line that continues a line, after a backslash, is read inside the bar by both.)"""
+    if s.meter is not None and s.pos < s.meter and s.bar != 0:
+        return None
+    closed = _close_bar(s, "|")
+    return None if closed is None else closed._replace(barend=False)   # (no ending may follow it)
+
+
 def off_grid(s: Body) -> bool:
     """Chord symbols play and the bar stands off the eighth-note grid: abc2midi would cut a chord if
     the tune ended there ("Sustained notes beyond end of track")."""

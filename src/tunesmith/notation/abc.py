@@ -35,6 +35,8 @@ RHYTHM_METERS = {"jig": ("6/8",), "double jig": ("6/8",), "single jig": ("6/8", 
                  "polka": ("2/4",), "waltz": ("3/4",), "mazurka": ("3/4",), "strathspey": ("C", "4/4", "C|"),
                  "clog": ("C|", "4/4", "2/4", "C")}
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# a chord symbol with a space after its root, "D m": abc2midi plays D (major), music21 D minor
+SPACED_CHORD = re.compile(r'"(\(?[A-G][#b]?[ \t]+[^"\s][^"]*)"')
 
 
 class TuneError(ValueError):
@@ -178,6 +180,11 @@ def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
         raise TuneError("no K: (key) field")
     if not any(ln and _field(ln) is None for ln in body):
         raise TuneError("no music after the header")
+    # an M: or L: line between K: and the music ("K:D\nM:6/8") is the header's meter or unit when the
+    # header has none: the tune is read the same, and every tune states its meter before K:
+    while body and (lifted := _field(body[0])) and lifted[0] in ("M", "L") and all(k != lifted[0] for k, _ in header):
+        header.insert(-1, lifted)
+        body.pop(0)
 
     letters = {k for k, _ in header}
     for k, v in (inherited or {}).items():
@@ -361,4 +368,16 @@ def rhythm_problem(text: str) -> str | None:
         rhythm, meter = head.get("R", "").strip().lower(), head.get("M", "").strip()
         if rhythm in RHYTHM_METERS and meter and meter not in RHYTHM_METERS[rhythm]:
             return f"R:{head['R']} does not fit M:{meter} (a {rhythm} is in {' or '.join(RHYTHM_METERS[rhythm])})"
+    return None
+
+
+def chord_problem(text: str) -> str | None:
+    """A chord symbol its readers read differently, or None: "D m" (a space after the root) is D minor
+    to music21 and D major to abc2midi, which reads the chord to the space."""
+    for line in text.split("\n"):
+        if line.startswith("%") or line[:2] in ("T:", "W:", "w:"):
+            continue
+        found = SPACED_CHORD.search(line)
+        if found:
+            return f'chord symbol "{found.group(1)}" has a space after its root (abc2midi plays its major chord)'
     return None
