@@ -37,7 +37,8 @@ def test_figures_and_chord_symbols(tmp_path):
 
 def test_a_chord_symbol_its_readers_disagree_on_is_invalid(tmp_path):
     # "D m": music21 reads D minor, abc2midi plays D major (it reads the chord up to the space)
-    text = 'X:1\nT:t\nM:3/4\nL:1/8\nK:G\n"G"g2d B2G|"D m"de=f "C"edc|"G"B6|]\n'
+    # (and a note after a chord symbol, then a space, is no chord symbol: `"D7"A B2 "G"`)
+    text = 'X:1\nT:t\nM:3/4\nL:1/8\nK:G\n"G"g2d B2G|"D m"de=f "C"edc|"D7"A B2 "G"B3|]\n'
     spaced, plain = write(tmp_path, "spaced.abc", text), write(tmp_path, "plain.abc", text.replace("D m", "Dm"))
     reports = {r.piece: r for r in check.check([spaced, plain], show_progress=False)}
     assert reports["plain"].valid

@@ -72,9 +72,25 @@ def test_sampling_is_batched_seeded_and_stops_each_piece(tmp_path):
     assert all(p.text.startswith("X:1\nT:Tune\n") for p in primed)
 
 
-def test_resume_continues_exactly(tmp_path):
+def test_weight_decay_is_decoupled_from_the_gradient():
+    from tunesmith.train.optim import adam
+
+    for decay, kind, after in ((0.0, torch.optim.Adam, 1.0), (0.5, torch.optim.AdamW, 1 - 0.1 * 0.5)):
+        layer = torch.nn.Linear(3, 2)
+        torch.nn.init.ones_(layer.weight)
+        opt = adam(layer, TrainConfig(corpus=[], out="x", lr=0.1, weight_decay=decay))
+        assert type(opt) is kind
+        layer.weight.grad = torch.zeros_like(layer.weight)     # no gradient: only the decay moves it
+        layer.bias.grad = torch.zeros_like(layer.bias)
+        opt.step()
+        assert torch.allclose(layer.weight, torch.full_like(layer.weight, after))
+    assert "--weight-decay" in TrainConfig(corpus=["c"], out="r", weight_decay=0.3).command()
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.3])
+def test_resume_continues_exactly(tmp_path, decay):
     corpus = folk_corpus(tmp_path)
-    settings = dict(TINY, eval_every=5, seed=7)
+    settings = dict(TINY, eval_every=5, seed=7, weight_decay=decay)
     train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "straight"), steps=20, **settings))
     train(TrainConfig(corpus=[str(corpus)], out=str(tmp_path / "halves"), steps=10, **settings))
     with pytest.raises(TunesmithError, match="already holds a training run"):

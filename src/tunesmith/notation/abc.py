@@ -36,7 +36,8 @@ RHYTHM_METERS = {"jig": ("6/8",), "double jig": ("6/8",), "single jig": ("6/8", 
                  "clog": ("C|", "4/4", "2/4", "C")}
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # a chord symbol with a space after its root, "D m": abc2midi plays D (major), music21 D minor
-SPACED_CHORD = re.compile(r'"(\(?[A-G][#b]?[ \t]+[^"\s][^"]*)"')
+SPACED_CHORD = re.compile(r"\(?[A-G][#b]?[ \t]+\S")
+QUOTED = re.compile(r'"([^"]*)"')
 
 
 class TuneError(ValueError):
@@ -377,7 +378,7 @@ def chord_problem(text: str) -> str | None:
     for line in text.split("\n"):
         if line.startswith("%") or line[:2] in ("T:", "W:", "w:"):
             continue
-        found = SPACED_CHORD.search(line)
-        if found:
-            return f'chord symbol "{found.group(1)}" has a space after its root (abc2midi plays its major chord)'
+        for quoted in QUOTED.findall(line):    # (left to right, in pairs: never the text between two)
+            if SPACED_CHORD.match(quoted):
+                return f'chord symbol "{quoted}" has a space after its root (abc2midi plays its major chord)'
     return None

@@ -40,7 +40,9 @@ class TrainingOptions:
                               group="optimisation")
     warmup: int = setting(50, "steps of linear warm-up", low=0, flag=None)
     clip: float = setting(1.0, "gradient norm clip", low=0, low_open=True, group="optimisation")
-    weight_decay: float = setting(0.0, "Adam weight decay", low=0, flag=None)
+    weight_decay: float = setting(0.0, "decoupled weight decay (AdamW; 0: plain Adam). 0.3 lowers a text model's "
+                                       "loss on held-out books and on its own, but its raw samples at temperature "
+                                       "1.0 keep their bars less often (README)", low=0, group="optimisation")
     epochs: int | None = setting(None, "stop after this many epochs in all", low=1, group="length, validation, checkpoints")
     steps: int | None = setting(None, "stop after this many steps in all", low=1, group="length, validation, checkpoints")
     minutes: float | None = setting(None, "stop after this many minutes of training in all (a resumed run counts "
