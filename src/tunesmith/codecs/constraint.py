@@ -142,9 +142,10 @@ class GrammarConstraint(Constraint):
         self.cache = cache if cache is not None else GrammarCache(self.vocab)
         self.store = self.cache.store
         self._rows: list[int] = []         # each row's state, by number
-        # the orders `_lives` tries tokens in, one per token that led to the state: the last token
-        # that led on first (states reached the same way mostly go on the same way), so a new state
-        # is mostly settled by one step
+        # the orders `_lives` tries tokens in, one per token that led to the state: the tokens that
+        # led on, latest first (states reached the same way mostly go on the same way): a new state is
+        # settled in about two steps (1.8 on the folk model's cold batch of 100; 2.5 when only the
+        # last winner moved to the front)
         self._tried = [end_id, *(t for t in range(self.vocab) if t != end_id and t not in self.skip)]
         self._probes: dict[int, list[int]] = {}
 
@@ -224,8 +225,8 @@ class GrammarConstraint(Constraint):
         step = self._next
         for k, t in enumerate(probe):
             if step(number, t) >= 0:
-                if k:
-                    probe[k], probe[0] = probe[0], t
+                if k:   # to the front, the others kept in order of use (8% fewer grammar steps)
+                    probe.insert(0, probe.pop(k))
                 return True
         return False
 
