@@ -109,9 +109,10 @@ def test_drawing_first_and_masking_only_refused_rows_is_the_masked_distribution(
     assert set(topk.unique().tolist()) == {0, 4}      # the two likeliest allowed
 
 
-def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribution():
+def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribution(monkeypatch):
+    from tunesmith import sample
     from tunesmith.codecs.constraint import TableConstraint
-    from tunesmith.sample import REDRAWS, _constrained_pick
+    from tunesmith.sample import _constrained_pick
 
     class Counted(TableConstraint):
         masked_rows = 0
@@ -120,8 +121,10 @@ def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribu
             Counted.masked_rows += len(rows)
             return super().allowed_rows(rows)
 
-    # most of the mass on 5 forbidden tokens of 8: a row draws again without each refused token, up
-    # to REDRAWS times, and only a row refused every time takes its full mask
+    # most of the mass on 5 forbidden tokens of 8: a refused row tries its other tokens in the order
+    # draws without replacement would give, up to CANDIDATES of them (2 here), and only a row refused
+    # every time takes its full mask
+    monkeypatch.setattr(sample, "CANDIDATES", 2)
     table = torch.tensor([[0, -1, -1, 0, -1, -1, 0, -1]])
     rule = Counted(table)
     rows = 40_000
@@ -133,9 +136,17 @@ def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribu
     got = torch.bincount(drawn, minlength=8).float() / rows
     assert (got - want).abs().max() < 4 * (want * (1 - want) / rows).sqrt().max()
     # both ways were taken: some rows found an allowed token by drawing again, the rest took the mask
-    assert REDRAWS >= 1 and 0 < Counted.masked_rows < rows
+    assert 0 < Counted.masked_rows < rows
     rule.start(2, [0])
     assert _constrained_pick(logits[:2].clone(), rule, True, 0, 1.0, generator).tolist() == [6, 6]
+    # with every token a candidate no row needs its mask, and the distribution is the same
+    monkeypatch.setattr(sample, "CANDIDATES", 8)
+    Counted.masked_rows = 0
+    rule.start(rows, [0])
+    drawn = _constrained_pick(logits.clone(), rule, False, 0, 1.0, generator)
+    got = torch.bincount(drawn, minlength=8).float() / rows
+    assert Counted.masked_rows == 0
+    assert (got - want).abs().max() < 4 * (want * (1 - want) / rows).sqrt().max()
 
 
 def test_last_end_is_where_a_capped_piece_could_end():

@@ -76,16 +76,18 @@ def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_
     """`_pick` from the logits with the constraint's forbidden tokens masked out.
 
     Without top-k/top-p the draw comes first and only the rows whose token the constraint forbids
-    draw again from their masked logits. This is the masked distribution exactly: an allowed token t
-    comes out with p(t) + (1 - p(A)) p(t)/p(A) = p(t)/p(A), A being the allowed set (and greedy's
-    argmax, when allowed, is the allowed argmax). A model that mostly writes what the grammar allows
-    then costs one look-up per row instead of a mask per new grammar state. top-k and top-p cut the
+    draw again. This is the masked distribution exactly: an allowed token t comes out with
+    p(t) + (1 - p(A)) p(t)/p(A) = p(t)/p(A), A being the allowed set (and greedy's argmax, when
+    allowed, is the allowed argmax). A model that mostly writes what the grammar allows then costs
+    one look-up per row instead of a mask per new grammar state. top-k and top-p cut the
     distribution after masking, so they mask first.
 
-    A row whose draw is forbidden first draws again without that token, up to `REDRAWS` times (each
-    draw is from p restricted to the tokens not yet refused, a superset of A, so the first allowed one
-    still comes with p(t)/p(A)); only a row still refused then needs its full mask, which costs a
-    grammar step per symbol of the vocabulary where the state is new."""
+    A row whose draw is forbidden orders its other tokens as draws without replacement would come
+    (its scores plus Gumbel noise, sorted; greedy: the scores sorted) and takes the first of the
+    first `CANDIDATES` that the constraint allows: each of them is a draw from p restricted to the
+    tokens not yet refused, a superset of A, so the first allowed one still comes with p(t)/p(A).
+    Only a row with none allowed among them needs its full mask, which costs a grammar step per
+    symbol of the vocabulary where the state is new."""
     if rule is None:
         return _pick(logits, greedy, top_k, top_p, generator)
     if top_k or top_p < 1.0:
@@ -95,23 +97,26 @@ def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_
     if bool(ok.all()):
         return token
     bad = (~ok).nonzero().squeeze(1)
-    scores = logits[bad]
-    for _ in range(REDRAWS):
-        scores.scatter_(1, token[bad][:, None], float("-inf"))
-        token[bad] = _pick(scores, greedy, top_k, top_p, generator)
-        ok = rule.permits_rows(bad, token[bad]).to(token.device)
-        if bool(ok.all()):
-            return token
-        bad, scores = bad[~ok], scores[~ok]
-    # from the scores before the redraws: the mask refuses those tokens too, except where no token leads
-    # on and it falls back to the end (which `permits` refuses, so the redraws took it out)
-    masked = logits[bad].masked_fill(~rule.allowed_rows(bad).to(logits.device), float("-inf"))
-    token[bad] = _pick(masked, greedy, top_k, top_p, generator)
+    scores = logits[bad].scatter(1, token[bad][:, None], float("-inf"))
+    if not greedy:   # Gumbel noise: sorting then orders the tokens as draws without replacement
+        u = torch.rand(scores.shape, generator=generator, device=scores.device).clamp_(2 ** -40, 1 - 2 ** -20)
+        scores = scores - u.log_().neg_().log_()
+    keys, order = scores.topk(min(CANDIDATES, scores.size(1)), dim=1)
+    order[keys == float("-inf")] = -1          # no probability: not a candidate
+    picked = rule.first_permitted(bad, order.cpu().tolist())
+    token[bad] = torch.tensor(picked, dtype=token.dtype).to(token.device).clamp_(min=0)
+    left = bad[torch.tensor([t < 0 for t in picked])]
+    if len(left):
+        # from the scores before the candidates: the mask refuses those tokens too, except where no
+        # token leads on and it falls back to the end (which `permits` refuses, so none was taken)
+        masked = logits[left].masked_fill(~rule.allowed_rows(left).to(logits.device), float("-inf"))
+        token[left] = _pick(masked, greedy, top_k, top_p, generator)
     return token
 
 
-REDRAWS = 3
-"""Draws again without the refused token before a row's full mask is worked out (see `_constrained_pick`)."""
+CANDIDATES = 32
+"""Tokens a row whose draw is forbidden tries in order before its full mask is worked out (see
+`_constrained_pick`): each costs a grammar step where the state is new, a full mask one per symbol."""
 
 
 def _rule(codec: Codec, controls: dict | None, constrain: bool, prime: list[int], n: int):

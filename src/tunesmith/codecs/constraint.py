@@ -8,6 +8,7 @@ calls, for the whole batch at once:
     constraint.permits(tokens)       (rows,) bool: whether each row may take the token it drew
     constraint.allowed_rows(rows)    allowed() for some rows only
     constraint.permits_rows(rows, tokens)  permits() for some rows only
+    constraint.first_permitted(rows, candidates)  for some rows, the first of their candidate tokens each may take
     constraint.advance(tokens)       each row took its token
     constraint.keep(rows)            finished rows left the batch: keep these (a bool mask), in order
 
@@ -60,6 +61,12 @@ class Constraint(ABC):
         """`permits` for the rows `rows` (indices) only, each with its token."""
         return self.allowed_rows(rows).gather(1, tokens[:, None].to(torch.long)).squeeze(1)
 
+    def first_permitted(self, rows: torch.Tensor, candidates: list[list[int]]) -> list[int]:
+        """For each row of `rows` (indices), the first of its candidate tokens it may take (entries of
+        -1 are no candidate), or -1 where it may take none of them."""
+        allowed = self.allowed_rows(rows)
+        return [next((t for t in tokens if t >= 0 and bool(allowed[k, t])), -1) for k, tokens in enumerate(candidates)]
+
     def last_end(self, ids: Sequence[int], end_id: int, prefix_length: int = 1) -> int | None:
         """The longest start of one piece's ids (BOS first, at least the prefix and one id more) after
         which the constraint lets it end, or None: where a piece cut at the length cap can end."""
@@ -111,6 +118,12 @@ class TableConstraint(Constraint):
 
     def permits_rows(self, rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.table[self.state[rows], tokens] >= 0
+
+    def first_permitted(self, rows: torch.Tensor, candidates: list[list[int]]) -> list[int]:
+        tokens = torch.tensor(candidates, dtype=torch.long, device=self.table.device)
+        ok = (tokens >= 0) & (self.table[self.state[rows][:, None], tokens.clamp(min=0)] >= 0)
+        first = tokens.gather(1, ok.long().argmax(1, keepdim=True)).squeeze(1)
+        return torch.where(ok.any(1), first, -1).tolist()
 
     def advance(self, tokens: torch.Tensor) -> None:
         self.state = self.table[self.state, tokens]
@@ -289,6 +302,12 @@ class GrammarConstraint(Constraint):
     def _permitted(self, numbers: list[int], tokens: list[int]) -> torch.Tensor:
         step, lives = self._next, self._lives
         return torch.tensor([lives(step(i, t), t) for i, t in zip(numbers, tokens)], dtype=torch.bool)
+
+    def first_permitted(self, rows: torch.Tensor, candidates: list[list[int]]) -> list[int]:
+        # one grammar step per candidate tried where the state is new, no mask (see `permits`)
+        step, lives = self._next, self._lives
+        return [next((t for t in tokens if t >= 0 and lives(step(self._rows[i], t), t)), -1)
+                for i, tokens in zip(rows.tolist(), candidates)]
 
     def advance(self, tokens: torch.Tensor) -> None:
         step = self._next
