@@ -93,6 +93,9 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:4/4\nGAB cBA||GAB cBAG|]\n", "cBA||"),
     # a change to a meter no tune of the corpus has
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:2/8\nGA|]\n", "M:2/"),
+    # abc2midi reads "||::|:" as "||", "::", "|:" (a second |:) where the grammar read "||:", ":|:"
+    # (a sample of the 10-minute model): no colon right after a bar line that ends in one
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n ||::|:G|GAB cBA|G3 G2:|\n", "||::"),
     # abc2midi reads "[|:" as a |: (here a second one): no colon right after [| or |]
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:D|GAB cBA[|:|GAB cBA|G3 G2:|\n", "[|:"),
     # abc2midi: after a second ending a first may come again, but a :: needs a |: before it

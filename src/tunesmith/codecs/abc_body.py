@@ -170,8 +170,8 @@ def _in_bar(g, s: Body, ch: str) -> Body | None:
     if text + ch in BAR_PREFIXES:
         closable = any(b.startswith(text + ch) and _close_bar(s, b) is not None for b in BARS)
         return s._replace(tok=("bar", text + ch)) if closable else None
-    if text not in BARS or (ch == ":" and text in ("[|", "|]")):
-        return None       # (abc2midi reads "[|:" as one bar line, a |:, where the grammar would see [| then :)
+    if text not in BARS or (ch == ":" and (text in ("[|", "|]") or text.endswith(":"))):
+        return None       # (abc2midi reads "[|:" as one |:, and "||::" as || and ::, not as ||: and :)
     done = _close_bar(s, text)
     if done is None:
         return None
