@@ -103,9 +103,9 @@ def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_
         scores = scores - u.log_().neg_().log_()
     keys, order = scores.topk(min(CANDIDATES, scores.size(1)), dim=1)
     order[keys == float("-inf")] = -1          # no probability: not a candidate
-    picked = rule.first_permitted(bad, order.cpu().tolist())
-    token[bad] = torch.tensor(picked, dtype=token.dtype).to(token.device).clamp_(min=0)
-    left = bad[torch.tensor([t < 0 for t in picked])]
+    picked = torch.tensor(rule.first_permitted(bad, order.cpu().tolist()), dtype=token.dtype, device=token.device)
+    token[bad] = picked.clamp(min=0)
+    left = bad[picked < 0]
     if len(left):
         # from the scores before the candidates: the mask refuses those tokens too, except where no
         # token leads on and it falls back to the end (which `permits` refuses, so none was taken)
