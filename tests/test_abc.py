@@ -1,5 +1,6 @@
 from tunesmith import corpus
 from tunesmith.notation import abc
+from tunesmith.notation.abc_music21 import for_music21
 
 from conftest import TUNES
 
@@ -58,3 +59,19 @@ def test_finish_numbers_titles_and_orders_headers():
     assert "L:1/8\nK:D\n" in tune
     # without K: the raw text is kept (the validity check will say why), but numbered
     assert abc.finish("X:1\nT:x\nabc", 3, "t").startswith("X:3\n")
+
+
+def test_body_meters_are_handed_to_music21_where_it_applies_them():
+    head = "X:1\nT:t\nM:4/4\nL:1/8\nK:G\n"
+    # an M: line moves to the bar line that ends the first bar in its meter (past an opening |: and
+    # the quotes, decorations and tuplet ratios on the way); an inline L: becomes a line where it stands
+    text = head + 'GABc dcBA|d8|\nM:3/4\n|:"A:m"!p!(3:2:3ABc d2 [L:1/4]e2::ABc d2 e:|\n'
+    assert for_music21(text) == head + 'GABc dcBA|d8|\n|:"A:m"!p!(3:2:3ABc d2 \nL:1/4\ne2\nM:3/4\n::ABc d2 e:|\n'
+    assert for_music21(head + "GA|[M:3/4]ABc|]\n") == head + "GA|\nABc\nM:3/4\n|]\n"
+    # of two meters before a bar, the last holds
+    assert for_music21(head + "GA|\nM:9/8\nM:3/4\nK:D\nABc|]\n") == head + "GA|\nK:D\nABc\nM:3/4\n|]\n"
+    # no bar line after it: it stays; nothing else changes, and no line is left blank (it would end the tune)
+    assert for_music21(head + "GA|\nM:3/4\nABc\n") == head + "GA|\nM:3/4\nABc\n"
+    assert for_music21(TUNES[0]) == TUNES[0]
+    book = head + "GA|\nM:3/4\nABc|\n\n" + head.replace("X:1", "X:2") + "M:2/4\nAB|\n"
+    assert for_music21(book).split("\n\n") == [head + "GA|\nABc\nM:3/4\n|", head.replace("X:1", "X:2") + "AB\nM:2/4\n|\n"]

@@ -28,6 +28,24 @@ def test_bars_are_read_as_musicians_read_them(tmp_path):
     assert not reports["short"].valid and reports["short"].bars_too_short == 1
 
 
+def test_a_change_of_meter_is_read_where_it_is_written(tmp_path):
+    # music21 drops a lone M: line before a note, ignores an inline [M:], and puts two fields after a bar
+    # of chord symbols only at the start of the tune: the bars after them used to read as long or short
+    head = "X:1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc dcBA|d8|"
+    bars = "ABc def|ABc def|ABc def|]\n"
+    changes = {"lone": "\nM:3/4\n", "inline": "[M:3/4]", "with_key": "\nK:D\nM:3/4\n",
+               "after_chords": '"G" "D":||\nP:B\nM:3/4\n', "graced": "\nM:3/4\n{g}"}
+    files = [write(tmp_path, f"{name}.abc", head + change + bars) for name, change in changes.items()]
+    # a bar of 7/8 after the change, and one of 9/8 in 4/4 (music21 cuts each in two)
+    files.append(write(tmp_path, "long.abc", head + "\nM:3/4\nABc def|ABc defg|ABc def|]\n"))
+    files.append(write(tmp_path, "long44.abc", "X:1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc dcBA|d8 e|GABc dcBA|d8|]\n"))
+    reports = {r.piece: r for r in check.check(files, show_progress=False)}
+    for name in changes:
+        assert reports[name].valid and reports[name].bars_too_long == reports[name].bars_too_short == 0, name
+    for name in ("long", "long44"):
+        assert not reports[name].valid and reports[name].bars_too_long == 1 and not reports[name].bars_too_short
+
+
 def test_figures_and_chord_symbols(tmp_path):
     path = write(tmp_path, "t.abc", 'X:1\nT:t\nM:4/4\nL:1/4\nQ:1/4=60\nK:C\n"Am"CDEF|"G"GABc|]\n')
     (r,) = check.check([path], show_progress=False)

@@ -70,11 +70,21 @@ def bar_figures(score) -> tuple[int, int, int]:
     total = long = short = 0
     for part in score.parts or [score]:
         measures = list(part.getElementsByClass("Measure"))
+        own = [m.timeSignature for m in measures]
+        # music21 (its ABC reader's reBar) cuts a bar longer than its time signature in two: the piece
+        # cut off gets a time signature of its own, and the bar after it the one in force again, the
+        # same object as before: the piece cut off is counted as one bar too long
+        cut = {i - 1 for i in range(2, len(measures)) if own[i] is not None and any(own[i] is t for t in own[:i - 1])}
         for i, m in enumerate(measures):
-            ts = m.getContextByClass("TimeSignature")
+            # a bar is read in its own time signature, where it has one (a change of meter), else in
+            # the one before it (not the first bar's own: a piece's first bar is its header's)
+            ts = (own[i] if i else None) or m.getContextByClass("TimeSignature")
             if ts is None:
                 continue
             total += 1
+            if i in cut:
+                long += 1
+                continue
             expected = ts.barDuration.quarterLength
             actual = m.duration.quarterLength
             if actual > expected + 1e-6:

@@ -67,7 +67,9 @@ class AbcGrammar:
         self.others = "".join(ch for ch in self.letters if ch not in "XTMLK" + ("" if self.part_orders else "P"))
         # (tuples: `prefixes` keeps each list's beginnings once)
         self.meters = tuple(known.get("meter", {})) or ANY_METER
-        self.body_meters = self.meters       # a change of meter: to one the corpus has (whatever is forced)
+        # a change of meter: to one the corpus has in a header or changes to in a body (whatever is forced;
+        # models saved before body meters were counted: the headers')
+        self.body_meters = tuple(dict.fromkeys([*self.meters, *known.get("body_meter", {})]))
         self.units = tuple(known.get("unit", {})) or ANY_UNIT
         self.keys = tuple(known.get("key", {})) or tuple(sorted(abc.KEY_VALUES))
         self.rhythms = tuple(known.get("rhythm", {})) or None

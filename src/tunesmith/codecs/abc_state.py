@@ -65,7 +65,8 @@ class Body(NamedTuple):
     ragged: bool = False           # the last bar ended off the eighth-note grid with chords playing: abc2midi
     # cuts a chord there ("Sustained notes beyond end of track"), so the tune may not end after it
     metered: bool = False          # an M: came in the body: the bar after it is full unless it is the pickup or
-    # opened by |: or an ending (music21 reads a short one with a time signature of its own, and the next bars by it)
+    # opened by |: or an ending (as in every valid tune of the corpora; `check` would allow a short one by a
+    # repeat sign, but music21 read such bars wrongly until notation/abc_music21.py)
     parts: str | None = None       # with a part order in the header: its parts no P: in the body has labelled
     # yet (each is labelled once: abc2midi refuses "Part defined more than once")
 

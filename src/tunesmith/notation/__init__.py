@@ -25,7 +25,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from tunesmith.notation import abc
+from tunesmith.notation.abc_music21 import for_music21
 
 _scratch: tuple[Path, Path] | None = None   # (the folder asked for, the folder music21 was given)
 
@@ -96,6 +96,6 @@ def parse_text(text: str, fmt: str):
     music21_safely()
     from music21 import converter
 
-    if fmt == "abc":   # a tune without L: gets the standard's default before music21 reads it
-        text = abc.with_default_length(text)
+    if fmt == "abc":   # the default unit length written out, body meters where music21 applies them
+        text = for_music21(text)
     return converter.parseData(text, format=fmt, forceSource=True)

@@ -339,18 +339,23 @@ def key_parts(value: str) -> tuple[str, str] | None:
 
 
 INLINE_FIELD = re.compile(r"\[([A-Za-z]):")
+BODY_METER = re.compile(r"(?:^M:|\[M:)([^\]\n%]*)", re.M)     # a change of meter in a body
 
 
 def control_counts(texts: list[str]) -> dict[str, dict[str, int]]:
     """What the tunes' headers say, for sampling controls: meter (M:), key (K:), mode (from K:),
     rhythm (R:) and unit (L:) → {value: number of tunes}; and for the grammar, the letters of the
-    inline fields (`[K:D]`) their bodies use (inline) → {letter: number of tunes}, and the part orders
-    of their headers (parts, P:) → {value: number of tunes}."""
+    inline fields (`[K:D]`) their bodies use (inline) → {letter: number of tunes}, the meters their
+    bodies change to (body_meter) and the part orders of their headers (parts, P:) → {value: number of tunes}."""
     counts: dict[str, dict[str, int]] = {"meter": {}, "key": {}, "mode": {}, "rhythm": {}, "unit": {},
-                                         "inline": {}, "parts": {}}
+                                         "inline": {}, "body_meter": {}, "parts": {}}
     for text in texts:
         for letter in set(INLINE_FIELD.findall(text)):
             counts["inline"][letter] = counts["inline"].get(letter, 0) + 1
+        lines = text.split("\n")
+        body = "\n".join(lines[_header_end(lines):])
+        for value in {found.strip() for found in BODY_METER.findall(body)}:
+            counts["body_meter"][value] = counts["body_meter"].get(value, 0) + 1
         head = header_fields(text)
         for name, letter in (("meter", "M"), ("key", "K"), ("rhythm", "R"), ("unit", "L"), ("parts", "P")):
             if head.get(letter):
