@@ -135,6 +135,10 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB \\\nT:x\ncBA|G3 G2:|\n", "\nT:"),
     # abc2midi: a staccato note cannot be tied ("Cannot find note before tie")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB .c2-c|G3 G2:|\n", ".c2-"),
+    # a tie into a first ending with no second after it (abc2midi: "Sustained notes beyond end of track";
+    # a sample of the 10-minute model): after its :| only the second ending, and no end before it
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA-|[1 AAB cBA::\nGAB cBA|G3 G2:|\n", "::\nG"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA-|[1 AAB cBA:| |:GAB cBA|G3 G2:|\n", ":| |"),
     # a chord inside a tuplet (music21 makes a bar of 1/12 of it)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(3[GB]AB cBA|G3 G2:|\n", "(3["),
     # a second ending closed by :| (abc2midi, in a repeat from the start: "found [1 or like before |:")
@@ -294,10 +298,11 @@ def test_late_in_the_budget_a_tune_ends_at_its_first_chance():
     model = LSTMModel(ModelConfig(vocab_size=codec.vocab_size, layers=1, hidden=32, embed=8, dropout=0.0))
     with torch.no_grad():
         model.head.bias[codec.EOS] = -30.0    # a model that never wants to end
-    pieces = generate(model, codec, n=16, seed=4, max_length=900)
+    pieces = generate(model, codec, n=48, seed=4, max_length=900)
     ended = [p for p in pieces if p.ended]
-    # (a random walk may change the meter to 9/2 and need long to fill a bar: 13 of these 16 end)
-    assert len(ended) >= 12
+    # (a random walk may change the meter to 9/2 and need long to fill a bar, or wander in a first
+    # ending: 40 of these 48 end; over seeds 1-8 of 16 rows, 70-73% did)
+    assert len(ended) >= 30
     rule = codec.constraint()
     for p in ended:
         assert len(p.ids) >= int(900 * rule.WIND_DOWN) - 1    # it did not want to end before

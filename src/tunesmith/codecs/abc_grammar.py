@@ -193,7 +193,7 @@ class AbcGrammar:
                 and (state.barend or (state.ls and not state.owe)) and not state.rep and state.slurs == 0
                 and state.tup is None and state.tie is None
                 and state.brk == 1 and not state.wait and not state.first and not state.ends
-                and not state.fresh and not state.ragged and not off_grid(state) and not state.parts)
+                and not state.fresh and not state.ragged and not off_grid(state) and not state.parts and not state.owed)
 
 
 def _key_matches(value: str, controls: dict) -> bool:

@@ -67,6 +67,8 @@ class Body(NamedTuple):
     metered: bool = False          # an M: came in the body: the bar after it is full unless it is the pickup or
     # opened by |: or an ending (as in every valid tune of the corpora; `check` would allow a short one by a
     # repeat sign, but music21 read such bars wrongly until notation/abc_music21.py)
+    owed: bool = False             # a tie ran into a first ending: the second must follow its :| (abc2midi,
+    # without one: "Sustained notes beyond end of track")
     parts: str | None = None       # with a part order in the header: its parts no P: in the body has labelled
     # yet (each is labelled once: abc2midi refuses "Part defined more than once")
 
@@ -196,6 +198,8 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     closes, opens = bar.startswith(":"), bar.endswith(":")
     if s.tup is not None or s.brk != 1 or (s.slurs and s.span >= SLUR_BARS) or (s.first and bar != "|" and not closes):
         return None
+    if s.owed and s.ends:
+        return None                  # after the :| of a first ending a tie ran into: only its second ending
     if closes and s.var and not s.first:
         # a second ending closed by :| (abc2midi, in a repeat from the start: "found [1 or like before
         # |:"; the corpora never do it)
@@ -269,7 +273,8 @@ def _ending(s: Body, digit: str) -> Body | None:
     :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
     if s.var or digit not in "12" or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
         return None           # (the corpora's endings are [1 and [2; music21 misreads [4 after [1)
-    return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1")
+    owed = digit == "1" and (s.owed or s.tie is not None or bool(s.wait))
+    return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1", owed=owed)
 
 
 def _ending_within(s: Body) -> Body | None:
@@ -288,8 +293,9 @@ def _compound(meter: str | None) -> bool:
 
 
 def _note_fits(s: Body) -> bool:
-    """Whether some note may still come in this bar."""
-    return _can_write(s)
+    """Whether some note may still come in this bar (none right after the :| of a first ending a tie ran
+    into: its second ending comes first, see Body.owed)."""
+    return _can_write(s) and not (s.owed and s.ends)
 
 
 def _in_bang(s: Body, ch: str) -> Body | None:
