@@ -143,6 +143,10 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(3[GB]AB cBA|G3 G2:|\n", "(3["),
     # a second ending closed by :| (abc2midi, in a repeat from the start: "found [1 or like before |:")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|1G3 G2:|2G3 G3:|\n", "|2G3 G3:"),
+    # a chord holding a note twice, with accidentals differing, that a tie comes into (abc2midi: "Could not
+    # find note to be tied"; a raw sample of the 10-minute model), or whose note it ties
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [A,-^a-][aA,^a]B|G3 G2:|\n", "[aA,^"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [a^a-][^a]BA|G3 G2:|\n", "[a^a-"),
     # a tied pitch twice in a chord (abc2midi: "Could not find note to be tied")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [GB-B]BA|G3 G2:|\n", "[GB-B]"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line

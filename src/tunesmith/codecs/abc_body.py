@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending,
                                         _ending_within, _fillable, _fits, _in_bang, _in_field, _in_quote,
-                                        _note_fits, _part_closes)
+                                        _note_fits, _part_closes, _twin)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
@@ -73,8 +73,7 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
 
 
 def _in_chord(g, s: Body, ch: str) -> Body | None:
-    """Inside [...]: up to four notes (ties allowed); the chord lasts as long as its first note, times
-    the length after `]`. Pitches tied from the chord before (`wait`) must be among its notes."""
+    """[...]: up to four notes as long as the first (times the length after `]`), tied pitches (`wait`) among them."""
     _, first, sub, count = s.tok
     if sub == " ":        # a space came: not a second (the corpora's chords have single spaces)
         if ch == " ":
@@ -96,20 +95,19 @@ def _in_chord(g, s: Body, ch: str) -> Body | None:
         if forced and (not any(p.startswith(pitch) for p in missing)
                        or (nxt[0] == "n" and nxt[3] and pitch not in missing)):
             return None
-        if nxt[0] == "n" and nxt[3] and pitch in s.ctie:
+        if nxt[0] == "n" and nxt[3] and (pitch in s.ctie or _twin(s, pitch)):
             return None      # its octave is settled: a pitch this chord ties already (see below)
         return s._replace(tok=("chord", first, nxt, count), acc=nxt[1] if nxt[0] == "acc" else s.acc)
     if nxt is None and sub:
         return None
     if nxt is not None:          # a note ended: keep the first's length, read ch again
         pitch = s.acc + nxt[2]
-        if (forced and pitch not in missing) or pitch in s.ctie or (ch == "-" and pitch in s.held):
+        if (forced and pitch not in missing) or pitch in s.ctie or _twin(s, pitch, ch == "-"):
             return None      # (a tied pitch twice in a chord: abc2midi cannot find which one the tie holds)
         if ch == "-" and first is not None and nxt[1] != first:
             return None      # abc2midi ties a chord's note only where it is as long as the chord
-        if first is not None and nxt[1] != first:
-            return None      # a longer one abc2midi sounds past the chord (at the end: "Sustained notes
-            # beyond end of track"); the corpora's chords have notes of one length
+        if first is not None and nxt[1] != first:   # a longer one abc2midi sounds past the chord (at the end:
+            return None      # "Sustained notes beyond end of track"); the corpora's chords have notes of one length
         first, sub, count = (nxt[1] if first is None else first), (), count + 1
         if not _can_write(s, "", first, chord=True):
             return None

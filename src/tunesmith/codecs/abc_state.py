@@ -292,6 +292,15 @@ def _compound(meter: str | None) -> bool:
     return bool(length and length.numerator % 3 == 0 and length.numerator > 3)
 
 
+def _twin(s: Body, pitch: str, tied: bool = False) -> bool:
+    """Whether a chord's note `pitch` is another spelling of a pitch the chord ties or the chord before tied
+    into it (`a` after `^a-`), or, `tied`, of a note the chord holds (`[a^a-]`): abc2midi may not find the
+    note such a tie holds ("Could not find note to be tied"; a raw sample of the 10-minute model)."""
+    bare = pitch.lstrip("^_=")
+    return any(p.lstrip("^_=") == bare and p != pitch for p in (*s.wait, *s.ctie)) or (
+        tied and any(p.lstrip("^_=") == bare for p in s.held))
+
+
 def _note_fits(s: Body) -> bool:
     """Whether some note may still come in this bar (none right after the :| of a first ending a tie ran
     into: its second ending comes first, see Body.owed)."""
