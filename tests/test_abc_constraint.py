@@ -139,6 +139,9 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # a sample of the 10-minute model): after its :| only the second ending, and no end before it
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA-|[1 AAB cBA::\nGAB cBA|G3 G2:|\n", "::\nG"),
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA-|[1 AAB cBA:| |:GAB cBA|G3 G2:|\n", ":| |"),
+    # a key (or any field) line inside a bar: music21 ends the bar there, as at a P: line (a raw sample of
+    # the shipped folk model)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB\nK:D\ncBA|G3 G2:|\n", "K:"),
     # a chord inside a tuplet (music21 makes a bar of 1/12 of it)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(3[GB]AB cBA|G3 G2:|\n", "(3["),
     # a second ending closed by :| (abc2midi, in a repeat from the start: "found [1 or like before |:")

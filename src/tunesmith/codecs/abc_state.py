@@ -243,9 +243,11 @@ def _close_bar(s: Body, bar: str) -> Body | None:
 
 
 def _part_closes(s: Body) -> Body | None:
-    """A P: line in a bar that holds notes: music21 ends the bar there (abc2midi reads on), so the bar
-    must be full or the tune's pickup, and it ends as at a plain bar line; None where it may not. (A P:
-    line that continues a line, after a backslash, is read inside the bar by both.)"""
+    """A field line (P:, K:, Q:, T:, W:, I:) in a bar that holds notes: music21 ends the bar there (abc2midi
+    reads on), so the bar must be full or the tune's pickup, and it ends as at a plain bar line; None where
+    it may not (M: and L: never come inside a bar). One that continues a line, after a backslash, stays
+    inside the bar: music21 still reads two short bars there, which `check` allows only beside a repeat
+    sign or double bar, as in Nottingham's "Merry Month of May" (elsewhere a disagreement left open)."""
     if s.meter is not None and s.pos < s.meter and s.bar != 0:
         return None
     closed = _close_bar(s, "|")
