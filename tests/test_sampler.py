@@ -158,3 +158,39 @@ def test_last_end_is_where_a_capped_piece_could_end():
     assert rule.last_end([9, 0, 1, 2], end_id=3) == 3          # after 0 1 (state 2), not after 0 1 2
     assert rule.last_end([9, 0, 1, 2, 1, 2], end_id=3) == 5    # after 0 1 2 1
     assert rule.last_end([9, 0], end_id=3) is None
+
+
+def test_a_row_stuck_at_a_dead_end_goes_back_to_where_it_could_end(monkeypatch):
+    """A dead end deeper than the grammar's one-step look-ahead leaves a row nothing but the mask's way
+    out, the end; the sampler then keeps the piece up to where its grammar last let it end."""
+    import sys
+
+    from tunesmith.codecs.constraint import GrammarConstraint
+    from tunesmith.sample import generate
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_abc_constraint import TUNES, codec_of
+
+    codec = codec_of(TUNES)
+
+    class TwoDeep(GrammarConstraint):
+        # "A", then any number of "A" (it may end there), then "B" "B" and no way on: "AB" is a dead end
+        def initial(self):
+            return "start"
+
+        def step(self, state, symbol):
+            return {("start", "A"): "A", ("A", "A"): "A", ("A", "B"): "B", ("B", "B"): "BB"}.get((state, symbol))
+
+        def can_end(self, state):
+            return state == "A"
+
+    monkeypatch.setattr(type(codec), "constraint", lambda self, controls=None: TwoDeep(self.symbols, self.EOS))
+    torch.manual_seed(0)
+    model = LSTMModel(ModelConfig(vocab_size=codec.vocab_size, layers=1, hidden=8, embed=4, dropout=0.0))
+    with torch.no_grad():    # it wants "B" above all, and never to end
+        model.head.bias.zero_()
+        model.head.bias[codec.symbols.index("B")] = 30.0
+        model.head.bias[codec.EOS] = -30.0
+    pieces = generate(model, codec, n=3, seed=1, max_length=50)
+    # each row wrote "A", "B", then found only the end (its "B" leads to a state with no way on)
+    assert [p.text for p in pieces] == ["A"] * 3 and all(p.ended for p in pieces)

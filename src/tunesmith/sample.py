@@ -168,6 +168,7 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     later[codec.start_only_ids] = float("-inf")
     first = later if len(prime) > 1 else never
     lengths = torch.full((n,), budget, dtype=torch.long, device=device)
+    stuck = torch.zeros(n, dtype=torch.bool, device=device)   # rows that ended at a dead end of the grammar
     active = torch.arange(n, device=device)   # rows still being written; finished ones leave the batch
     tokens, rows_of = [], []   # per step: the tokens and the rows they belong to, put in place at the end
     rule = _rule(codec, controls, constrain, prime.tolist(), n)
@@ -185,10 +186,13 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
             raise TunesmithError(NOT_FINITE)
         tokens.append(token)
         rows_of.append(active)
+        if any_ended:
+            lengths[active[ended]] = t
+            if rule is not None:    # an end the grammar did not allow: the mask's way out of a dead end
+                stuck[active[ended]] = ~rule.permits(token).to(device)[ended]
         if rule is not None:
             rule.advance(token)
         if any_ended:
-            lengths[active[ended]] = t
             going = ~ended
             if not bool(going.any()):
                 break
@@ -205,9 +209,12 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     primer_ids = prime[1:].tolist()
     results = []
     rows = out.cpu().tolist()
-    for i, length in enumerate(lengths.tolist()):
+    for i, (length, dead) in enumerate(zip(lengths.tolist(), stuck.tolist())):
         capped = length == budget
-        keep = _last_end(rule, codec, prime.tolist(), rows[i][:length]) if capped and rule is not None else length
+        # a row cut at the cap, or stuck at a dead end of its grammar (a deeper one than the one-step look-ahead
+        # sees: rare, the grammar's bug), goes back to where the grammar last let it end
+        back = (capped or dead) and rule is not None
+        keep = _last_end(rule, codec, prime.tolist(), rows[i][:length]) if back else length
         ids = primer_ids + rows[i][:keep]
         results.append(Sampled(ids, codec.decode(ids), not capped, codec.style_of(ids), len(primer_ids)))
     return results
