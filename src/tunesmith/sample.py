@@ -206,16 +206,20 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     steps = torch.repeat_interleave(torch.arange(len(tokens), device=device),
                                     torch.tensor([len(r) for r in rows_of], device=device))
     out[torch.cat(rows_of), steps] = torch.cat(tokens)
-    primer_ids = prime[1:].tolist()
+    return _pieces(codec, rule, prime.tolist(), out.cpu().tolist(), lengths.tolist(), stuck.tolist(), budget)
+
+
+def _pieces(codec: Codec, rule, prime: list[int], rows: list[list[int]], lengths: list[int], stuck: list[bool],
+            budget: int) -> list[Sampled]:
+    """Each row's piece: its tokens up to its end. A row cut at the cap, or stuck at a dead end of its
+    grammar (a deeper one than the one-step look-ahead sees: rare, the grammar's bug), goes back to
+    where the grammar last let it end."""
+    primer_ids = prime[1:]
     results = []
-    rows = out.cpu().tolist()
-    for i, (length, dead) in enumerate(zip(lengths.tolist(), stuck.tolist())):
+    for row, length, dead in zip(rows, lengths, stuck):
         capped = length == budget
-        # a row cut at the cap, or stuck at a dead end of its grammar (a deeper one than the one-step look-ahead
-        # sees: rare, the grammar's bug), goes back to where the grammar last let it end
-        back = (capped or dead) and rule is not None
-        keep = _last_end(rule, codec, prime.tolist(), rows[i][:length]) if back else length
-        ids = primer_ids + rows[i][:keep]
+        keep = _last_end(rule, codec, prime, row[:length]) if (capped or dead) and rule is not None else length
+        ids = primer_ids + row[:keep]
         results.append(Sampled(ids, codec.decode(ids), not capped, codec.style_of(ids), len(primer_ids)))
     return results
 
