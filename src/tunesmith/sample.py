@@ -225,9 +225,9 @@ def _pieces(codec: Codec, rule, prime: list[int], rows: list[list[int]], lengths
 
 
 def _last_end(rule, codec: Codec, prefix: list[int], tokens: list[int]) -> int:
-    """How many of a row's tokens to keep when the length cap cut it: up to where its grammar last let
-    it end (a tune at its last complete bar, not in the middle of one), or all where it never could.
-    The piece stays marked as capped."""
+    """How many of a row's tokens to keep when the length cap cut it (or a dead end of its grammar
+    stopped it): up to where its grammar last let it end (a tune at its last complete bar, not in the
+    middle of one), or all where it never could. A capped piece stays marked as capped."""
     at = rule.last_end(prefix + tokens, codec.EOS, len(prefix))
     return len(tokens) if at is None else at - len(prefix)
 
