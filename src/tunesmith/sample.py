@@ -189,7 +189,8 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
         if any_ended:
             lengths[active[ended]] = t
             if rule is not None:    # an end the grammar did not allow: the mask's way out of a dead end
-                stuck[active[ended]] = ~rule.permits(token).to(device)[ended]
+                done = ended.nonzero().squeeze(1)
+                stuck[active[done]] = ~rule.permits_rows(done, token[done]).to(device)
         if rule is not None:
             rule.advance(token)
         if any_ended:
