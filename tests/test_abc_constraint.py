@@ -255,9 +255,10 @@ def test_the_end_of_the_piece_needs_every_row_closed():
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/nottingham-abc is absent")
-def test_every_nottingham_tune_that_passes_check_is_accepted():
-    pieces = [p for f in sorted(DATA.glob("*.abc")) for p in read_file(f, "abc")[0]]
-    codec = CharCodec.fit(pieces, CodecOptions(unk_min_count=1))
+@pytest.mark.parametrize("unit", ["", "1/8"])    # as written (the shipped models), in one unit (the default)
+def test_every_nottingham_tune_that_passes_check_is_accepted(unit):
+    pieces = [p for f in sorted(DATA.glob("*.abc")) for p in read_file(f, "abc", unit=unit)[0]]
+    codec = CharCodec.fit(pieces, CodecOptions(unk_min_count=1, unit_length=unit or "as-written"))
     rule = codec.constraint()
     refused = [p for p in pieces if rule.accepts(codec.encode(p).tolist()) is not None]
     assert len(refused) < 260       # mostly tunes that fail `check`; 954 in all

@@ -31,6 +31,7 @@ class Tune:
 
     text: str       # what every file starts with: their text (trailing blank lines aside)
     primer: str     # the same tune in the model's training shape
+    unit: str | None = None   # ABC: the unit note length the continuation is written back in (None: the model's)
 
     def finisher(self, codec: Codec) -> Finish:
         """How a sampled continuation becomes its file: the person's text, then what the model wrote."""
@@ -40,7 +41,7 @@ class Tune:
 
     def written(self, codec: Codec, piece: Sampled) -> str:
         """What the model wrote after the primer, in the file's own notation."""
-        return tunes.written(codec, self.primer, codec.decode(piece.ids[piece.primed:]))
+        return tunes.written(codec, self.primer, codec.decode(piece.ids[piece.primed:]), self.unit)
 
 
 def prepare(codec: Codec, text: str, name: str = "the tune", constrain: bool = True) -> Tune:

@@ -88,6 +88,16 @@ def _check_fields(value: str) -> None:
     raise TunesmithError(f"--keep-fields takes ABC field letters (e.g. BSZN) or all, not {value!r}")
 
 
+def _check_unit(value: str) -> None:
+    if value == AS_WRITTEN or value in UNITS:
+        return
+    raise TunesmithError(f"--unit-length takes {', '.join(UNITS)} or {AS_WRITTEN}, not {value!r}")
+
+
+AS_WRITTEN = "as-written"
+UNITS = ("1/4", "1/8", "1/16")
+
+
 @dataclass(kw_only=True)
 class CodecOptions:
     """How a corpus is read and a codec fitted: one field per option, each codec reads its own."""
@@ -111,6 +121,10 @@ class CodecOptions:
                                    "music (e.g. BSZN for book, source, transcriber, notes), or all; by default "
                                    "those lines, which name people, and comments are left out",
                                check=_check_fields, metavar="LETTERS", group="corpus")
+    unit_length: str = setting("1/8", "ABC: write every tune's note lengths in this unit note length (L:), so "
+                                      "books written in different units read alike (a book in L:1/4 writes "
+                                      "A/2B/2 where one in L:1/8 writes AB); as-written keeps each tune's own",
+                               check=_check_unit, metavar="L", group="corpus")
     unk_min_count: int = setting(2, "symbols (characters, events) seen fewer than N times in the corpus are "
                                     "left out of the vocabulary and learned as one unknown symbol, as which "
                                     "'evaluate' scores symbols the model never saw (1: leave none out, no "

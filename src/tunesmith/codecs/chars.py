@@ -11,10 +11,12 @@ import numpy as np
 
 from tunesmith import TunesmithError, log
 from tunesmith.codecs import saved
-from tunesmith.codecs.base import Codec, CodecOptions, Piece, augment_shifts, register_codec
+from tunesmith.codecs.abc_symbols import LENGTHS
+from tunesmith.codecs.base import AS_WRITTEN, UNITS, Codec, CodecOptions, Piece, augment_shifts, register_codec
 from tunesmith.formats import TEXT_FORMATS
 from tunesmith.notation import abc, kern, scores
 from tunesmith.notation.abc_transpose import transpose
+from tunesmith.notation.abc_units import to_unit
 
 
 @register_codec
@@ -24,7 +26,7 @@ class CharCodec(Codec):
 
     def __init__(self, fmt: str, chars: Sequence[str], kern_headers: dict | None = None,
                  styles: Sequence[str] = (), unk: bool = False, keep_fields: str = "",
-                 known: dict[str, dict[str, int]] | None = None):
+                 known: dict[str, dict[str, int]] | None = None, unit_length: str = ""):
         if fmt not in ("abc", "kern"):
             raise TunesmithError(f"the character codec reads ABC or **kern, not '{fmt}'")
         self.format = fmt
@@ -32,6 +34,7 @@ class CharCodec(Codec):
         self._init_symbols(styles, self.chars, unk)
         self.kern_headers = {int(w): kern.KernHeader.from_json(h) for w, h in (kern_headers or {}).items()}
         self.keep_fields = keep_fields     # ABC: field letters kept besides the music's
+        self.unit_length = unit_length     # ABC: the unit every tune's lengths are read in ("": as written)
         self.known = known                 # header values of the corpus, for controls (None: saved before)
         self._grammar_caches: dict = {}    # controls → what the grammar worked out, kept across rounds
 
@@ -62,7 +65,7 @@ class CharCodec(Codec):
         bar = log.progress(len(files), "reading", unit="file") if show_progress and len(files) > 20 else None
         for path in files:
             try:
-                pieces, bad = read_file(path, reader, options.keep_fields)
+                pieces, bad = read_file(path, reader, options.keep_fields, _unit(options))
             except (OSError, ValueError, kern.KernError) as exc:
                 skipped.append((str(path), str(exc) or type(exc).__name__))
                 pieces, bad = [], []
@@ -88,7 +91,8 @@ class CharCodec(Codec):
         return f"{fmt.upper() if fmt == 'abc' else fmt} text"
 
     def reading(self) -> CodecOptions:
-        return CodecOptions(codec=self.kind, format=self.format, keep_fields=self.keep_fields)
+        return CodecOptions(codec=self.kind, format=self.format, keep_fields=self.keep_fields,
+                            unit_length=self.unit_length or AS_WRITTEN)
 
     # ---- fitting, encoding, decoding --------------------------------------------------------------
 
@@ -115,7 +119,8 @@ class CharCodec(Codec):
             from tunesmith.codecs.kern_grammar import kern_controls
             known = kern_controls(pieces)
         return cls(fmt, sorted(set(counts) - rare), headers, styles, unk=bool(rare),
-                   keep_fields=options.keep_fields if options is not None else "", known=known)
+                   keep_fields=options.keep_fields if options is not None else "", known=known,
+                   unit_length=_unit(options) if fmt == "abc" and options is not None else "")
 
     @classmethod
     def augment(cls, pieces: list[Piece], copies: int) -> list[Piece]:
@@ -152,7 +157,19 @@ class CharCodec(Codec):
         return self._frame(self._ids(piece.text, f"piece {piece.name}"), piece.meta.get("style"), end=True)
 
     def prepare_primer(self, primer: str) -> str:
-        return abc.prepare_primer(primer) if self.format == "abc" else kern.prepare_primer(primer)
+        if self.format != "abc":
+            return kern.prepare_primer(primer)
+        return self.in_unit(abc.prepare_primer(primer))
+
+    def in_unit(self, text: str) -> str:
+        """An ABC tune, or the start of one, with its lengths in the model's unit (as it is where the
+        model reads tunes as written, or where a length cannot be written in the unit; the L: of a
+        header without a K: yet is set to the unit, whose lengths the model goes on to write)."""
+        if not self.unit_length:
+            return text
+        if not any(line.startswith("K:") for line in text.split("\n")):
+            return "\n".join(f"L:{self.unit_length}" if line.startswith("L:") else line for line in text.split("\n"))
+        return to_unit(text, self.unit_length, LENGTHS) or text
 
     def encode_primer(self, primer: str, style: str | None = None) -> np.ndarray:
         return self._frame(self._ids(self.prepare_primer(primer), "the primer", unk=False), style, end=False)
@@ -208,6 +225,8 @@ class CharCodec(Codec):
             data["unk"] = True
         if self.keep_fields:
             data["keep_fields"] = self.keep_fields
+        if self.unit_length:
+            data["unit_length"] = self.unit_length
         if self.known is not None:
             data["known"] = self.known
         return data
@@ -225,9 +244,12 @@ class CharCodec(Codec):
         if known is not None and not all(isinstance(v, dict) and all(isinstance(k, str) and isinstance(n, int)
                                                                       for k, n in v.items()) for v in known.values()):
             raise saved.wrong("known", "an object of controls, each {value: count}", known)
+        unit = saved.entry(data, "unit_length", "string", "")
+        if unit and unit not in UNITS:
+            raise saved.wrong("unit_length", f"one of {', '.join(UNITS)}", unit)
         return cls(fmt, chars, headers, saved.entry(data, "styles", "distinct strings", []),
                    saved.entry(data, "unk", "boolean", False), saved.entry(data, "keep_fields", "string", ""),
-                   known)
+                   known, unit)
 
 
 def _is_header(header: dict) -> bool:
@@ -235,14 +257,20 @@ def _is_header(header: dict) -> bool:
                                       for k in ("spines", "staff", "clef"))
 
 
-def read_file(path: Path, fmt: str, keep_fields: str = "") -> tuple[list[Piece], list[tuple[str, str]]]:
+def _unit(options: CodecOptions) -> str:
+    """The unit ABC tunes are read in ("": each as written)."""
+    return "" if options.unit_length == AS_WRITTEN else options.unit_length
+
+
+def read_file(path: Path, fmt: str, keep_fields: str = "", unit: str = "") -> tuple[list[Piece], list[tuple[str, str]]]:
     """One ABC or **kern file → (pieces, skipped). Raises OSError/ValueError for an unreadable file.
-    `keep_fields`: ABC field letters kept besides the music's."""
+    `keep_fields`: ABC field letters kept besides the music's; `unit`: the unit note length every
+    tune's lengths are written in ("": as written; a tune whose lengths it cannot write stays so)."""
     text = abc.decode(path.read_bytes(), refuse_binary=True)   # by its byte-order mark; binary: ValueError
     if fmt == "abc":
         found, skipped = abc.read_book(text, str(path), keep_fields)
         if not found and not skipped:
             raise ValueError("no tunes (no X: line)")
-        return [Piece(n, t, "abc") for n, t in found], skipped
+        return [Piece(n, (to_unit(t, unit, LENGTHS) or t) if unit else t, "abc") for n, t in found], skipped
     body, header = kern.strip(text)
     return [Piece(str(path), body, "kern", {"header": header.to_json()})], []

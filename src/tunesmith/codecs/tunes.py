@@ -5,23 +5,41 @@ from __future__ import annotations
 
 from tunesmith import TunesmithError
 from tunesmith.notation import abc, kern
+from tunesmith.notation.abc_units import to_unit, unit_at_end
 
 SENTINEL = "z"     # a body line that lets a header-only tune be normalised; taken off again
 
 
-def tune_primer(codec, text: str, name: str) -> tuple[str, str]:
-    """(the text a continuation follows, the tune in `codec`'s training shape) for `text`, the contents
-    of an ABC or **kern file; an error in one sentence, naming `name`, for one it cannot take."""
+def tune_primer(codec, text: str, name: str) -> tuple[str, str, str | None]:
+    """(the text a continuation follows, the tune in `codec`'s training shape, the unit note length the
+    continuation is to be written back in or None) for `text`, the contents of an ABC or **kern file;
+    an error in one sentence, naming `name`, for one it cannot take."""
     if codec.primer_kind != "text" or codec.format not in ("abc", "kern"):
         raise TunesmithError(f"only models of ABC or **kern text continue a tune; this one writes {codec.format}")
     if codec.format == "abc":
         return _abc_tune(codec, text, name)
-    return _kern_tune(text, name)
+    return (*_kern_tune(text, name), None)
 
 
-def written(codec, primer: str, added: str) -> str:
-    """What the model wrote after `primer` (decoded, training shape), in the file's notation."""
-    return kern_tail(codec, primer, added) if codec.format == "kern" else added
+def written(codec, primer: str, added: str, unit: str | None = None) -> str:
+    """What the model wrote after `primer` (decoded, training shape), in the file's notation: for a
+    model that reads ABC in one unit note length, in `unit`, the person's own at the end of their tune."""
+    if codec.format == "kern":
+        return kern_tail(codec, primer, added)
+    return added if unit is None else in_own_unit(primer, added, unit)
+
+
+def in_own_unit(primer: str, added: str, unit: str) -> str:
+    """`added`, written after `primer` in the model's unit, in `unit`. A note the person's tune ends
+    with may be lengthened by the model; where their own length cannot be written on to the new one
+    (`A2` in L:1/8 lengthened to `A2/`, one unit, is `A` in L:1/4, which `A2` does not begin), the
+    lengthening is left out and the continuation starts after it."""
+    head = to_unit(primer, unit)
+    for tail in (added, added.lstrip("0123456789/")):
+        whole = to_unit(primer + tail, unit)
+        if head is not None and whole is not None and whole.startswith(head):
+            return whole[len(head):]
+    return added
 
 
 def _kept(text: str) -> str:
@@ -32,8 +50,9 @@ def _kept(text: str) -> str:
     return body + ("\n" if "\n" in tail else tail)
 
 
-def _abc_tune(codec: Codec, text: str, name: str) -> tuple[str, str]:
-    """The last tune of an ABC text (a file header's fields hold for it, as in reading), normalised."""
+def _abc_tune(codec, text: str, name: str) -> tuple[str, str, str | None]:
+    """The last tune of an ABC text (a file header's fields hold for it, as in reading), normalised,
+    in the model's unit note length; the person's unit at its end where the model reads in another."""
     kept = _kept(text)
     file_header, tunes = abc.split_book(kept)
     inherited: dict[str, str] = {}
@@ -57,7 +76,9 @@ def _abc_tune(codec: Codec, text: str, name: str) -> tuple[str, str]:
     if not ends_line:
         spaces = kept[len(kept.rstrip(" \t")):]
         shaped = shaped[:-1] + spaces
-    return kept, shaped
+    moved = codec.in_unit(shaped)
+    own = unit_at_end(shaped) if moved != shaped else None
+    return kept, moved, own if own != codec.unit_length else None
 
 
 def _kern_tune(text: str, name: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tunesmith import TunesmithError
 from tunesmith.codecs import CodecOptions
+from tunesmith.codecs.base import AS_WRITTEN
 from tunesmith.nets import ModelShape
 from tunesmith.settings import check, command_words, setting
 
@@ -84,6 +85,11 @@ class TrainConfig(TrainingOptions, ModelShape, CodecOptions):
                                       "STYLE=CORPUS names a style")
     out: str = setting(None, "run folder to create (or to continue with --resume)")
 
+    @classmethod
+    def saved(cls, settings: dict) -> "TrainConfig":
+        """The settings of run.json: a run made before --unit-length read its ABC tunes as written."""
+        return cls(**{"unit_length": AS_WRITTEN, **settings})
+
     def command(self) -> str:
         """The `tunesmith train` command line that makes this run (flags left at their defaults are
         left out; settings without a flag are named after a '#')."""
@@ -103,7 +109,7 @@ def recipe_of(checkpoint: Path) -> str | None:
     for folder in (checkpoint.parent, checkpoint.parent.parent):
         try:
             settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))["settings"]
-            return TrainConfig(**settings).command()
+            return TrainConfig.saved(settings).command()
         except (OSError, ValueError, KeyError, TypeError, TunesmithError):
             continue
     return None

@@ -86,7 +86,7 @@ def read_run(out: Path) -> dict:
     """run.json, or one sentence saying why it cannot be read."""
     try:
         run = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        TrainConfig(**run["settings"])
+        TrainConfig.saved(run["settings"])
         _ = run["codec"], run["split"]["train"], run["split"]["valid"]
     except (OSError, ValueError, KeyError, TypeError, TunesmithError) as exc:
         raise TunesmithError(f"{out / 'run.json'} is damaged ({type(exc).__name__}: {exc}); start the run again "
@@ -95,7 +95,7 @@ def read_run(out: Path) -> dict:
 
 
 def _prepare_here(cfg: TrainConfig, resume: bool, out: Path, run: dict | None, ranks: Dist) -> Prepared:
-    settings = TrainConfig(**run["settings"]) if resume else cfg
+    settings = TrainConfig.saved(run["settings"]) if resume else cfg
     corpus = corpus_mod.load(settings.corpus, options=settings)
     held = _held_split(settings, corpus)
     saved = corpus_mod.write_skipped(corpus, out) if ranks.main else None

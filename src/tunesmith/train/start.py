@@ -53,7 +53,7 @@ def _settings(cfg: TrainConfig, run: dict, limits: dict | None) -> TrainConfig:
     """The settings a run trains with: `cfg` for a new run; run.json's with the `limits` given now
     for a resumed one. Without any limit a run trains 20 epochs."""
     if limits is not None:
-        cfg = TrainConfig(**run["settings"])
+        cfg = TrainConfig.saved(run["settings"])
         for k, v in limits.items():
             if v is not None and (k != "device" or v != "auto"):
                 setattr(cfg, k, v)
