@@ -98,3 +98,10 @@ def test_nottingham_tunes_keep_every_length_in_one_unit():
     assert sum(m is None for m in moved) == 0
     for piece, text in random.Random(3).sample(list(zip(pieces, moved)), 40):
         assert durations(text) == durations(piece.text), piece.name
+
+
+def test_a_run_saved_before_the_option_reads_as_written():
+    from tunesmith.train.config import TrainConfig
+    old = TrainConfig.saved({"corpus": ["tunes.abc"], "out": "runs/old"})
+    assert old.unit_length == "as-written" and "--unit-length as-written" in old.command()
+    assert TrainConfig.saved({"corpus": ["tunes.abc"], "out": "r", "unit_length": "1/8"}).unit_length == "1/8"
