@@ -348,3 +348,41 @@ def test_a_tune_cut_at_the_cap_ends_where_its_grammar_last_let_it():
     for p in capped:
         if p not in cut_back:
             assert rule.last_end([codec.BOS, *p.ids], codec.EOS) is None
+
+
+def test_a_state_said_to_lead_on_without_a_step_takes_a_space_and_leads_on():
+    """`surely_leads_on` spares the look-ahead its steps only where it would find a symbol: every state one
+    symbol away from the tunes' own (the odd ones a sampler's draw reaches too) that it vouches for takes a
+    space, and leads on as the look-ahead says."""
+    from tunesmith.codecs.abc_state import Body
+
+    texts = TUNES + ["X:1\nT:Odd\nR:reel\nM:4/4\nL:1/8\nK:D\n(3ABc d>e [df]2 {g}f2|\"^Fine\"A4- A4:|\n"]
+    codec = codec_of(texts)
+    rule = codec.constraint()
+    vouched = 0
+    for text in texts:
+        assert first_refused(codec, text) is None
+        ids = codec.encode(Piece("p", text, "abc")).tolist()
+        rule.start(1, ids[:1])
+        for token in ids[1:-1]:
+            state = rule.rows[0]
+            for symbol in codec.symbols:
+                after = rule.step(state, symbol)
+                if isinstance(after, Body) and rule.surely_leads_on(after):
+                    vouched += 1
+                    assert rule.step(after, " ") is not None, (text, after)
+                    number = rule._number(after)
+                    assert rule._leads_on(number, codec.symbols.index(symbol)), (text, after)
+            rule.advance(torch.tensor([token]))
+    assert vouched > 100
+
+
+def test_the_grammar_walks_a_capped_piece_back_as_the_base_class_does():
+    from tunesmith.codecs.constraint import Constraint
+
+    codec = codec_of(TUNES)
+    rule = codec.constraint()
+    for text in TUNES:
+        ids = codec.encode(Piece("p", text, "abc")).tolist()[:-1]      # without the end
+        for cut in (8, 30, len(ids) - 3, len(ids)):
+            assert rule.last_end(ids[:cut], codec.EOS) == Constraint.last_end(rule, ids[:cut], codec.EOS)

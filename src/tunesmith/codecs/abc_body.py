@@ -9,8 +9,8 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 
 from __future__ import annotations
 
-from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _eff, _ending,
-                                        _ending_within, _fillable, _fits, _in_bang, _in_field, _in_quote,
+from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _commits, _eff,
+                                        _ending, _ending_within, _fillable, _in_bang, _in_field, _in_quote,
                                         _note_fits, _part_closes, _twin)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
@@ -22,11 +22,7 @@ INLINE_LETTERS = set("KMLPQ")
 
 def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     """A note (pitch), rest (None) or chord of `units` unit lengths is written."""
-    if not _fits(s, units) or (s.tie is not None and pitch != s.tie) or (s.pair is not None and units != s.pair):
-        return None
-    if s.wait and pitch != "[" and s.wait != (s.acc + (pitch or ""),):
-        return None
-    if s.swing and s.mark and units == 1:     # abc2midi cannot pair a hornpipe's marked unit note
+    if not _commits(s, units, pitch):
         return None
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
@@ -251,7 +247,7 @@ def between(g, s: Body, ch: str) -> Body | None:
                                   (ch in FIELD_LINE_LETTERS and ch in g.letters)):
         return s._replace(tok=("line", ch))     # a field line, if a colon follows
     if ch in NOTES or ch in RESTS or ch in "^_=":
-        return _in_note(g, s._replace(tok=()), ch)
+        return _in_note(g, s._replace(tok=()) if s.tok else s, ch)   # (its callers have ended the token before)
     if ch in DECORATIONS:
         return _decoration(s, ch)
     if ch == " ":     # a tie may follow a space ("A -A"); a broken rhythm not

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import INLINE_LETTERS, body_step
-from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound, off_grid
+from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound, off_grid, takes_space
 from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
@@ -211,6 +211,8 @@ class AbcConstraint(GrammarConstraint):
     def __init__(self, codec, controls: dict[str, str], cache=None):
         super().__init__(codec.symbols, codec.EOS, [*codec.never_ids, *codec.start_only_ids], cache)
         self.grammar = AbcGrammar(codec.known, codec.keep_fields, controls)
+        # a body state that takes a space leads on (see surely_leads_on): most that a batch reaches do
+        self.spaced = " " in self.symbols and self.symbols.index(" ") not in self.skip
 
     def initial(self):
         return self.grammar.initial()
@@ -230,12 +232,15 @@ class AbcConstraint(GrammarConstraint):
             return state._replace(size=_near(state.size, HEAD_LIMITS[0]), lines=_near(state.lines, HEAD_LIMITS[1]))
         if not isinstance(state, Body):
             return state
-        state = state._replace(gap=_gap_view(state.gap))     # (span is small: bounded by SLUR_BARS)
+        gap = _gap_view(state.gap)     # (span is small: bounded by SLUR_BARS)
         if state.tie is not None or state.wait:    # the pitch written decides what may follow
-            return state
+            return state._replace(gap=gap)
         last = state.last if state.last is None else (state.last[0], state.last[1] not in (None, "["),
                                                       *state.last[2:])
-        return state._replace(tok=_token_class(state.tok), last=last)
+        return state._replace(gap=gap, tok=_token_class(state.tok), last=last)
+
+    def surely_leads_on(self, state) -> bool:
+        return self.spaced and isinstance(state, Body) and takes_space(state)
 
 
 def _gap_view(gap: int):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RIGHT_SPECIAL,
+from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RESTS, RIGHT_SPECIAL,
                                           VALUE_CHARS, Fraction, chord_symbol, length_value, meter_length,
                                           prefixes, shortest_length, tempo, unit_length)
 from tunesmith.notation import abc
@@ -167,6 +167,24 @@ def _fillable(room: Fraction, tup: tuple | None) -> bool:
             return True
         count += 1
     return False
+
+
+def _commits(s: Body, units: Fraction, pitch: str | None) -> bool:
+    """Whether a note (pitch), rest (None) or chord ("[") of `units` unit lengths may be written (abc_body._commit)."""
+    return (_fits(s, units) and (s.tie is None or pitch == s.tie) and (s.pair is None or units == s.pair)
+            and (not s.wait or pitch == "[" or s.wait == (s.acc + (pitch or ""),))
+            and not (s.swing and s.mark and units == 1))     # abc2midi cannot pair a hornpipe's marked unit note
+
+
+def takes_space(s: Body) -> bool:
+    """Whether the body reader takes a space after `s` (abc_body.body_step), told without reading it: between
+    tokens before the gap's limit, and in a note or rest whose length is written and which may end there (the
+    space ends it). Such a state leads on, which the grammar's look-ahead then need not find by trying symbols."""
+    tok = s.tok
+    if not tok:
+        return s.gap < GAP_LIMIT
+    return tok[0] == "n" and tok[3] in LENGTHS and _commits(s, length_value(tok[3]),
+                                                            None if tok[1] in RESTS else tok[1] + tok[2])
 
 
 def _eff(s: Body, units: Fraction) -> Fraction:

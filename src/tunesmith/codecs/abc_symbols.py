@@ -94,6 +94,7 @@ def unit_length(value: str) -> Fraction:
     num, _, den = value.strip().partition("/")
     return Fraction(int(num), int(den)) if num.isdigit() and den.isdigit() and int(den) else Fraction(1, 8)
 
+@lru_cache(maxsize=None)     # (its callers pass suffixes of LENGTHS: a few dozen)
 def length_value(text: str) -> Fraction:
     """A note's length suffix ("", "3", "/", "3/2", "//") → multiple of the unit length."""
     num, slash, rest = text.partition("/")
@@ -130,6 +131,7 @@ BAR_PREFIXES = frozenset(b[:i] for b in BARS for i in range(1, len(b) + 1))
 
 ENDING_BARS = ("|", ":|")         # a bar line an ending's number may follow (|1, :|2)
 
+@lru_cache(maxsize=65536)    # (the grammar reads the same few notes over and over)
 def read_note(sub: tuple, ch: str):
     """One character of a note token (accidentals, pitch letter, octave marks, length):
     the token read so far, ("done", units, pitch) when `ch` ends it (then `ch` is read again after

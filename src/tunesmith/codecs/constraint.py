@@ -22,13 +22,13 @@ operation and `advance` one gather, whatever the batch size.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from typing import Sequence
 
 import torch
 
 from tunesmith import TunesmithError
+from tunesmith.codecs.grammar_store import _DEAD, DEAD_NUMBER, GrammarCache   # (GrammarCache: imported from here too)
 
 
 class Constraint(ABC):
@@ -177,16 +177,21 @@ class GrammarConstraint(Constraint):
         """What of a state decides its mask: states with the same view share one (default: all of it)."""
         return state
 
+    def surely_leads_on(self, state) -> bool:
+        """True where the grammar can tell without a step that some symbol may follow `state` (the
+        look-ahead then tries none); False where it cannot tell. A grammar that overrides it answers
+        True only where a step would find such a symbol: the masks stay the same, only cheaper."""
+        return False
+
     # ---- states by number -------------------------------------------------------------------------
 
     def _number(self, state) -> int:
         store = self.store
-        found = store.ids.get(state)
-        if found is None:
-            with self.cache.lock:         # the web app samples with one model in several threads
-                found = store.ids.setdefault(state, len(store.states))
-                if found == len(store.states):
-                    store.states.append(state)
+        with self.cache.lock:         # the web app samples with one model in several threads
+            # (one look-up: a state is hashed once, and most states a batch numbers are new)
+            found = store.ids.setdefault(state, len(store.states))
+            if found == len(store.states):
+                store.states.append(state)
         return found
 
     def _next(self, number: int, token: int) -> int:
@@ -223,11 +228,15 @@ class GrammarConstraint(Constraint):
         store = self.store
         found = store.alive.get(number)
         if found is None:
-            # states with one view take the same tokens: whether one leads on is known for all
-            key = self.view(store.states[number])
-            found = store.alive_view.get(key)
-            if found is None:
-                found = store.alive_view[key] = self._leads_on(number, token)
+            state = store.states[number]
+            if self.surely_leads_on(state):
+                found = True
+            else:
+                # states with one view take the same tokens: whether one leads on is known for all
+                key = self.view(state)
+                found = store.alive_view.get(key)
+                if found is None:
+                    found = store.alive_view[key] = self._leads_on(number, token)
             store.alive[number] = found
         return found
 
@@ -300,8 +309,19 @@ class GrammarConstraint(Constraint):
         return self._permitted([self._rows[i] for i in rows.tolist()], tokens.tolist())
 
     def _permitted(self, numbers: list[int], tokens: list[int]) -> torch.Tensor:
-        step, lives = self._next, self._lives
-        return torch.tensor([lives(step(i, t), t) for i, t in zip(numbers, tokens)], dtype=torch.bool)
+        alive, end, lives = self.store.alive, self.end_id, self._lives
+        # (what is known is looked up here; `_lives` works out the rest)
+        return torch.tensor([n >= 0 and (t == end or alive.get(n) or lives(n, t))
+                             for n, t in zip(self._after(numbers, tokens), tokens)], dtype=torch.bool)
+
+    def _after(self, numbers: list[int], tokens: list[int]) -> list[int]:
+        """`_next` for each row, its look-ups done in one pass (most rows' next states are known)."""
+        get, vocab = self.store.next.get, self.vocab
+        found = [get(i * vocab + t) for i, t in zip(numbers, tokens)]
+        if None in found:
+            step = self._next
+            found = [step(i, t) if n is None else n for n, i, t in zip(found, numbers, tokens)]
+        return found
 
     def first_permitted(self, rows: torch.Tensor, candidates: list[list[int]]) -> list[int]:
         # one grammar step per candidate tried where the state is new, no mask (see `permits`)
@@ -309,69 +329,26 @@ class GrammarConstraint(Constraint):
         return [next((t for t in tokens if t >= 0 and lives(step(self._rows[i], t), t)), -1)
                 for i, tokens in zip(rows.tolist(), candidates)]
 
+    def last_end(self, ids: Sequence[int], end_id: int, prefix_length: int = 1) -> int | None:
+        # the same walk as Constraint's, by state number: no tensor per symbol (a capped piece has thousands)
+        self.start(1, list(ids[:prefix_length]))
+        number, best, lives = self._rows[0], None, self._lives
+        for position in range(prefix_length, len(ids) + 1):
+            if position > prefix_length and lives(self._next(number, end_id), end_id):
+                best = position
+            if position == len(ids):
+                break
+            token = ids[position]
+            nxt = self._next(number, token)
+            if not lives(nxt, token):
+                break
+            number = nxt
+        self._rows = [number]
+        return best
+
     def advance(self, tokens: torch.Tensor) -> None:
-        step = self._next
         # a token the mask forbade (a caller that does not mask) ends the row's grammar: keep it ending
-        self._rows = [nxt if nxt >= 0 else DEAD_NUMBER for nxt in
-                      (step(i, t) for i, t in zip(self._rows, tokens.tolist()))]
+        self._rows = [n if n >= 0 else DEAD_NUMBER for n in self._after(self._rows, tokens.tolist())]
 
     def keep(self, rows: torch.Tensor) -> None:
         self._rows = [i for i, k in zip(self._rows, rows.tolist()) if k]
-
-
-class GrammarStore:
-    """What a grammar has worked out, by state number: the states, each (state, token)'s next state,
-    whether a state leads on, each state's mask (shared by states with the same view)."""
-
-    def __init__(self, vocab: int):
-        self.ids: dict = {_DEAD: DEAD_NUMBER}    # state → its number
-        self.states: list = [_DEAD]
-        self.next: dict[int, int] = {}           # number × vocab + token → number, -1: forbidden
-        self.alive: dict[int, bool] = {}
-        self.alive_view: dict = {}               # view → whether its states lead on
-        self.row_of: dict[int, int] = {}         # number → its mask's row of `bank`
-        self.mask_of: dict = {}                  # view → its row of `bank`
-        with torch.inference_mode(False):        # see add_mask
-            self.bank = torch.zeros(64, vocab, dtype=torch.bool)   # grows by doubling
-        self.size = 0
-
-    def add_mask(self, key, mask: torch.Tensor) -> int:
-        found = self.mask_of.get(key)            # another thread may have added it
-        if found is None:
-            # a normal tensor even when the sampler (inference mode) grows it: a store outlives the
-            # batch, and `accepts` or `evaluate --constrained` write to it outside inference mode
-            with torch.inference_mode(False):
-                if self.size == len(self.bank):
-                    self.bank = torch.cat([self.bank, torch.zeros_like(self.bank)])
-                self.bank[self.size] = mask
-            found = self.mask_of[key] = self.size
-            self.size += 1
-        return found
-
-
-class GrammarCache:
-    """A grammar's store, shared by the constraints of one model (and one set of controls) across
-    sampling rounds. A constraint keeps the store it started with, so a new store (when the old one
-    grew past the limit) never disturbs a batch being sampled in another thread."""
-
-    def __init__(self, vocab: int):
-        self.lock = threading.Lock()
-        self.vocab = vocab
-        self.store = GrammarStore(vocab)
-
-    def fresh(self, limit: int) -> GrammarStore:
-        with self.lock:
-            if len(self.store.states) > limit:
-                self.store = GrammarStore(self.vocab)
-            return self.store
-
-
-class _Dead:
-    """The state of a row that took a forbidden token: only the end is left."""
-
-    def __repr__(self) -> str:
-        return "DEAD"
-
-
-_DEAD = _Dead()
-DEAD_NUMBER = 0
