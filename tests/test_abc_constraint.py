@@ -210,14 +210,23 @@ def test_a_part_label_ends_the_bar_as_music21_reads_it():
     pickup = head + "P:S\nd3\nP:A\ngdB GBd|g2f a2g|f2e c2A|E3 E3||\n"
     # a full bar ended by the label alone
     full = head + "P:A\ngdB GBd|E3 E3\nP:B\ngdB GBd|E3 E3||\n"
-    # a label on a line continued by a backslash stays inside the bar for both readers ("Merry Month of May")
+    # a label on a line continued by a backslash: music21 still ends the bar there, and the two short
+    # bars pass `check` beside a double bar ("Merry Month of May")
     continued = head + "P:A\ngdB GBd|E3 dc\\\nP:B\nB||\n"
+    # ... or beside a plain one, when the bar was full at the label
+    continued_full = head + "P:A\ngdB GBd|E3 dcB\\\nP:B\ngdB|E3 E3|]\n"
     # a short bar before a label that is not the pickup: music21 reads a short bar there
     short = head + "P:A\ngdB GBd|E3\nP:B\nE3 gdB|E3 E3||\n"
-    codec = codec_of(TUNES + [pickup, full, continued, short])
-    for text in (pickup, full, continued):
+    codec = codec_of(TUNES + [pickup, full, continued, continued_full, short])
+    for text in (pickup, full, continued, continued_full):
         assert first_refused(codec, text) is None, text
     assert short[first_refused(codec, short):].startswith("P:B")    # refused at the label (it could not go on)
+    # after a continued line, the short bar's rest must end at a repeat sign or double bar, and the bar
+    # after a line that ended a full one may not be short at all (music21 gives it its own meter)
+    for bad, at in ((head + "P:A\ngdB GBd|E3 dc\\\nP:B\nB|E3 E3||\n", "E3 E3||"),   # (after the plain bar line)
+                    (head + "P:A\ngdB GBd\nE3 dc\\\nP:B\nB||\n", "P:B"),
+                    (head + "P:A\ngdB GBd|E3|E3 dc\\\nP:B\nB||\n", "P:B")):    # the short E3| leans on it
+        assert bad[first_refused(codec, bad):].startswith(at), bad
 
 
 def test_header_order_fields_and_values():

@@ -336,7 +336,7 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
                 or (letter in "ML" and (s.filled or s.tup is not None))
                 or (letter == "K" and (s.tie is not None or s.wait))):
             return None
-        s = _part_closes(s) if s.filled and len(s.tok) == 2 else s  # (any field line; 3 items: a continued line)
+        s = _part_closes(s, continued=len(s.tok) == 3) if s.filled else s  # (3 items: a continued line)
         return None if s is None else s._replace(tok=("field", letter, ""), ls=False)
     if letter in DECORATIONS:
         marked = _decoration(s._replace(tok=()), letter)

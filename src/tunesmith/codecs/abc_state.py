@@ -260,14 +260,21 @@ def _close_bar(s: Body, bar: str) -> Body | None:
                       ends=ends, empty=0)
 
 
-def _part_closes(s: Body) -> Body | None:
+def _part_closes(s: Body, continued: bool = False) -> Body | None:
     """A field line (P:, K:, Q:, T:, W:, I:) in a bar that holds notes: music21 ends the bar there (abc2midi
     reads on), so the bar must be full or the tune's pickup, and it ends as at a plain bar line; None where
-    it may not (M: and L: never come inside a bar). One that continues a line, after a backslash, stays
-    inside the bar: music21 still reads two short bars there, which `check` allows only beside a repeat
-    sign or double bar, as in Nottingham's "Merry Month of May" (elsewhere a disagreement left open)."""
+    it may not (M: and L: never come inside a bar).
+
+    After a line continued with a backslash (`continued`) a short bar may go on past the field line, as in
+    Nottingham's "Merry Month of May" (`efe dc\\ P:C B||`): music21 reads two short bars there, which
+    `check` allows beside a repeat sign or double bar, so the bar must be one that is split (its own left
+    bar line, or the one that ends it: `owe`), and not one music21 would give a time signature of its own
+    (as `_close_bar` refuses a short bar: after a line that ended a full bar, or after a body M:). A short
+    bar before it that leans on it (`owe`) needs its left bar line: music21 ends this one at the label."""
     if s.meter is not None and s.pos < s.meter and s.bar != 0:
-        return None
+        if not continued or s.full or (not s.left and (s.metered or s.owe)):
+            return None
+        return s._replace(owe=True)
     closed = _close_bar(s, "|")
     return None if closed is None else closed._replace(barend=False)   # (no ending may follow it)
 
