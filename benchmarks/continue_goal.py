@@ -3,7 +3,8 @@ user's text unchanged, and does it pass `tunesmith check`?
 
     python benchmarks/continue_goal.py runs/nott -n 20 --seed 1
 
-The tunes are the run's validation split (run.json; never trained on) that pass `check` as they are.
+The tunes are the run's validation split (run.json; never trained on) that pass `check` as they are,
+as their books write them (in their own unit note length, whatever unit the model reads in).
 Each is cut after the first note of the first bar that begins past the middle of its body (so the
 cut bar is unfinished), written to a file, and continued once by the CLI, as a user would.
 """
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from tunesmith import check
+from tunesmith.codecs import CodecOptions
 from tunesmith.corpus import load
 
 NOTE_TAIL = set(",'/0123456789")
@@ -69,7 +71,10 @@ def main() -> int:
     split = json.loads((Path(args.run) / "run.json").read_text())["split"]["valid"]
     files = sorted({name.split("#")[0] for name in split})
     wanted = {_key(name) for name in split}
-    pieces = [p for p in load(files, show_progress=False).pieces if _key(p.name) in wanted]
+    # the tunes as their books write them (L:1/4 mostly), not in the unit a model reads them in: the
+    # continuation is to come back in the person's own unit
+    as_written = CodecOptions(unit_length="as-written")
+    pieces = [p for p in load(files, options=as_written, show_progress=False).pieces if _key(p.name) in wanted]
     reports = check.check_texts([p.text for p in pieces], ".abc")
     valid = [p for p, r in zip(pieces, reports) if r.valid]
     rows = []
