@@ -43,11 +43,16 @@ def unit_value(value: str) -> Fraction | None:
 
 
 def read_length(text: str) -> Fraction:
-    """A length suffix ("", "3", "/", "3/2", "//") as a multiple of the unit."""
+    """A length suffix ("", "3", "/", "3/2", "//") as a multiple of the unit; a zero (`A0`, `A/0`)
+    is no length a tune can be rewritten with."""
     num, slash, rest = text.partition("/")
     value = Fraction(int(num)) if num else Fraction(1)
     for part in (rest.split("/") if slash else []):
+        if part and int(part) == 0:
+            raise _Cannot
         value /= int(part) if part else 2
+    if value == 0:
+        raise _Cannot
     return value
 
 
