@@ -70,6 +70,10 @@ def test_body_meters_are_handed_to_music21_where_it_applies_them():
     assert for_music21(head + "GA|[M:3/4]ABc|]\n") == head + "GA|\nABc\nM:3/4\n|]\n"
     # of two meters before a bar, the last holds
     assert for_music21(head + "GA|\nM:9/8\nM:3/4\nK:D\nABc|]\n") == head + "GA|\nK:D\nABc\nM:3/4\n|]\n"
+    # an ending's number and a chord symbol are no music: the first bar in the meter is the one with notes
+    # (before, music21 gave the 2/4 to the first ending's bar of 4/4, which then read as too long)
+    assert (for_music21(head + '|:d8|[1d8:|\nM:2/4\n[2"A"[|gece|A4|]\n')
+            == head + '|:d8|[1d8:|\n[2"A"[|gece\nM:2/4\n|A4|]\n')
     # no bar line after it: it stays; nothing else changes, and no line is left blank (it would end the tune)
     assert for_music21(head + "GA|\nM:3/4\nABc\n") == head + "GA|\nM:3/4\nABc\n"
     assert for_music21(TUNES[0]) == TUNES[0]

@@ -25,8 +25,10 @@ METER_LINE = re.compile(r"^M:([^\n%]*)(?:%[^\n]*)?\n", re.M)
 # (not where the line after it would begin like a field: "[L:1/4]e:|")
 INLINE = re.compile(r"\[([ML]):([^\]\n]*)\](?!\s*[A-Za-z]:)")
 # what the search for a bar line steps over: chord symbols and annotations, !decorations!, comments,
-# field lines, inline fields and tuplet ratios (their colons are no repeat signs)
-SKIP = re.compile(r'"[^"\n]*"|![^!\n]*!|%[^\n]*|^[A-Za-z]:[^\n]*|\[[A-Za-z]:[^\]\n]*\]|\(\d(?::\d*)*', re.M)
+# field lines, inline fields, tuplet ratios (their colons are no repeat signs) and the numbers of
+# endings (`[2`, `|1`: a bar that holds only an ending's number and a chord symbol has no music)
+SKIP = re.compile(r'"[^"\n]*"|![^!\n]*!|%[^\n]*|^[A-Za-z]:[^\n]*|\[[A-Za-z]:[^\]\n]*\]|\(\d(?::\d*)*'
+                  r'|\[\d[\d,-]*|(?<=\|)\d[\d,-]*', re.M)
 BAR = re.compile(r"\[?:*\||::")
 
 
