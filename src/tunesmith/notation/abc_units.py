@@ -78,13 +78,14 @@ def to_unit(text: str, unit: str, lengths: Collection[str] | None = None) -> str
         raise ValueError(f"not a unit note length: {unit!r}")
     lines = text.split("\n")
     found = _header(lines)
-    if found is None or unit_value(found[1]) is None:
+    current = None if found is None else unit_value(found[1])
+    if current is None:
         return None
-    key_at, written = found
+    key_at = found[0]
     out = [f"L:{unit}" if line.startswith("L:") else line for line in lines[:key_at + 1]]
     if not any(line.startswith("L:") for line in out):
         out.insert(key_at, f"L:{unit}")
-    rewrite = _Rewrite(unit_value(written), target, lengths)
+    rewrite = _Rewrite(current, target, lengths)
     try:
         for line in lines[key_at + 1:]:
             line = rewrite.line(line)
