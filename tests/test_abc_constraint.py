@@ -377,13 +377,39 @@ def test_a_state_said_to_lead_on_without_a_step_takes_a_space_and_leads_on():
             state = rule.rows[0]
             for symbol in codec.symbols:
                 after = rule.step(state, symbol)
-                if isinstance(after, Body) and rule.surely_leads_on(after):
+                if after is not None and rule.surely_leads_on(after):
                     vouched += 1
-                    assert rule.step(after, " ") is not None, (text, after)
+                    # a body state takes a space, a header one (a title's text) a letter
+                    assert rule.step(after, " " if isinstance(after, Body) else "e") is not None, (text, after)
                     number = rule._number(after)
                     assert rule._leads_on(number, codec.symbols.index(symbol)), (text, after)
             rule.advance(torch.tensor([token]))
     assert vouched > 100
+
+
+def test_winding_down_a_bar_line_closes_an_open_repeat():
+    """Past the sampler's wind-down a row that opened a repeat (or a first ending) closes it at its
+    next bar line instead of writing on to the length cap: the tune may not end with one open."""
+    codec = codec_of(TUNES)
+    ids = codec.encode(Piece("p", "X:1\nT:Two\nR:reel\nM:4/4\nL:1/8\nK:D\n|:dcBA dcBA|dcBA dcBA", "abc")).tolist()
+    bar, colon = (torch.tensor([codec.symbols.index(c)]) for c in "|:")
+    rule = codec.constraint()
+    for wind in (False, True):
+        rule.start(1, ids[:-1])              # a full bar, the repeat open
+        if wind:
+            rule.wind_down()
+        assert bool(rule.permits(bar)[0]) is not wind      # a plain bar line leaves the repeat open
+        assert bool(rule.permits(colon)[0])
+        rule.advance(colon)
+        rule.advance(bar)
+        assert bool(rule.permits(colon)[0]) is not wind      # :|: would open another
+        rule.advance(torch.tensor([codec.symbols.index("\n")]))
+        assert bool(rule.permits(torch.tensor([codec.EOS]))[0])     # :| closed it: the tune may end
+    # a first ending, too, is closed by a :| only
+    ids = codec.encode(Piece("p", "X:1\nT:Two\nR:reel\nM:4/4\nL:1/8\nK:D\ndcBA dcBA|1 dcBA dcBA", "abc")).tolist()
+    rule.start(1, ids[:-1])
+    rule.wind_down()
+    assert not bool(rule.permits(bar)[0]) and bool(rule.permits(colon)[0])
 
 
 def test_the_grammar_walks_a_capped_piece_back_as_the_base_class_does():

@@ -175,6 +175,8 @@ def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float 
     vocab = codec.vocab_size
     wind = int(budget * rule.WIND_DOWN) if rule is not None and rule.WIND_DOWN else budget
     for t in range(budget):
+        if t == wind:     # from here the grammar steers each row towards an end (Constraint.wind_down)
+            rule.wind_down()
         logits = (logits + first) if t == 0 else logits.add_(later)
         token = _constrained_pick(logits, rule, greedy, top_k, top_p, generator)
         if t >= wind:     # late in the budget a row that may end ends (Constraint.WIND_DOWN)

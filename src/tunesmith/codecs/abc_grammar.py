@@ -213,6 +213,8 @@ class AbcConstraint(GrammarConstraint):
         self.grammar = AbcGrammar(codec.known, codec.keep_fields, controls)
         # a body state that takes a space leads on (see surely_leads_on): most that a batch reaches do
         self.spaced = " " in self.symbols and self.symbols.index(" ") not in self.skip
+        # a header line's free text (a title) that may grow takes a letter: it leads on as well
+        self.lettered = any(ch in self.symbols and self.symbols.index(ch) not in self.skip for ch in "e")
 
     def initial(self):
         return self.grammar.initial()
@@ -239,8 +241,21 @@ class AbcConstraint(GrammarConstraint):
                                                       *state.last[2:])
         return state._replace(gap=gap, tok=_token_class(state.tok), last=last)
 
+    def closing(self, state):
+        return state._replace(closing=True) if isinstance(state, Body) else state
+
     def surely_leads_on(self, state) -> bool:
+        if isinstance(state, Head):
+            return self.lettered and _takes_letter(state)
         return self.spaced and isinstance(state, Body) and takes_space(state)
+
+
+def _takes_letter(head: Head) -> bool:
+    """Whether the header reader takes the letter e after `head`, told without reading it: in the free
+    text of a field line (a title, not a value from a list or of restricted characters) not yet at
+    its length limit (AbcGrammar.head_step)."""
+    return (len(head.at) == 2 and head.at[1] == ":" and head.at[0] not in "XMLKRQP"
+            and head.size < HEAD_LIMITS[0])
 
 
 def _gap_view(gap: int):

@@ -71,6 +71,8 @@ class Body(NamedTuple):
     # without one: "Sustained notes beyond end of track")
     parts: str | None = None       # with a part order in the header: its parts no P: in the body has labelled
     # yet (each is labelled once: abc2midi refuses "Part defined more than once")
+    closing: bool = False          # late in the length budget (the sampler's wind-down): a bar line may not
+    # leave a repeat or a first ending open, so a row that opened one closes it (:|) and may end
 
 
 _FIELD = {name: i for i, name in enumerate(Body._fields)}
@@ -227,6 +229,8 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     if bar == "::" and (s.closed or s.shut):
         return None                  # abc2midi: "found :: before |:" (not so :|: which closes only)
     rep = (s.rep and not closes) or opens
+    if s.closing and (rep or (s.first and not closes)):
+        return None                  # winding down: only a bar line that closes what is open
     # abc2midi: after a :| the next first ending needs a |: (or the end of a variant in between)
     closed = _closed_after(s, bar)
     # for a ::, only a |: opens again what a :| closed (not the end of a variant, as for [1)

@@ -40,6 +40,10 @@ class Constraint(ABC):
     @abstractmethod
     def start(self, rows: int, prefix: Sequence[int]) -> None: ...
 
+    def wind_down(self) -> None:
+        """The sampler has reached WIND_DOWN: from here a grammar may steer each row towards an end
+        (close what is open and stays open: a repeat). Default: nothing changes."""
+
     @abstractmethod
     def allowed(self) -> torch.Tensor: ...
 
@@ -175,6 +179,11 @@ class GrammarConstraint(Constraint):
 
     def view(self, state):
         """What of a state decides its mask: states with the same view share one (default: all of it)."""
+        return state
+
+    def closing(self, state):
+        """The state as it is read past the wind-down (see `wind_down`): the same, or one whose reader
+        refuses more, so that the row can reach an end (default: the same)."""
         return state
 
     def surely_leads_on(self, state) -> bool:
@@ -345,6 +354,10 @@ class GrammarConstraint(Constraint):
             number = nxt
         self._rows = [number]
         return best
+
+    def wind_down(self) -> None:
+        states = self.store.states
+        self._rows = [n if n < 0 or states[n] is _DEAD else self._number(self.closing(states[n])) for n in self._rows]
 
     def advance(self, tokens: torch.Tensor) -> None:
         # a token the mask forbade (a caller that does not mask) ends the row's grammar: keep it ending
