@@ -82,6 +82,40 @@ def test_reading_writes_every_tune_in_the_unit_and_the_codec_keeps_it(tmp_path):
         settings.check(CodecOptions(unit_length="1/5"))
 
 
+def test_evaluate_counts_the_characters_as_the_books_write_them_too(tmp_path, capsys):
+    """Read in one unit a book in L:1/4 has fewer characters (A/2B/2 is AB): `evaluate` gives the same
+    bits per character of the book as written beside the figure per character as read."""
+    import json
+    from tunesmith import cli
+    from tunesmith.evaluate.likelihood import evaluate
+
+    book = tmp_path / "book.abc"
+    book.write_text("".join(f"X:{i}\nT:T{i}\nM:2/4\nL:1/4\nK:G\nA/2B/2c/2d/2|e/2d/2B|]\n\n" for i in range(1, 9)))
+    run = tmp_path / "run"
+    assert cli.main(["-q", "train", "--corpus", str(book), "--out", str(run), "--steps", "2", "--layers", "1",
+                     "--hidden", "8", "--embed", "4", "--valid-fraction", "0.25", "--no-copy-index"]) == 0
+    result = evaluate(str(run), [str(book)], show_progress=False)
+    read, _ = read_file(book, "abc", unit="1/8")
+    written, _ = read_file(book, "abc")
+    assert result.units == sum(len(p.text) for p in read) < result.written == sum(len(p.text) for p in written)
+    assert result.bits_per_written_unit == pytest.approx(result.bits_per_unit * result.units / result.written)
+    assert result.rewriting == "ABC lengths in L:1/8"
+    capsys.readouterr()
+    assert cli.main(["-q", "evaluate", str(run), "--data", str(book)]) == 0
+    assert (f"{result.bits_per_unit:.4f} bits per character as read (ABC lengths in L:1/8), "
+            f"{result.bits_per_written_unit:.4f} per character as the files write them") in capsys.readouterr().out
+    assert cli.main(["-q", "evaluate", str(run), "--data", str(book), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["characters_as_written"] == result.written and data["read_with"] == "ABC lengths in L:1/8"
+    # a model that reads tunes as written has one figure
+    run2 = tmp_path / "run2"
+    assert cli.main(["-q", "train", "--corpus", str(book), "--out", str(run2), "--steps", "2", "--layers", "1",
+                     "--hidden", "8", "--embed", "4", "--valid-fraction", "0.25", "--no-copy-index",
+                     "--unit-length", "as-written"]) == 0
+    plain = evaluate(str(run2), [str(book)], show_progress=False)
+    assert plain.written is None and plain.units == result.written
+
+
 @pytest.mark.parametrize("primer, added, unit, expected", [
     ("X:1\nL:1/8\nK:G\nA2B2 ", "c2d2|e4|", "1/4", "cd|e2|"),
     ("X:1\nL:1/8\nK:G\nA2", "Bc|", "1/4", "B/2c/2|"),        # the last note kept as the person wrote it

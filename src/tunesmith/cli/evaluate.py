@@ -53,6 +53,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"next-token accuracy {result.accuracy:.1%}")
     if result.bits_per_unit is not None:
         line += f"; {result.bits_per_unit:.4f} bits per {result.unit}"
+        if result.written is not None:   # ABC read in one unit note length: the books' own count too
+            line += (f" as read ({result.rewriting}), {result.bits_per_written_unit:.4f} per {result.unit} "
+                     f"as the files write them")
     if result.nats_per_frame is not None:
         line += f" = {result.nats_per_frame:.4f} nats per frame (time step)"
     if result.unknown_note():

@@ -366,13 +366,23 @@ READERS = {"n": _in_note, "acc": _in_note, "chord": _in_chord, "clen": _chord_le
 def body_step(g, s: Body, ch: str) -> Body | None:
     """The state after `ch`, or None where it is forbidden."""
     nxt = _read(g, s, ch)
-    if nxt is not None and nxt.lead and ch != " ":
-        nxt = nxt._replace(lead=False)
-    if nxt is None or nxt.gap != s.gap:     # a note or rest ended
-        return nxt
+    if nxt is None:
+        return None
+    lead = nxt.lead and ch != " "
+    if nxt.gap != s.gap:     # a note or rest ended
+        return nxt._replace(lead=False) if lead else nxt
     # a token begun before the limit may end (a field value, a chord symbol, an annotation: each
     # is bounded); the count stops at three limits, where nothing is left to be read
-    return nxt._replace(gap=s.gap + 1) if s.gap < 3 * GAP_LIMIT else None
+    if s.gap >= 3 * GAP_LIMIT:
+        return None
+    values = list(nxt)       # (the fields set in place: this runs at almost every character)
+    values[_GAP] = s.gap + 1
+    if lead:
+        values[_LEAD] = False
+    return tuple.__new__(Body, values)
+
+
+_GAP, _LEAD = Body._fields.index("gap"), Body._fields.index("lead")
 
 
 def _read(g, s: Body, ch: str) -> Body | None:

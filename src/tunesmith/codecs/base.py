@@ -233,6 +233,15 @@ class Codec(ABC):
         """How many `loss_unit`s a piece has."""
         return len(piece.text)
 
+    def written_units(self, piece: Piece) -> int:
+        """How many `loss_unit`s the piece has as its file writes it: the same as `units`, except where
+        reading rewrote the text (ABC read in one unit note length keeps its book's count)."""
+        return piece.meta.get("written", self.units(piece))
+
+    def rewriting(self) -> str | None:
+        """What reading rewrites in a piece, in words ("ABC lengths in L:1/8"), or None: nothing."""
+        return None
+
     def check_key(self, key: str) -> None:
         """Refuse a --key this codec cannot write its pieces in."""
         raise TunesmithError(f"--key moves note-event models' pieces; this model writes {self.format} text")

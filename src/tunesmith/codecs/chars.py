@@ -161,6 +161,9 @@ class CharCodec(Codec):
             return kern.prepare_primer(primer)
         return self.in_unit(abc.prepare_primer(primer))
 
+    def rewriting(self) -> str | None:
+        return f"ABC lengths in L:{self.unit_length}" if self.unit_length else None
+
     def in_unit(self, text: str) -> str:
         """An ABC tune, or the start of one, with its lengths in the model's unit (as it is where the
         model reads tunes as written, or where a length cannot be written in the unit; the L: of a
@@ -271,6 +274,8 @@ def read_file(path: Path, fmt: str, keep_fields: str = "", unit: str = "") -> tu
         found, skipped = abc.read_book(text, str(path), keep_fields)
         if not found and not skipped:
             raise ValueError("no tunes (no X: line)")
-        return [Piece(n, (to_unit(t, unit, LENGTHS) or t) if unit else t, "abc") for n, t in found], skipped
+        # (read in a unit, a tune keeps how many characters its book writes it in: `Codec.written_units`)
+        return [Piece(n, (to_unit(t, unit, LENGTHS) or t), "abc", {"written": len(t)}) if unit else Piece(n, t, "abc")
+                for n, t in found], skipped
     body, header = kern.strip(text)
     return [Piece(str(path), body, "kern", {"header": header.to_json()})], []

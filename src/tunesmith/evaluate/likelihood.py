@@ -35,6 +35,17 @@ class Likelihood:
     pieces_left_out: int = 0     # pieces read but not scored: a symbol the model never saw (models without <unk>)
     constrained: "Constrained | None" = None   # the figure under the grammar, where asked
     averaged: dict | None = None  # grid models: the figure averaged over keys, where asked (evaluate/keys.py)
+    written: int | None = None   # the units as the files write them, where reading rewrote the pieces (ABC
+    # lengths read in one unit note length); None where they are `units`
+    rewriting: str | None = None   # then what reading rewrote, in words (`Codec.rewriting`)
+
+    @property
+    def bits_per_written_unit(self) -> float | None:
+        """The same total of bits per unit of the pieces as their files write them: a figure that
+        compares across readings (a tune read in L:1/8 has fewer characters than in its book's L:1/4)."""
+        if not self.written:
+            return None
+        return self.bits_per_token * self.tokens / self.written
 
     @property
     def unknown_share(self) -> float | None:
@@ -80,6 +91,9 @@ class Likelihood:
             data["constrained"] = self.constrained.to_json()
         if self.averaged is not None:
             data["averaged_over_keys"] = self.averaged
+        if self.written is not None:
+            data.update({"read_with": self.rewriting, f"{self.unit}s_as_written": self.written,
+                         f"bits_per_{self.unit}_as_written": self.bits_per_written_unit})
         if self.unit and self.unit != "character":
             data.update({f"{self.unit}s": self.units, f"bits_per_{self.unit}": self.bits_per_unit})
         return data
@@ -130,7 +144,7 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
         maps = key_maps(codec, average_keys)
     pieces = read_for(codec, spec, style, show_progress, split)
     corpus.report(pieces)
-    arrays, skipped, units, unknown, left_out = [], list(pieces.skipped), 0, 0, []
+    arrays, skipped, units, unknown, left_out, written = [], list(pieces.skipped), 0, 0, [], 0
     named = []      # (name, ids, units) for the figure under the grammar
     for piece in pieces.pieces:
         try:
@@ -141,6 +155,7 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
         arrays.append(ids)
         named.append((piece.name, ids, codec.units(piece)))
         units += named[-1][2]
+        written += codec.written_units(piece)
         if codec.unk_id is not None:
             unknown += int(np.count_nonzero(ids == codec.unk_id))
     skipped += left_out
@@ -163,4 +178,5 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
         averaged["nats_per_frame"] = averaged["bits"] * averaged["tokens"] / units * math.log(2)
     return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
                       result["bits"], result["accuracy"], codec.loss_unit,
-                      unknown if codec.unk_id is not None else None, len(left_out), under, averaged)
+                      unknown if codec.unk_id is not None else None, len(left_out), under, averaged,
+                      *((written, codec.rewriting()) if codec.loss_unit and written != units else ()))
