@@ -64,3 +64,30 @@ def test_sampling_bound_smoke():
     measured, ceiling = (float(x) for x in done.stdout.split("ratio batched / one at a time: ")[1]
                          .replace(" measured; ", " ").split(" if")[0].split())
     assert 0 < measured <= ceiling
+
+
+def test_the_token_vocabulary_of_the_experiment_reads_and_samples_like_characters():
+    """benchmarks/token_vocab.py: a tune's tokens give its text back, fewer ids than characters, and the
+    grammar steps a token's characters, accepting what the character codec's grammar accepts."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import token_vocab
+    finally:
+        sys.path.pop(0)
+    from tunesmith.codecs.base import CODECS, CodecOptions, Piece, codec_from_json
+
+    tunes = [f"X:1\nT:Tune {i}\nR:reel\nM:4/4\nL:1/8\nK:D\n|:\"D\"dcBA ^c'2d2|[1 (3Bcd e2 f4:|[2 f2e2 d4|]\n"
+             for i in range(4)]
+    pieces = [Piece(f"t{i}", t, "abc") for i, t in enumerate(tunes)]
+    codec = token_vocab.AbcTokenCodec.fit(pieces, CodecOptions(unk_min_count=1))
+    assert {"M:4/4\n", "|:", "^c'", "(3", '"D"', "[1"} <= set(codec.symbols)
+    again = codec_from_json(codec.to_json())
+    rule = again.constraint()
+    for piece in pieces:
+        ids = again.encode(piece)
+        assert again.decode(ids) == piece.text and len(ids) < len(piece.text)
+        assert rule.accepts(ids.tolist()) is None
+    # a tune that breaks its bar is refused inside the token that breaks it, as characters would be
+    broken = again.encode(Piece("b", tunes[0].replace("dcBA ", "dcBA4 "), "abc")).tolist()
+    assert rule.accepts(broken) is not None
+    CODECS.pop("abc-tokens")     # (the experiment's codec is known only while it runs)

@@ -214,7 +214,7 @@ class AbcConstraint(GrammarConstraint):
         # a body state that takes a space leads on (see surely_leads_on): most that a batch reaches do
         self.spaced = " " in self.symbols and self.symbols.index(" ") not in self.skip
         # a header line's free text (a title) that may grow takes a letter: it leads on as well
-        self.lettered = any(ch in self.symbols and self.symbols.index(ch) not in self.skip for ch in "e")
+        self.lettered = "e" in self.symbols and self.symbols.index("e") not in self.skip
 
     def initial(self):
         return self.grammar.initial()
