@@ -412,6 +412,35 @@ def test_winding_down_a_bar_line_closes_an_open_repeat():
     assert not bool(rule.permits(bar)[0]) and bool(rule.permits(colon)[0])
 
 
+def test_a_part_label_waits_for_an_open_repeat_where_the_header_orders_parts():
+    """abc2midi plays each part of a header's part order alone: a P: label while a |: is open fails
+    ("Missing :| at end of tune"); without a part order the repeat may close in the next part."""
+    ordered = "X:1\nT:Parts\nP:AB\nM:4/4\nL:1/8\nK:D\nP:A\n|:A8|A8{}\nP:B\nB8|B8:|\n"
+    codec = codec_of(TUNES + [ordered.format(":|")])
+    assert first_refused(codec, ordered.format(":|")) is None
+    open_one = ordered.format("||")
+    assert open_one[first_refused(codec, open_one)] == "P"
+    assert first_refused(codec, open_one.replace("P:AB\n", "")) is None
+
+
+def test_a_tune_type_only_asks_for_a_meter_the_header_may_take():
+    """A tune type whose meters the corpus (or the forced meter) does not have is no R: value: its M:
+    line would have none (a Nottingham model asked for --meter 6/8 wrote R: for Hornpipe and stopped)."""
+    from tunesmith import TunesmithError
+    from tunesmith.codecs.abc_grammar import AbcGrammar
+
+    known = {"meter": {"4/4": 3, "6/8": 5}, "rhythm": {"Hornpipe": 3}, "unit": {"1/8": 8}, "key": {"D": 8}}
+    assert AbcGrammar(known).rhythms == ("Hornpipe",)
+    grammar = AbcGrammar(known, controls={"meter": "6/8"})
+    assert grammar.rhythms == ()
+    head = grammar.initial()
+    for ch in "X:1\nT:t\n":
+        head = grammar.step(head, ch)
+    assert grammar.step(head, "R") is None and grammar.step(head, "M") is not None
+    with pytest.raises(TunesmithError, match="--rhythm Hornpipe takes a meter"):
+        AbcGrammar(known, controls={"meter": "6/8", "rhythm": "Hornpipe"})
+
+
 def test_the_grammar_walks_a_capped_piece_back_as_the_base_class_does():
     from tunesmith.codecs.constraint import Constraint
 

@@ -9,9 +9,9 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 
 from __future__ import annotations
 
-from tunesmith.codecs.abc_state import (GAP_LIMIT, SHORTEST, Body, _can_write, _close_bar, _commits, _eff,
-                                        _ending, _ending_within, _fillable, _in_bang, _in_field, _in_quote,
-                                        _note_fits, _part_closes, _twin)
+from tunesmith.codecs.abc_state import (GAP, GAP_LIMIT, LEAD, SHORTEST, Body, _can_write, _close_bar, _commits,
+                                        _eff, _ending, _ending_within, _fillable, _in_bang, _in_field, _in_quote,
+                                        _note_fits, _part_closes, _twin, may_label)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
@@ -186,7 +186,7 @@ def _in_bracket(g, s: Body, ch: str) -> Body | None:
         return _ending_within(s) if ch == "1" and s.filled else None
     if ch in INLINE_LETTERS and ch in g.letters and ch in g.inline:
         if (ch in "ML" and (s.filled or s.tup is not None)) or s.gap >= GAP_LIMIT or (
-                ch == "P" and (s.part or s.parts == "")) or (    # (see _line_letter)
+                ch == "P" and not may_label(s)) or (
                 ch == "K" and (s.tie is not None or s.wait)):    # abc2midi loses a tie across a key change
             return None
         return s._replace(tok=("ifield", ch, None))
@@ -330,9 +330,7 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
     """A line starting with a letter: a field line `K:D`, or music (a note, a decoration)."""
     letter = s.tok[1]
     if ch == ":":     # (music21 and abc2midi read any letter and colon that begin a line as a field)
-        # (no P: once every part of the header's part order is labelled: none is left to label)
-        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters
-                or (letter == "P" and (s.part or s.parts == ""))
+        if (letter not in FIELD_LINE_LETTERS or letter not in g.letters or (letter == "P" and not may_label(s))
                 or (letter in "ML" and (s.filled or s.tup is not None))
                 or (letter == "K" and (s.tie is not None or s.wait))):
             return None
@@ -376,13 +374,10 @@ def body_step(g, s: Body, ch: str) -> Body | None:
     if s.gap >= 3 * GAP_LIMIT:
         return None
     values = list(nxt)       # (the fields set in place: this runs at almost every character)
-    values[_GAP] = s.gap + 1
+    values[GAP] = s.gap + 1
     if lead:
-        values[_LEAD] = False
+        values[LEAD] = False
     return tuple.__new__(Body, values)
-
-
-_GAP, _LEAD = Body._fields.index("gap"), Body._fields.index("lead")
 
 
 def _read(g, s: Body, ch: str) -> Body | None:

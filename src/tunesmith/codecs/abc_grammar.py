@@ -82,9 +82,16 @@ class AbcGrammar:
             self.meters = (controls["meter"],)
         if "rhythm" in controls:
             self.rhythms = (controls["rhythm"],)
-        elif "meter" in controls and self.rhythms:   # a forced meter leaves the tune types that have it
-            self.rhythms = tuple(r for r in self.rhythms if controls["meter"] in
-                                 abc.RHYTHM_METERS.get(r.strip().lower(), (controls["meter"],)))
+        if self.rhythms:
+            # only tune types with a meter the header may then take (the corpus's, or the forced one): an
+            # R: line whose M: could have no value is a dead end two steps deep (a Nottingham model asked
+            # for --meter 6/8 wrote R: for its one type, Hornpipe, and stopped there); with none left no
+            # R: line comes at all
+            self.rhythms = tuple(r for r in self.rhythms if any(
+                m in abc.RHYTHM_METERS.get(r.strip().lower(), (m,)) for m in self.meters))
+            if "rhythm" in controls and not self.rhythms:
+                raise TunesmithError(f"--rhythm {controls['rhythm']} takes a meter this model's corpus does not "
+                                     f"have{' with --meter ' + controls['meter'] if 'meter' in controls else ''}")
         if "key" in controls or "mode" in controls:
             self.keys = tuple(k for k in self.keys if _key_matches(k, controls))
             if not self.keys:
@@ -115,7 +122,8 @@ class AbcGrammar:
         if letter == "T" and head.stage == 1:
             return 1
         if letter in self.others and head.stage <= 2:
-            return None if (letter == "R" and head.rhythm is not None) or (letter == "Q" and head.tempo) or (
+            return None if (letter == "R" and (head.rhythm is not None or self.rhythms == ())) or (
+                letter == "Q" and head.tempo) or (
                 letter == "P" and head.parts) else 2
         if self.need_rhythm and head.rhythm is None:
             return None

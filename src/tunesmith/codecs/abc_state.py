@@ -76,6 +76,7 @@ class Body(NamedTuple):
 
 
 _FIELD = {name: i for i, name in enumerate(Body._fields)}
+GAP, LEAD = _FIELD["gap"], _FIELD["lead"]
 
 
 def _replace(self: Body, **changes) -> Body:
@@ -281,6 +282,13 @@ def _part_closes(s: Body, continued: bool = False) -> Body | None:
         return s._replace(owe=True)
     closed = _close_bar(s, "|")
     return None if closed is None else closed._replace(barend=False)   # (no ending may follow it)
+
+
+def may_label(s: Body) -> bool:
+    """Whether a part label (P: in the body) may come: not right after another (models that stray write
+    runs of them), not once every part of the header's part order is labelled, and not while a repeat is
+    open in a tune with a part order (abc2midi plays each part alone: "Missing :| at end of tune")."""
+    return not (s.part or s.parts == "" or (s.parts is not None and s.rep))
 
 
 def off_grid(s: Body) -> bool:
