@@ -154,6 +154,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [a'a'A,-][A,]BA|G3 G2:|\n", "[a'a'A,-"),
     # a tied pitch twice in a chord (abc2midi: "Could not find note to be tied")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [GB-B]BA|G3 G2:|\n", "[GB-B]"),
+    # music21 reads ||: as a double bar line and a dotted one: the bar it opens may be short, the next not
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA||:G2|G4|GAB cBA|G3 G2:|\n", "G4|"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

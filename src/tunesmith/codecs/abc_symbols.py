@@ -41,7 +41,9 @@ BARS = ("|", "||", "|]", "[|", "|:", ":|", ":||:", ":|:", ":||", "||:", "::")
 
 RIGHT_SPECIAL = {"||", "|]", "[|", ":|", ":||:", ":|:", ":||", "||:", "::"}   # the bar it closes may be short
 
-LEFT_SPECIAL = {"||", "[|", "|:", ":||:", "||:", "::"}                         # so may the bar it opens
+LEFT_SPECIAL = {"||", "[|", "|:", ":||:", "::"}                         # so may the bar it opens
+# (not ||:, which music21 reads as a double bar line and a dotted left one: the bar it opens may be short
+# as the one after a double bar line, but it does not let the bar after it be short too)
 
 CHORD_KINDS = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "aug", "+", "dim", "dim7", "9", "m9", "sus4",
                "sus", "7sus4", "sus2", "11", "13", "m7b5", "5", "maj9")
