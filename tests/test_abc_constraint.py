@@ -152,6 +152,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [a^a-][^a]BA|G3 G2:|\n", "[a^a-"),
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [A,-^a-][a'a'^aA,]B|G3 G2:|\n", "[a'a'"),
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [a'a'A,-][A,]BA|G3 G2:|\n", "[a'a'A,-"),
+    # a tied note of the letter of a pitch the chord before tied into it, before that pitch (the same)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB c2[=c'-]|[c''-=c']B[c''A]2|G3 G2:|\n", "[c''-"),
     # a tied pitch twice in a chord (abc2midi: "Could not find note to be tied")
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [GB-B]BA|G3 G2:|\n", "[GB-B]"),
     # music21 reads ||: as a double bar line and a dotted one: the bar it opens may be short, the next not

@@ -334,11 +334,13 @@ def _compound(meter: str | None) -> bool:
 def _twin(s: Body, pitch: str, tied: bool = False) -> bool:
     """Whether a chord's note `pitch` (`tied`: with a tie) is another spelling of a pitch the chord ties or
     the chord before tied into it (`a` after `^a-`), or a note twice in a chord that ties (`[a'a'A,-]`,
-    `[a^a-]`): abc2midi may not find the note such a tie holds ("Could not find note to be tied"; raw
-    samples of the 10-minute model)."""
+    `[a^a-]`), or a tied note of the letter of a pitch the chord before tied into it that this chord has
+    not held yet (`[=c'2-]|[c''4-=c'4]`): abc2midi may not find the note such a tie holds ("Could not
+    find note to be tied"; raw samples of the 10-minute model)."""
     bare, held = pitch.lstrip("^_="), [p.lstrip("^_=") for p in s.held]
     return any(p.lstrip("^_=") == bare and p != pitch for p in (*s.wait, *s.ctie)) or (
-        (tied or s.wait or s.ctie) and bare in held) or (tied and len(set(held)) < len(held))
+        (tied or s.wait or s.ctie) and bare in held) or (tied and len(set(held)) < len(held)) or (
+        tied and any(p.lstrip("^_=")[0].lower() == bare[0].lower() for p in s.wait if p not in s.held))
 
 
 def _note_fits(s: Body) -> bool:
