@@ -287,8 +287,10 @@ def _part_closes(s: Body, continued: bool = False) -> Body | None:
 def may_label(s: Body) -> bool:
     """Whether a part label (P: in the body) may come: not right after another (models that stray write
     runs of them), not once every part of the header's part order is labelled, and not while a repeat is
-    open in a tune with a part order (abc2midi plays each part alone: "Missing :| at end of tune")."""
-    return not (s.part or s.parts == "" or (s.parts is not None and s.rep))
+    open or a tie waits in a tune with a part order (abc2midi plays the parts in that order, each alone:
+    "Missing :| at end of tune"; the part played after this one may not hold the tied pitch: "Sustained
+    notes beyond end of track")."""
+    return not (s.part or s.parts == "" or (s.parts is not None and (s.rep or s.tie is not None or s.wait)))
 
 
 def off_grid(s: Body) -> bool:
@@ -335,12 +337,13 @@ def _twin(s: Body, pitch: str, tied: bool = False) -> bool:
     """Whether a chord's note `pitch` (`tied`: with a tie) is another spelling of a pitch the chord ties or
     the chord before tied into it (`a` after `^a-`), or a note twice in a chord that ties (`[a'a'A,-]`,
     `[a^a-]`), or a tied note of the letter of a pitch the chord before tied into it that this chord has
-    not held yet (`[=c'2-]|[c''4-=c'4]`): abc2midi may not find the note such a tie holds ("Could not
+    not held yet (`[d3-]|[F6D6-c6d6]`): abc2midi may not find the note such a tie holds ("Could not
     find note to be tied"; raw samples of the 10-minute model)."""
     bare, held = pitch.lstrip("^_="), [p.lstrip("^_=") for p in s.held]
     return any(p.lstrip("^_=") == bare and p != pitch for p in (*s.wait, *s.ctie)) or (
         (tied or s.wait or s.ctie) and bare in held) or (tied and len(set(held)) < len(held)) or (
-        tied and any(p.lstrip("^_=")[0].lower() == bare[0].lower() for p in s.wait if p not in s.held))
+        tied and any(w[0].lower() == bare[0].lower() and w != bare
+                     for w in (p.lstrip("^_=") for p in s.wait if p not in s.held)))
 
 
 def _note_fits(s: Body) -> bool:
