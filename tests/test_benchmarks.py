@@ -91,3 +91,15 @@ def test_the_token_vocabulary_of_the_experiment_reads_and_samples_like_character
     broken = again.encode(Piece("b", tunes[0].replace("dcBA ", "dcBA4 "), "abc")).tolist()
     assert rule.accepts(broken) is not None
     CODECS.pop("abc-tokens")     # (the experiment's codec is known only while it runs)
+
+
+def test_grammar_overlap_smoke():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grammar_overlap.py"), "--smoke"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("model folk: 4 tunes, ") and int(lines[0].split(", ")[1].split()[0]) > 0
+    serial = float(lines[1].rsplit(None, 2)[-2])
+    overlapped = float(lines[2].rsplit(None, 2)[-2])
+    ratio = float(lines[3].rsplit(None, 1)[-1])
+    assert serial > 0 and overlapped > 0 and abs(ratio - overlapped / serial) < 0.02
