@@ -103,3 +103,24 @@ def test_grammar_overlap_smoke():
     overlapped = float(lines[2].rsplit(None, 2)[-2])
     ratio = float(lines[3].rsplit(None, 1)[-1])
     assert serial > 0 and overlapped > 0 and abs(ratio - overlapped / serial) < 0.02
+
+
+def test_tonic_c_moves_each_tune_to_c_and_keeps_what_it_cannot_move(tmp_path):
+    book = tmp_path / "book.abc"
+    book.write_text("% a preamble\n\nX:1\nT:In G\nM:2/4\nL:1/8\nK:G\n\"D7\"AB =f2|g4|]\n\n"
+                    "X:2\nT:In D dorian\nM:2/4\nL:1/8\nK:Ddor\nDE Fd|[K:A]A4|]\n\n"
+                    "X:3\nT:No tonic\nM:2/4\nL:1/8\nK:none\nAB cd|]\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tonic_c.py"), str(book), "--out",
+                           str(tmp_path / "c")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 tunes moved to C, 0 on C already, 1 kept as written" in done.stdout
+    moved = (tmp_path / "c" / "book.abc").read_text(encoding="utf-8")
+    assert moved.startswith("% a preamble\n")
+    # G up a fourth: A B become d e, the natural f (the lowered seventh of G) is a flat b, D7 is G7
+    assert "K:C\n\"G7\"de _b2|c'4|]" in moved
+    # D dorian down a tone: C dorian; the inline key moves with it
+    assert "K:Cdor\nCD Ec|[K:G]G4|]" in moved
+    assert "K:none\nAB cd|]" in moved
+    same = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tonic_c.py"), str(book), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert same.returncode == 2 and "would be written over" in same.stderr
