@@ -22,10 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tunesmith.notation.abc import key_parts  # noqa: E402
+from tunesmith.notation.abc import key_parts, split_book  # noqa: E402
 from tunesmith.notation.abc_transpose import LETTERS, NATURAL, transpose  # noqa: E402
 
-TUNE_START = re.compile(r"(?m)^(?=X:)")
 KEY_LINE = re.compile(r"(?m)^K:(.*)$")
 
 
@@ -43,16 +42,15 @@ def shift_to_c(tune: str) -> int | None:
 def book_to_c(text: str) -> tuple[str, dict[str, int]]:
     """A book's text with its tunes moved to C, and how many tunes were moved, already on C or kept."""
     counts = {"moved": 0, "on C": 0, "kept": 0}
-    out = []
-    for chunk in TUNE_START.split(text):
-        if not chunk.startswith("X:"):
-            out.append(chunk)
-            continue
-        shift = shift_to_c(chunk)
-        moved = None if not shift else transpose(chunk, shift)
+    header, tunes = split_book(text)
+    out = ["\n".join(header)] if header else []
+    for lines in tunes:
+        tune = "\n".join(lines)
+        shift = shift_to_c(tune)
+        moved = None if not shift else transpose(tune, shift)
         counts["on C" if shift == 0 else "kept" if moved is None else "moved"] += 1
-        out.append(chunk if moved is None else moved)
-    return "".join(out), counts
+        out.append(tune if moved is None else moved)
+    return "\n".join(out), counts
 
 
 def main(argv: list[str] | None = None) -> int:
