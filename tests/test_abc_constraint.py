@@ -461,3 +461,29 @@ def test_the_grammar_walks_a_capped_piece_back_as_the_base_class_does():
         ids = codec.encode(Piece("p", text, "abc")).tolist()[:-1]      # without the end
         for cut in (8, 30, len(ids) - 3, len(ids)):
             assert rule.last_end(ids[:cut], codec.EOS) == Constraint.last_end(rule, ids[:cut], codec.EOS)
+
+
+def test_refused_rows_agree_with_permits_and_advance_reuses_them_only_where_the_tokens_stay():
+    from tunesmith.codecs.constraint import Constraint
+
+    codec = codec_of(TUNES)
+    rows = [codec.encode(Piece("p", text, "abc")).tolist() for text in TUNES]
+    generator = torch.Generator().manual_seed(0)
+    fast, plain = codec.constraint(), codec.constraint()
+    prefix = rows[0][:1]
+    fast.start(len(rows), prefix)
+    plain.start(len(rows), prefix)
+    for position in range(1, min(len(r) for r in rows) - 1):
+        # each row's own next symbol, or now and then any symbol (which the grammar mostly refuses)
+        tokens = [r[position] if float(torch.rand((), generator=generator)) < 0.8
+                  else int(torch.randint(codec.vocab_size, (), generator=generator)) for r in rows]
+        refused = fast.refused(tokens)
+        assert refused == Constraint.refused(plain, tokens)
+        assert refused == [i for i, ok in enumerate(plain.permits(torch.tensor(tokens)).tolist()) if not ok]
+        # the sampler draws the refused rows again (here: each row's own symbol) before it advances
+        for i in refused:
+            tokens[i] = rows[i][position]
+        fast.advance(torch.tensor(tokens))
+        plain._checked = None       # the other walks without `refused`'s states
+        plain.advance(torch.tensor(tokens))
+        assert fast.rows == plain.rows

@@ -93,22 +93,33 @@ def _constrained_pick(logits: torch.Tensor, rule, greedy: bool, top_k: int, top_
     if top_k or top_p < 1.0:
         return _pick(logits.masked_fill(~rule.allowed(), float("-inf")), greedy, top_k, top_p, generator)
     token = _pick(logits, greedy, top_k, top_p, generator)
-    ok = rule.permits(token).to(token.device)
-    if bool(ok.all()):
+    # (the few refused rows are worked on as Python lists: a tensor operation costs more than a
+    # row's look-up, and this runs at every step)
+    drawn = token.tolist()
+    refused = rule.refused(drawn)
+    if not refused:
         return token
-    bad = (~ok).nonzero().squeeze(1)
-    scores = logits[bad].scatter(1, token[bad][:, None], float("-inf"))
+    device = token.device
+    bad = torch.tensor(refused, device=device)
+    never = torch.tensor([[drawn[row]] for row in refused], device=device)
+    scores = logits[bad].scatter_(1, never, float("-inf"))
     if not greedy:   # Gumbel noise: sorting then orders the tokens as draws without replacement
         u = torch.rand(scores.shape, generator=generator, device=scores.device).clamp_(2 ** -40, 1 - 2 ** -20)
         scores = scores - u.log_().neg_().log_()
     keys, order = scores.topk(min(CANDIDATES, scores.size(1)), dim=1)
-    order[keys == float("-inf")] = -1          # no probability: not a candidate
-    picked = torch.tensor(rule.first_permitted(bad, order.cpu().tolist()), dtype=token.dtype, device=token.device)
-    token[bad] = picked.clamp(min=0)
-    left = bad[picked < 0]
-    if len(left):
+    # no probability: not a candidate
+    candidates = [[t if k != float("-inf") else -1 for t, k in zip(ts, ks)]
+                  for ts, ks in zip(order.tolist(), keys.tolist())]
+    left = []
+    for row, picked in zip(refused, rule.first_permitted(bad, candidates)):
+        drawn[row] = max(picked, 0)
+        if picked < 0:
+            left.append(row)
+    token = torch.tensor(drawn, dtype=token.dtype, device=device)
+    if left:
         # from the scores before the candidates: the mask refuses those tokens too, except where no
         # token leads on and it falls back to the end (which `permits` refuses, so none was taken)
+        left = torch.tensor(left, device=device)
         masked = logits[left].masked_fill(~rule.allowed_rows(left).to(logits.device), float("-inf"))
         token[left] = _pick(masked, greedy, top_k, top_p, generator)
     return token

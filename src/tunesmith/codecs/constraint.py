@@ -6,6 +6,7 @@ calls, for the whole batch at once:
     constraint.start(rows, prefix)   every row begins after the same ids (BOS, style, primer)
     constraint.allowed()             (rows, vocab) bool: the tokens each row may take next
     constraint.permits(tokens)       (rows,) bool: whether each row may take the token it drew
+    constraint.refused(tokens)       the same as a list of the rows refused (tokens a list: no tensor per step)
     constraint.allowed_rows(rows)    allowed() for some rows only
     constraint.permits_rows(rows, tokens)  permits() for some rows only
     constraint.first_permitted(rows, candidates)  for some rows, the first of their candidate tokens each may take
@@ -56,6 +57,12 @@ class Constraint(ABC):
     def permits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Whether each row may take its token: `allowed()[row, token]` (a grammar answers it cheaper)."""
         return self.allowed().gather(1, tokens[:, None]).squeeze(1)
+
+    def refused(self, tokens: list[int]) -> list[int]:
+        """The rows (indices, in order) whose token of `tokens` (one per row) the constraint forbids:
+        `permits` for a sampler that looks at the few refused rows only."""
+        ok = self.permits(torch.tensor(tokens, dtype=torch.long)).tolist()
+        return [row for row, fine in enumerate(ok) if not fine]
 
     def allowed_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """`allowed()` for the rows `rows` (indices) only."""
@@ -159,6 +166,8 @@ class GrammarConstraint(Constraint):
         self.cache = cache if cache is not None else GrammarCache(self.vocab)
         self.store = self.cache.store
         self._rows: list[int] = []         # each row's state, by number
+        # `refused`'s rows (the list itself: any change of the rows makes a new one), tokens and next states
+        self._checked: tuple[list[int], list[int], list[int]] | None = None
         # the orders `_lives` tries tokens in, one per token that led to the state: the tokens that
         # led on, latest first (states reached the same way mostly go on the same way): a new state is
         # settled in about two steps (1.8 on the folk model's cold batch of 100; 2.5 when only the
@@ -323,6 +332,15 @@ class GrammarConstraint(Constraint):
         return torch.tensor([n >= 0 and (t == end or alive.get(n) or lives(n, t))
                              for n, t in zip(self._after(numbers, tokens), tokens)], dtype=torch.bool)
 
+    def refused(self, tokens: list[int]) -> list[int]:
+        # `_permitted` as a list of the rows it refuses; the next states are kept for `advance`, which
+        # mostly takes the same tokens
+        found = self._after(self._rows, tokens)
+        self._checked = (self._rows, list(tokens), found)    # (a copy: the sampler draws its refused rows again in it)
+        alive, end, lives = self.store.alive, self.end_id, self._lives
+        return [row for row, (n, t) in enumerate(zip(found, tokens))
+                if not (n >= 0 and (t == end or alive.get(n) or lives(n, t)))]
+
     def _after(self, numbers: list[int], tokens: list[int]) -> list[int]:
         """`_next` for each row, its look-ups done in one pass (most rows' next states are known)."""
         get, vocab = self.store.next.get, self.vocab
@@ -361,7 +379,16 @@ class GrammarConstraint(Constraint):
 
     def advance(self, tokens: torch.Tensor) -> None:
         # a token the mask forbade (a caller that does not mask) ends the row's grammar: keep it ending
-        self._rows = [n if n >= 0 else DEAD_NUMBER for n in self._after(self._rows, tokens.tolist())]
+        tokens = tokens.tolist()
+        checked, self._checked = self._checked, None
+        if checked is None or checked[0] is not self._rows:
+            found = self._after(self._rows, tokens)
+        elif checked[1] == tokens:     # the tokens `refused` looked at: their next states are known
+            found = checked[2]
+        else:                          # some rows drew again: only theirs are looked up
+            step = self._next
+            found = [n if t == was else step(i, t) for n, was, t, i in zip(checked[2], checked[1], tokens, self._rows)]
+        self._rows = [n if n >= 0 else DEAD_NUMBER for n in found]
 
     def keep(self, rows: torch.Tensor) -> None:
         self._rows = [i for i, k in zip(self._rows, rows.tolist()) if k]
