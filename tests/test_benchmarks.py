@@ -102,7 +102,11 @@ def test_grammar_overlap_smoke():
     serial = float(lines[1].rsplit(None, 2)[-2])
     overlapped = float(lines[2].rsplit(None, 2)[-2])
     ratio = float(lines[3].rsplit(None, 1)[-1])
-    assert serial > 0 and overlapped > 0 and abs(ratio - overlapped / serial) < 0.02
+    assert serial > 0 and overlapped > 0
+    # the seconds are printed to the millisecond, the ratio to 0.01: in a smoke run of a few
+    # hundredths of a second the rounding alone moves overlapped / serial by several hundredths
+    low, high = (overlapped - 0.0005) / (serial + 0.0005), (overlapped + 0.0005) / (serial - 0.0005)
+    assert low - 0.005 <= ratio <= high + 0.005
 
 
 def test_tonic_c_moves_each_tune_to_c_and_keeps_what_it_cannot_move(tmp_path):
