@@ -18,7 +18,8 @@ absolute numbers only within one run.
 - sampling: n folk tunes with the shipped default model (folk; temperature
   1.0, primer X:1) in one batch vs one at a time (the same sampler with n=1),
   and the latency of a single tune; each side --repeat times, interleaved,
-  medians reported;
+  medians reported; the batch under the grammar vs without it likewise, and
+  each round's own ratio beside the medians' (the machine's noise);
 - corpus preparation: seconds per file for the ABC and **kern text readers
   and for the score reader (MusicXML and MIDI through music21), parsing cold
   and from the parse cache.
@@ -229,6 +230,8 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
     free_tps = sum(len(p.ids) for p in free) / statistics.median(runs["unconstrained"])
+    # each round's own ratio (its two batches ran one after the other): how far the machine moved it
+    rounds = [(chars_b / b) / (sum(len(p.ids) for p in free) / f) for b, f in zip(runs["batched"], runs["unconstrained"])]
     return {"model": what, "pieces": n, "repeat": repeat, "precision": precision,
             "batched_fp32_tokens_per_s": round(chars_b / statistics.median(runs["fp32"])) if runs["fp32"] else None,
             "batched_seconds": round(batched_s, 2),
@@ -242,6 +245,7 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
             # batched sampling is under the grammar where the codec has one: its cost against none
             "unconstrained_tokens_per_s": round(free_tps),
             "constrained_vs_unconstrained": round((chars_b / batched_s) / free_tps, 2),
+            "constrained_vs_unconstrained_rounds": [round(r, 2) for r in rounds],
             "warm_constrained_vs_unconstrained": round((sum(len(p.ids) for p in warm) / warm_s)
                                                        / (sum(len(p.ids) for p in warm_free) / warm_free_s), 2)}
 
@@ -367,6 +371,10 @@ def main() -> int:
               f"{s['plain_loop_tokens_per_s']:>12,} {s['ratio_vs_plain_loop']:>7.1f}")
         print(f"{'sampling tokens/s, batched: with the grammar vs without':<58} {s['batched_tokens_per_s']:>12,} "
               f"{s['unconstrained_tokens_per_s']:>12,} {s['constrained_vs_unconstrained']:>7.2f}")
+        if len(s.get("constrained_vs_unconstrained_rounds") or []) > 1:
+            spread = s["constrained_vs_unconstrained_rounds"]
+            print(f"{'  the same, each round alone (lowest to highest)':<58} {'':>25} "
+                  f"{min(spread):.2f}–{max(spread):.2f}")
         if s.get("warm_constrained_vs_unconstrained") is not None:
             print(f"{'  the same, the grammar states of earlier batches kept (a session)':<58} {'':>25} "
                   f"{s['warm_constrained_vs_unconstrained']:>7.2f}")

@@ -17,6 +17,8 @@ def test_speed_benchmark_smoke(tmp_path):
     assert "trainer vs plain nn.LSTM loop" in done.stdout and "batched vs one at a time" in done.stdout
     results = json.loads(out.read_text())
     assert results["training"]["ratio"] > 0 and results["sampling"]["ratio_wall"] > 0
+    rounds = results["sampling"]["constrained_vs_unconstrained_rounds"]
+    assert len(rounds) == results["sampling"]["repeat"] and all(r > 0 for r in rounds)
     assert results["reading"]["midi events"]["cache_speedup"] > 1
     low, high = results["training"]["ratio_95"]
     assert low <= results["training"]["ratio"] <= high
