@@ -85,6 +85,23 @@ def test_draws_only_tokens_with_probability_in_proportion():
     assert bool((_pick(logits[:5], False, 0, 1e-6, generator) == 1).all())
 
 
+def test_a_table_constraint_refuses_the_rows_its_permits_refuses():
+    from tunesmith.codecs.constraint import Constraint, TableConstraint
+
+    generator = torch.Generator().manual_seed(0)
+    table = torch.randint(-1, 4, (4, 6), generator=generator)
+    table[:, 0] = torch.tensor([1, 2, 3, 0])  # every state lets some token through
+    rule = TableConstraint(table)
+    rule.start(50, [0])
+    for _ in range(3):                        # the rows spread over the states, each by tokens it may take
+        rule.advance(torch.multinomial(rule.allowed().float(), 1, generator=generator).squeeze(1))
+    assert len(set(rule.state.tolist())) > 1
+    tokens = torch.randint(0, 6, (50,), generator=generator).tolist()
+    refused = rule.refused(tokens)
+    assert refused and refused == Constraint.refused(rule, tokens)
+    assert refused == [i for i, ok in enumerate(rule.permits(torch.tensor(tokens)).tolist()) if not ok]
+
+
 def test_drawing_first_and_masking_only_refused_rows_is_the_masked_distribution():
     from tunesmith.codecs.constraint import TableConstraint
     from tunesmith.sample import _constrained_pick

@@ -130,6 +130,10 @@ class TableConstraint(Constraint):
     def permits_rows(self, rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.table[self.state[rows], tokens] >= 0
 
+    def refused(self, tokens: list[int]) -> list[int]:
+        ok = (self.table[self.state, torch.tensor(tokens, dtype=torch.long, device=self.table.device)] >= 0).tolist()
+        return [row for row, fine in enumerate(ok) if not fine]
+
     def first_permitted(self, rows: torch.Tensor, candidates: list[list[int]]) -> list[int]:
         tokens = torch.tensor(candidates, dtype=torch.long, device=self.table.device)
         ok = (tokens >= 0) & (self.table[self.state[rows][:, None], tokens.clamp(min=0)] >= 0)
