@@ -229,9 +229,10 @@ def bench_sampling(model_path: str | None, corpus: list[str], n: int, device: to
     plain_tokens, plain_s = plain_sampling(model, codec, min(n, 20), max_length, device)
     chars_b = sum(len(p.ids) for p in batched)
     chars_s = sum(len(p.ids) for p in single)
-    free_tps = sum(len(p.ids) for p in free) / statistics.median(runs["unconstrained"])
+    chars_free = sum(len(p.ids) for p in free)
+    free_tps = chars_free / statistics.median(runs["unconstrained"])
     # each round's own ratio (its two batches ran one after the other): how far the machine moved it
-    rounds = [(chars_b / b) / (sum(len(p.ids) for p in free) / f) for b, f in zip(runs["batched"], runs["unconstrained"])]
+    rounds = [(chars_b / b) / (chars_free / f) for b, f in zip(runs["batched"], runs["unconstrained"])]
     return {"model": what, "pieces": n, "repeat": repeat, "precision": precision,
             "batched_fp32_tokens_per_s": round(chars_b / statistics.median(runs["fp32"])) if runs["fp32"] else None,
             "batched_seconds": round(batched_s, 2),

@@ -331,19 +331,20 @@ class GrammarConstraint(Constraint):
         return self._permitted([self._rows[i] for i in rows.tolist()], tokens.tolist())
 
     def _permitted(self, numbers: list[int], tokens: list[int]) -> torch.Tensor:
+        return torch.tensor(self._verdicts(self._after(numbers, tokens), tokens), dtype=torch.bool)
+
+    def _verdicts(self, found: list[int], tokens: list[int]) -> list[bool]:
+        """Whether each row may take its token, given the states after them (`_after`)."""
         alive, end, lives = self.store.alive, self.end_id, self._lives
         # (what is known is looked up here; `_lives` works out the rest)
-        return torch.tensor([n >= 0 and (t == end or alive.get(n) or lives(n, t))
-                             for n, t in zip(self._after(numbers, tokens), tokens)], dtype=torch.bool)
+        return [n >= 0 and (t == end or bool(alive.get(n)) or lives(n, t)) for n, t in zip(found, tokens)]
 
     def refused(self, tokens: list[int]) -> list[int]:
         # `_permitted` as a list of the rows it refuses; the next states are kept for `advance`, which
         # mostly takes the same tokens
         found = self._after(self._rows, tokens)
         self._checked = (self._rows, list(tokens), found)    # (a copy: the sampler draws its refused rows again in it)
-        alive, end, lives = self.store.alive, self.end_id, self._lives
-        return [row for row, (n, t) in enumerate(zip(found, tokens))
-                if not (n >= 0 and (t == end or alive.get(n) or lives(n, t)))]
+        return [row for row, ok in enumerate(self._verdicts(found, tokens)) if not ok]
 
     def _after(self, numbers: list[int], tokens: list[int]) -> list[int]:
         """`_next` for each row, its look-ups done in one pass (most rows' next states are known)."""
