@@ -168,6 +168,25 @@ def test_what_the_grammar_forbids(bad, where):
     assert found == bad.index(where) + len(where) - 1 or found >= bad.index(where), (bad, found)
 
 
+def test_an_unmarked_quintuplet_takes_the_time_of_three_in_a_compound_meter():
+    # (5 is five notes in the time of three in 6/8, 9/8 and 12/8 (as music21 and abc2midi read it), of
+    # two in 2/4: 6/8 reduced to 3/4 had made the grammar read two, and a sampled tune's bar overflow
+    head = "X:1\nT:Q\nM:{}\nL:1/8\nK:G\n"
+    compound = [head.format(m) + body for m, body in (("6/8", "G3 G3|(5ABcde G3|G6|]\n"),
+                                                       ("12/8", "G6 G6|(5ABcde G3 G6|G6 G6|]\n"),
+                                                       ("9/8", "G3 G3 G3|(5ABcde G3 G3|G3 G3 G3|]\n"))]
+    simple = head.format("2/4") + "G4|(5ABcde G2|G4|]\n"
+    codec = codec_of(TUNES + compound + [simple])
+    for text in compound + [simple]:
+        assert first_refused(codec, text) is None, text
+    # read as the time of two in 6/8, this bar would be full
+    over = head.format("6/8") + "G3 G3|(5ABcde G3 G|G6|]\n"
+    assert first_refused(codec_of(TUNES + compound + [over]), over) is not None
+    from tunesmith.codecs.abc_state import _compound
+    assert [_compound(m) for m in ("6/8", "9/8", "12/8", "6/4", "3/4", "3/8", "C", "C|", None, "2/4")] == \
+        [True, True, True, True, False, False, False, False, False, False]
+
+
 def test_a_change_of_meter_is_to_one_the_corpus_has():
     # the meters of the corpus's headers, and those its bodies change to (The Black Bird's 5/4)
     change = "X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:2/8\nGA|]\n"

@@ -329,8 +329,12 @@ def _ending_within(s: Body) -> Body | None:
 
 
 def _compound(meter: str | None) -> bool:
-    length = meter_length(meter or "")
-    return bool(length and length.numerator % 3 == 0 and length.numerator > 3)
+    """Whether a meter is compound (6/8, 9/8, 12/8, 6/4: its upper number a multiple of 3 above 3), which
+    makes an unmarked (5, (7 or (9 last the time of 3 notes. From the meter as written: its length reduces
+    6/8 to 3/4 and 12/8 to 3/2, which are not (a quintuplet in 6/8 then fit the grammar's bar and
+    overflowed music21's)."""
+    upper = (meter or "").split("/", 1)[0].strip()
+    return upper.isdigit() and int(upper) % 3 == 0 and int(upper) > 3
 
 
 def _twin(s: Body, pitch: str, tied: bool = False) -> bool:
