@@ -314,8 +314,12 @@ def _ending(s: Body, digit: str) -> Body | None:
     :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
     if s.var or digit not in "12" or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
         return None           # (the corpora's endings are [1 and [2; music21 misreads [4 after [1)
+    if digit == "1" and s.owed and s.ends:
+        return None           # after the :: of a first ending a tie ran into, only its second ending
     owed = digit == "1" and (s.owed or s.tie is not None or bool(s.wait))
-    return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1", owed=owed)
+    # (`ends` is the last bar line's: with it kept, a new first ending that a tie runs into was owed
+    # and ended at once, and neither a note nor a bar line could follow: a dead end)
+    return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1", owed=owed, ends=False)
 
 
 def _ending_within(s: Body) -> Body | None:
