@@ -33,8 +33,8 @@ build() {   # name, train flags..., then -- and the measuring flags
 want() { [[ $# -eq 0 ]] || [[ " $* " == *" $NAME "* ]]; }
 
 NAME=folk; if want "$@"; then
-    build folk --corpus oneills ryans --minutes 20 \
-        -- --corpus oneills ryans --temperatures 1.0,0.9,0.8,0.7 --temperature 0.8
+    build folk --corpus oneills ryans --unit-length as-written --minutes 20 \
+        -- --corpus oneills ryans --temperatures 1.0,0.9,0.8,0.7 --temperature 1.0
 fi
 NAME=chorale; if want "$@"; then
     # four voices on a time grid of eighths (codecs/grid.py), the soprano, alto, tenor and bass each a slot
@@ -54,8 +54,8 @@ NAME=chorale-melody; if want "$@"; then
         --eval-every 100 -- --corpus chorales --temperatures 1.0,0.9,0.8 --temperature 1.0
 fi
 NAME=essen; if want "$@"; then
-    build essen --corpus essen --minutes 20 \
-        -- --corpus essen --temperatures 1.0,0.9,0.8 --temperature 0.9
+    build essen --corpus essen --unit-length as-written --minutes 20 \
+        -- --corpus essen --temperatures 1.0,0.9,0.8 --temperature 1.0
 fi
 NAME=palestrina; if want "$@"; then
     # no copy index: reading 1,300 polyphonic scores through music21 for it takes longer than the training

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tunesmith import TunesmithError, bundle, cli, log
+from tunesmith import TunesmithError, bundle, cli, log, registry
 from tunesmith.compose import SampleOptions, compose
 from tunesmith.options import asked_controls, check_controls
 from tunesmith.sample import generate
@@ -149,7 +149,8 @@ def test_web_pickers_come_from_the_card(client, models):
     jigs = client.get("/api/models/jigs").json()
     assert jigs["controls"] == card["controls"] == KNOWN
     listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}
-    assert listed["folk"]["controls"] == {}      # shipped before controls came: no pickers
+    shipped = json.loads((registry.PACKAGE_MODELS / "folk" / "card.json").read_text())
+    assert listed["folk"]["controls"] == shipped["controls"] and "6/8" in shipped["controls"]["meter"]
     page = client.get("/").text
     for name in ("meter", "key", "mode", "rhythm"):
         assert re.search(rf'<select id="{name}"[^>]*data-control="{name}"', page)

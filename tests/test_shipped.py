@@ -81,8 +81,8 @@ def test_compose_flags_and_unknown_models_get_one_line_errors(tmp_path, monkeypa
     assert "no model called 'polka'" in err and "folk" in err and "chorale" in err
     assert cli.main(["compose", "--temperature", "-1"]) == 2
     assert "--temperature must be between 0 and 10" in capsys.readouterr().err
-    assert cli.main(["compose", "--key", "G"]) == 2          # folk was saved before it knew its keys
-    assert "this model takes no --key" in capsys.readouterr().err
+    assert cli.main(["compose", "--key", "C#"]) == 2         # folk knows its corpus's keys, and lists them
+    assert "this model knows no --key 'C#'; it knows: G (1158), D (885)" in capsys.readouterr().err
     assert cli.main(["compose", "--voice-leading", "strict"]) == 2     # a text model has no voices to lead
     assert "this model takes no --voice-leading" in capsys.readouterr().err
     assert cli.main(["compose", "--style", "quartet:nobody"]) == 2
