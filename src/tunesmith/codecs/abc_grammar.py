@@ -166,8 +166,8 @@ class AbcGrammar:
             if letter == "K":
                 return self._body_start(done)
             return done
-        if ch in HEADER_FREE or ord(ch) < 32 or head.size >= HEAD_LIMITS[0]:
-            return None
+        if ch in HEADER_FREE or ord(ch) < 32 or head.size >= HEAD_LIMITS[0] or (ch == "|" and not head.size):
+            return None               # (music21 reads `T:|A` as music, and fails on it)
         value = (head.value or "") + ch
         if values is not None and value not in prefixes(values):
             return None

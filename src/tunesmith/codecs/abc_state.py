@@ -392,6 +392,8 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=(), ls=kind == "field", fresh=s.fresh or letter in "MLK", part=s.part or letter == "P")
     if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
         return None
+    if ch == "|" and not value:       # music21 and abc2midi read a line `T:|A` as music
+        return None
     if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
         return None
     value += ch
