@@ -312,13 +312,11 @@ def _closed_after(s: Body, bar: str) -> bool:
 def _ending(s: Body, digit: str) -> Body | None:
     """A variant ending's number after a bar line: not while another runs, a first ending not after a
     :| that no |: followed, a later one only after the :| that ends the one before (abc2midi)."""
-    if s.var or digit not in "12" or (digit == "1" and s.closed) or (digit != "1" and not s.ends):
+    if s.var or digit not in "12" or (digit == "1" and (s.closed or (s.owed and s.ends))) or (
+            digit != "1" and not s.ends):     # (after the :: of a first ending a tie ran into: its second)
         return None           # (the corpora's endings are [1 and [2; music21 misreads [4 after [1)
-    if digit == "1" and s.owed and s.ends:
-        return None           # after the :: of a first ending a tie ran into, only its second ending
     owed = digit == "1" and (s.owed or s.tie is not None or bool(s.wait))
-    # (`ends` is the last bar line's: with it kept, a new first ending that a tie runs into was owed
-    # and ended at once, and neither a note nor a bar line could follow: a dead end)
+    # (`ends` kept, a new first ending a tie runs into owed at once: no note nor bar line, a dead end)
     return s._replace(tok=("ending", digit), left=True, var=True, first=digit == "1", owed=owed, ends=False)
 
 
@@ -333,10 +331,7 @@ def _ending_within(s: Body) -> Body | None:
 
 
 def _compound(meter: str | None) -> bool:
-    """Whether a meter is compound (6/8, 9/8, 12/8, 6/4: its upper number a multiple of 3 above 3), which
-    makes an unmarked (5, (7 or (9 last the time of 3 notes. From the meter as written: its length reduces
-    6/8 to 3/4 and 12/8 to 3/2, which are not (a quintuplet in 6/8 then fit the grammar's bar and
-    overflowed music21's)."""
+    """Whether a meter is compound (6/8, 12/8, 6/4: (5 lasts 3 notes), by its upper number (6/8's length is 3/4)."""
     upper = (meter or "").split("/", 1)[0].strip()
     return upper.isdigit() and int(upper) % 3 == 0 and int(upper) > 3
 
@@ -390,9 +385,8 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
         if letter == "P" and s.parts is not None:
             s = s._replace(parts=s.parts.replace(value, ""))
         return s._replace(tok=(), ls=kind == "field", fresh=s.fresh or letter in "MLK", part=s.part or letter == "P")
-    if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)):
-        return None
-    if ch == "|" and not value:       # music21 and abc2midi read a line `T:|A` as music
+    if ch in "@%\\\n]" or not ch.isprintable() or (values is None and ch not in VALUE_CHARS.get(letter, ch)) or (
+            ch == "|" and not value):     # (music21 and abc2midi read a line `T:|A` as music)
         return None
     if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
         return None
