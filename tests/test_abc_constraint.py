@@ -203,6 +203,21 @@ def test_a_first_ending_after_the_double_repeat_that_ends_one():
     assert first_refused(codec, owed) == owed.index("::[1") + 3
 
 
+def test_an_annotation_may_end_a_full_bar_before_its_bar_line():
+    # O'Neill's and Ryan's write `"^Segno"|` and `"_D.C."|]` after a bar's last note (these pass `check`);
+    # where no note fits only an annotation may begin, and its bar line must follow it
+    head = "X:1\nT:Q\nM:C|\nL:1/8\nK:G\n"
+    good = [head + b for b in ('ABcd ABcd"^Segno"|ABcd ABcd|]\n', 'ABcd ABcd"_D.C."|]\n',
+                               '|:ABcd ABcd"^Fine"::ABcd ABcd"@end":|\n')]
+    bad = {head + 'ABcd ABcd"Am"|]\n': '"A', head + 'ABcd ABcd"4"|]\n': '"4',
+           head + 'ABcd ABcd"^Segno"A|]\n': '"A', head + 'ABcd ABcd"^Segno" |]\n': '" '}
+    codec = codec_of(TUNES + good + list(bad))
+    for text in good:
+        assert first_refused(codec, text) is None, text
+    for text, where in bad.items():
+        assert first_refused(codec, text) == text.rindex(where) + 1, text
+
+
 def test_a_change_of_meter_is_to_one_the_corpus_has():
     # the meters of the corpus's headers, and those its bodies change to (The Black Bird's 5/4)
     change = "X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|\nM:2/8\nGA|]\n"

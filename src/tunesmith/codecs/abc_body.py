@@ -270,6 +270,8 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("bar", ch), ls=False)
     if ch == "[":
         return s._replace(tok=("lbr",), last=None, ls=False)
+    if ch == '"' and s.meter is not None and s.pos == s.meter and any(_close_bar(s, b) for b in BARS):
+        return s._replace(tok=("quote", "|"), last=None, ls=False, barend=False)   # `"^Segno"|`: see _in_quote
     if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None or s.tup is not None))):
         return None    # decorations, grace notes, chord symbols, slurs, tuplets: a note must fit after them
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
@@ -292,8 +294,7 @@ def between(g, s: Body, ch: str) -> Body | None:
 
 
 def _decoration(s: Body, ch: str) -> Body | None:
-    """A decoration: only where a note can still come; staccato and fermata change the note's length
-    for abc2midi, so a note that has one takes no broken rhythm."""
+    """A decoration, where a note can still come (staccato and fermata: abc2midi then takes no broken rhythm)."""
     if not _note_fits(s) or (ch == "." and s.brk != 1) or (ch == "~" and (s.tie is not None or s.grace)) or (
             ch in ROLLS and s.wait):
         return None        # (abc2midi loses a tie whose note has a roll, and plays a roll as grace notes:
@@ -363,8 +364,7 @@ READERS = {"n": _in_note, "acc": _in_note, "chord": _in_chord, "clen": _chord_le
 
 def body_step(g, s: Body, ch: str) -> Body | None:
     """The state after `ch`, or None where it is forbidden."""
-    nxt = _read(g, s, ch)
-    if nxt is None:
+    if (nxt := _read(g, s, ch)) is None:
         return None
     lead = nxt.lead and ch != " "
     if nxt.gap != s.gap:     # a note or rest ended
@@ -388,10 +388,11 @@ def _read(g, s: Body, ch: str) -> Body | None:
         return (_in_quote if kind == "quote" else _in_bang)(s, ch)
     if kind == "esc":
         return s._replace(tok=("cont",)) if ch == "\n" else None
+    if kind == "bar-next":     # an annotation after a full bar's last note: its bar line
+        return between(g, s._replace(tok=()), ch) if ch in "|:" else None
     if kind == "cont":
-        # a continued line: not empty (that would end the tune); only K: M: L: P: lines may begin it (the
-        # corpus continues lines into K: and P: lines; abc2midi reads T: there as music). Its spaces are
-        # those of a line begun: `lead` refuses the line's end after them alone
+        # a continued line: not empty (that would end the tune); of fields only K: M: L: P: (the corpus's; abc2midi
+        # reads T: there as music). Its spaces are a line begun's: `lead` refuses the line's end after them alone
         nxt = None if ch == "\n" else between(g, s._replace(tok=(), ls=ch in "KMLP", lead=True), ch)
         return nxt._replace(tok=(*nxt.tok, "cont")) if nxt is not None and nxt.tok[:1] == ("line",) else nxt
     return READERS[kind](g, s, ch)

@@ -196,15 +196,15 @@ def _eff(s: Body, units: Fraction) -> Fraction:
 
 def _in_quote(s: Body, ch: str) -> Body | None:
     """A chord symbol "Am7" abc2midi and music21 both know, a fingering "4", or an annotation "^Segno"."""
-    text = s.tok[1]
-    if text == "" and ch in "^_<@":     # not ">": music21 drops the note after a ">" annotation
-        return s._replace(tok=("quote", "^"))
-    if text in ("^", "^x"):   # an annotation: words (not kept in the state; music21 drops the note
-        if ch == '"':         # after an empty one), then the closing quote
-            return s._replace(tok=()) if text == "^x" else None
+    text, full = s.tok[1], s.tok[1][-1:] == "|"    # "|": after a full bar's last note only an annotation,
+    if text in ("", "|") and ch in "^_<@":        # then its bar line (O'Neill's and Ryan's `"^Segno"|`)
+        return s._replace(tok=("quote", "^|" if full else "^"))   # not ">": music21 drops the note after it
+    if text.rstrip("|") in ("^", "^x"):   # an annotation: words (not kept in the state; music21 drops
+        if ch == '"':                     # the note after an empty one), then the closing quote
+            return s._replace(tok=("bar-next",) if full else ()) if text.startswith("^x") else None
         fits = s.gap < 2 * GAP_LIMIT      # an annotation's words end within the gap's last limit
         # (no comma: music21 cannot read an annotation with one, "Cannot make a step out of '^'")
-        return s._replace(tok=("quote", "^x")) if fits and (ch.isalnum() or ch in " .'-") else None
+        return s._replace(tok=("quote", "^x|" if full else "^x")) if fits and (ch.isalnum() or ch in " .'-") else None
     if text == "" and ch in "012345":
         return s._replace(tok=("quote", "4"))
     if text == "4":
