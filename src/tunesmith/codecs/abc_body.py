@@ -270,7 +270,7 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("bar", ch), ls=False)
     if ch == "[":
         return s._replace(tok=("lbr",), last=None, ls=False)
-    if ch == '"' and s.meter is not None and s.pos == s.meter and any(_close_bar(s, b) for b in BARS):
+    if ch == '"' and s.meter is not None and s.pos == s.meter and any(_close_bar(s, b) is not None for b in BARS):
         return s._replace(tok=("quote", "|"), last=None, ls=False, barend=False)   # `"^Segno"|`: see _in_quote
     if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None or s.tup is not None))):
         return None    # decorations, grace notes, chord symbols, slurs, tuplets: a note must fit after them
