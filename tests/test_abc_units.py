@@ -54,8 +54,8 @@ def test_a_tune_without_L_is_read_in_the_standards_default():
 
 
 def test_a_length_the_unit_cannot_write_leaves_the_tune_as_it_is():
-    assert to_unit("X:1\nL:1/4\nK:G\nA12|\n", "1/8", LENGTHS) is None      # A24 is no length the grammar reads
-    assert to_unit("X:1\nL:1/4\nK:G\nA12|\n", "1/8") is not None
+    assert to_unit("X:1\nL:1/4\nK:G\nA10|\n", "1/8", LENGTHS) is None      # A20 is no length the grammar reads
+    assert to_unit("X:1\nL:1/4\nK:G\nA10|\n", "1/8") is not None
     assert to_unit("X:1\nL:1/4\nABc|\n", "1/8") is None                   # no K:
     assert to_unit("X:1\nL:1/4\nK:G\nA/0B0|\n", "1/8") is None             # no length at all
     with pytest.raises(ValueError):

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tunesmith import atomic, log, render
-from tunesmith.notation import abc
+from tunesmith.notation import abc, abc_readers
 from tunesmith.notation.scores import ReaderSettings, read_parts
 from tunesmith.worker import Worker, register_job, using
 
@@ -182,7 +182,8 @@ def _check_piece(worker: Worker, path: str, piece: render.Piece, timeout: float)
         if report.bars_too_short:
             report.reasons.append(f"{report.bars_too_short} bars shorter than the time signature")
     if piece.kind == "abc" and piece.text is not None:
-        for problem in (abc.rhythm_problem(piece.text), abc.chord_problem(piece.text)):
+        for problem in (abc.rhythm_problem(piece.text), abc.chord_problem(piece.text),
+                        abc_readers.text_problem(piece.text)):
             if problem:
                 report.reasons.append(problem)
         found = abc2midi(piece.text)
@@ -190,6 +191,8 @@ def _check_piece(worker: Worker, path: str, piece: render.Piece, timeout: float)
             report.abc2midi_errors, report.abc2midi_warnings, messages = found
             if report.abc2midi_errors:
                 report.reasons.append(f"abc2midi: {messages[0]}")
+            elif problem := abc_readers.abc2midi_problem(messages, piece.text):
+                report.reasons.append(problem)
     report.valid = not report.reasons
     return report
 

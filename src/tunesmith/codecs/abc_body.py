@@ -10,9 +10,9 @@ note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' dur
 from __future__ import annotations
 
 from tunesmith.codecs.abc_state import (GAP, GAP_LIMIT, LEAD, SHORTEST, Body, _can_write, _close_bar, _commits,
-                                        _eff, _ending, _ending_within, _fillable, _in_bang, _in_field, _in_quote,
-                                        _note_fits, _part_closes, _twin, may_label)
-from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS, ROLLS,
+                                        _decoration, _eff, _ending, _ending_within, _fillable, _in_bang, _in_field,
+                                        _in_quote, _note_fits, _part_closes, _twin, may_label)
+from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
 
@@ -27,13 +27,17 @@ def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
     return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
-                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or s.mark, units, s.acc, s.mark), tie=None,
-                      pair=None, barend=False, ls=False, gap=0, mark=False, grace=False, acc="", tacc="", roll=False,
+                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or "!" in s.mark, units, s.acc, s.mark),
+                      tie=None, pair=None, pmark=None, barend=False, ls=False, gap=0, mark="", grace=False, acc="",
+                      tacc="", roll=False, swung=s.mark if s.swing and pitch not in (None, "[") and units == 1 and (
+                          s.tup is None and s.brk == 1 and (s.pos / (2 * s.unit)).denominator == 1) else None,
                       wait=(), fresh=False, part=False)
 
 
 def _in_note(g, s: Body, ch: str) -> Body | None:
     """The main line's note or rest: its length must fit the bar; a tie waits for its pitch."""
+    if not s.tok and s.pmark is not None and s.mark != s.pmark:
+        return None       # (after `>` a note marked as the one before, a chord, or nothing marked: abc2midi)
     if not s.tok and ch in RESTS:
         ok = _note_fits(s) and s.tie is None and not s.wait
         return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if ok else None
@@ -152,7 +156,7 @@ def _in_grace(g, s: Body, ch: str) -> Body | None:
     if nxt is not None:
         count, sub = count + 1, ()
     if ch == "}" and count and not sub:
-        return s._replace(tok=(), grace=True)
+        return s._replace(tok=(), grace=True, swung=None)     # (abc2midi pairs no notes around grace notes)
     nxt = read_note((), ch)
     return s._replace(tok=("grace", count, nxt)) if nxt is not None and count < 8 else None
 
@@ -289,33 +293,25 @@ def between(g, s: Body, ch: str) -> Body | None:
         # a hornpipe's unit-length notes abc2midi pairs from each two units: a pair across them it refuses
         if s.swing and s.last[3] == 1 and ((s.pos - s.last[0]) / (2 * s.unit)).denominator != 1:
             return None
-        return s._replace(tok=("brk", ch, s.last[0], s.last[3]), last=None)
+        return s._replace(tok=("brk", ch, s.last[0], s.last[3], None if s.last[1] == "[" else s.last[5]), last=None)
     return None
-
-
-def _decoration(s: Body, ch: str) -> Body | None:
-    """A decoration, where a note can still come (staccato and fermata: abc2midi then takes no broken rhythm)."""
-    if not _note_fits(s) or (ch == "." and s.brk != 1) or (ch == "~" and (s.tie is not None or s.grace)) or (
-            ch in ROLLS and s.wait):
-        return None        # (abc2midi loses a tie whose note has a roll, and plays a roll as grace notes:
-        # after a grace group, "Intervening note needed between grace notes")
-    return s._replace(tok=("pre",), last=None, ls=False, barend=False, mark=s.mark or ch == ".",
-                      roll=s.roll or ch in ROLLS)
 
 
 def _in_broken(g, s: Body, ch: str) -> Body | None:
     """`a>b`: the note before takes 3/2 (>>: 7/4) of its length, the next 1/2 (1/4); `<` the other way."""
-    _, marks, before, units = s.tok
+    _, marks, before, units, mark = s.tok
     if ch == marks[0] and len(marks) < 2:
-        return s._replace(tok=("brk", marks + ch, before, units))
-    if ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in "~uvT":
+        return s._replace(tok=("brk", marks + ch, before, units, mark))
+    if ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in "~uvT" and ch != mark:
+        return None
+    if mark == "." and ch != ".":    # the staccato that pairs comes first (as the corpora write `.B>.c`)
         return None
     shrink = Fraction(1, 2 ** len(marks))
     left, right = (2 - shrink, shrink) if marks[0] == ">" else (shrink, 2 - shrink)
     pos = s.pos + before * (left - 1)
     if s.meter is not None and pos >= s.meter:
         return None
-    return between(g, s._replace(tok=(), pos=pos, brk=right, pair=units), ch)
+    return between(g, s._replace(tok=(), pos=pos, brk=right, pair=units, pmark=mark), ch)
 
 
 def _decorated(g, s: Body, ch: str) -> Body | None:

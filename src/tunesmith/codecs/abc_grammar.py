@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 from tunesmith import TunesmithError
 from tunesmith.codecs.abc_body import INLINE_LETTERS, body_step
-from tunesmith.codecs.abc_state import GAP_LIMIT, Body, _compound, off_grid, takes_space
-from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, meter_length, prefixes, tempo, unit_length
+from tunesmith.codecs.abc_state import GAP_LIMIT, Body, off_grid, takes_space
+from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, compound, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
 from tunesmith.notation import abc
 
@@ -180,7 +180,7 @@ class AbcGrammar:
     def _body_start(self, head: Head) -> Body:
         meter = meter_length(head.meter or "")
         unit = head.unit or abc.default_unit_length(head.meter)
-        return Body(meter, unit_length(unit), ls=True, compound=_compound(head.meter),
+        return Body(meter, unit_length(unit), ls=True, compound=compound(head.meter),
                     swing="hornpipe" in (head.rhythm or "").lower(), parts=head.parts or None)
 
     # ---- reading ----------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, LEFT_SPECIAL, LENGTHS, RESTS, RIGHT_SPECIAL,
-                                          VALUE_CHARS, Fraction, chord_symbol, length_value, meter_length,
+from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, EMPTY_BARS, EMPTY_START, GAP_LIMIT,
+                                          LEFT_SPECIAL, LENGTHS, RESTS, RIGHT_SPECIAL, ROLLS, SLUR_BARS, VALUE_CHARS,
+                                          Fraction, chord_symbol, compound, length_value, marked, meter_length,
                                           prefixes, shortest_length, tempo, unit_length)
 from tunesmith.notation import abc
 
@@ -42,7 +43,9 @@ class Body(NamedTuple):
     gap: int = 0                   # characters since the last note or rest ended (see GAP_LIMIT)
     closed: bool = False           # a :| closed a repeat and no |: (nor the end of a variant) since
     var: bool = False              # a variant ending runs: no other may begin before a special bar line
-    mark: bool = False             # the note being written is staccato or has a fermata (no > or <)
+    mark: str = ""                 # the note being written is staccato "." or has a fermata "!" (see `marked`)
+    pmark: str | None = None       # the mark the note after `>` must have (None: the one before was a chord)
+    swung: str | None = None       # a hornpipe's unit note began a pair of units: the mark its partner must have
     grace: bool = False            # grace notes came and no note since (abc2midi: no second group)
     ends: bool = False             # the last bar line was a :| that ended a variant (a second may begin)
     acc: str = ""                  # the accidental of the note being read
@@ -88,21 +91,6 @@ def _replace(self: Body, **changes) -> Body:
 
 
 Body._replace = _replace     # (typing.NamedTuple forbids defining _replace in the class body)
-
-
-SLUR_BARS = 4
-"""A slur closes before its fifth bar line (the corpora's longest span is two). Without it a model
-that forgets a slur writes on to the length cap, where the tune is cut unfinished."""
-
-EMPTY_BARS = 3
-"""At most this many bar lines in a row with no note or rest between them after the one that closes a
-bar (the corpora's most is `:| |: || |:`). Models that stray write runs of them (`[|[|[|:|:[|`),
-which abc2midi reads as repeat signs the grammar never saw."""
-
-GAP_LIMIT = 40
-"""At most this many characters between two notes or rests (the corpora's longest stretch without one
-is about half of it: a field line, chord symbols, spaces). Without it a row that strays can write
-decorations, spaces or an annotation forever, as nothing of the grammar forbids it."""
 
 
 def _fits(s: Body, units: Fraction) -> bool:
@@ -176,7 +164,9 @@ def _commits(s: Body, units: Fraction, pitch: str | None) -> bool:
     """Whether a note (pitch), rest (None) or chord ("[") of `units` unit lengths may be written (abc_body._commit)."""
     return (_fits(s, units) and (s.tie is None or pitch == s.tie) and (s.pair is None or units == s.pair)
             and (not s.wait or pitch == "[" or s.wait == (s.acc + (pitch or ""),))
-            and not (s.swing and s.mark and units == 1))     # abc2midi cannot pair a hornpipe's marked unit note
+            and not (s.swung is not None and pitch not in (None, "[") and units == 1 and s.tup is None
+                     and s.brk == 1 and ((s.pos - s.unit) / (2 * s.unit)).denominator == 1
+                     and s.mark != s.swung))   # abc2midi pairs a hornpipe's unit notes only if marked alike
 
 
 def takes_space(s: Body) -> bool:
@@ -241,7 +231,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
     s = s._replace(first=s.first and not closes)
     if not s.filled:                 # nothing in the bar: this bar line joins the one before it, and
         # the last of them is the next bar's left one (music21: "|| |" opens a plain bar)
-        if s.empty >= EMPTY_BARS:
+        if s.empty >= (EMPTY_START if s.bar == 0 else EMPTY_BARS):
             return None
         return s._replace(tok=(), left=bar in LEFT_SPECIAL, rep=rep, barend=True, last=None, empty=s.empty + 1,
                           span=s.span + 1 if s.slurs else 0,
@@ -330,12 +320,6 @@ def _ending_within(s: Body) -> Body | None:
     return s._replace(tok=("ending", "1"), var=True, first=True)
 
 
-def _compound(meter: str | None) -> bool:
-    """Whether a meter is compound (6/8, 12/8, 6/4: (5 lasts 3 notes), by its upper number (6/8's length is 3/4)."""
-    upper = (meter or "").split("/", 1)[0].strip()
-    return upper.isdigit() and int(upper) % 3 == 0 and int(upper) > 3
-
-
 def _twin(s: Body, pitch: str, tied: bool = False) -> bool:
     """Whether a chord's note `pitch` (`tied`: with a tie) is another spelling of a pitch the chord ties or
     the chord before tied into it (`a` after `^a-`), or a note twice in a chord that ties (`[a'a'A,-]`,
@@ -355,12 +339,26 @@ def _note_fits(s: Body) -> bool:
     return _can_write(s) and not (s.owed and s.ends)
 
 
+def _decoration(s: Body, ch: str) -> Body | None:
+    """A decoration, where a note can still come. Staccato (and fermata, `_in_bang`) on the note after `>`
+    only as on the note before: abc2midi pairs two notes only if they are marked alike."""
+    if not _note_fits(s) or (ch == "." and s.brk != 1 and s.pmark == "") or (
+            ch == "~" and (s.tie is not None or s.grace)) or (ch in ROLLS and s.wait):
+        return None        # (abc2midi loses a tie whose note has a roll, and plays a roll as grace notes:
+        # after a grace group, "Intervening note needed between grace notes")
+    return s._replace(tok=("pre",), last=None, ls=False, barend=False, roll=s.roll or ch in ROLLS,
+                      mark=marked(s.mark, ".") if ch == "." else s.mark)
+
+
 def _in_bang(s: Body, ch: str) -> Body | None:
     text = s.tok[1] + ch
     # a trill goes on no chord, which a chord's tie asks for next
-    known = [d for d in BANG_DECORATIONS if not (s.wait and d == "!trill!")]
+    # (and a fermata not on the note after `>`: the note before had none, `_in_broken`)
+    known = [d for d in BANG_DECORATIONS if not (s.wait and d == "!trill!") and not (s.pmark is not None
+                                                                                    and d == "!fermata!")]
     if text in known:
-        return s._replace(tok=("pre",), mark=s.mark or text == "!fermata!", roll=s.roll or text == "!trill!")
+        return s._replace(tok=("pre",), mark=marked(s.mark, "!") if text == "!fermata!" else s.mark,
+                          roll=s.roll or text == "!trill!")
     return s._replace(tok=("bang", text)) if any(d.startswith(text) for d in known) else None
 
 
@@ -377,7 +375,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
                 letter == "Q" and not tempo(value, True)):
             return None
         if letter == "M":
-            s = s._replace(meter=meter_length(value), compound=_compound(value), metered=True)
+            s = s._replace(meter=meter_length(value), compound=compound(value), metered=True)
         elif letter == "L":
             s = s._replace(unit=unit_length(value))
         if kind == "field" and not s.filled:

@@ -30,9 +30,41 @@ VALUE_CHARS = {"Q": set("0123456789/= "), "P": set("ABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 BANG_DECORATIONS = ("!trill!", "!fermata!", "!accent!")
 
-LENGTHS = ({n + d for n in ("", "1", "2", "3", "4", "5", "6", "7", "8", "9", "12", "16")
+
+def marked(marks: str, mark: str) -> str:
+    """A note's marks with `mark` added ("." staccato, "!" fermata). abc2midi pairs two notes (`>`, `<`, a
+    hornpipe's unit notes) only if they carry the same marks: "Notes not equal durations" otherwise."""
+    return marks if mark in marks else "".join(sorted(marks + mark))
+
+
+def compound(meter: str | None) -> bool:
+    """Whether a meter is compound (6/8, 12/8, 6/4: (5 lasts 3 notes), by its upper number (6/8's length is 3/4)."""
+    upper = (meter or "").split("/", 1)[0].strip()
+    return upper.isdigit() and int(upper) % 3 == 0 and int(upper) > 3
+
+
+SLUR_BARS = 4
+"""A slur closes before its fifth bar line (the corpora's longest span is two). Without it a model
+that forgets a slur writes on to the length cap, where the tune is cut unfinished."""
+
+EMPTY_BARS = 3
+"""At most this many bar lines in a row with no note or rest between them after the one that closes a
+bar (the corpora's most is `:| |: || |:`). Models that stray write runs of them (`[|[|[|:|:[|`),
+which abc2midi reads as repeat signs the grammar never saw."""
+
+EMPTY_START = 8
+"""Before a tune's first note or rest, at most this many bar lines: the Essen songs begin with up to 8
+(` |  |  |  | A2A2`, empty bars in place of a pickup), which music21 and abc2midi both read as nothing."""
+
+GAP_LIMIT = 40
+"""At most this many characters between two notes or rests (the corpora's longest stretch without one
+is about half of it: a field line, chord symbols, spaces). Without it a row that strays can write
+decorations, spaces or an annotation forever, as nothing of the grammar forbids it."""
+
+LENGTHS = ({n + d for n in ("", "1", "2", "3", "4", "5", "6", "7", "8", "9", "12", "16", "24", "32")
             for d in ("", "/", "/2", "/4", "/8", "/16")} | {"//", "///"}) - {"1/"}
-"""Note length suffixes. `3//` is not one: the standard reads it as 3/4, music21 as 3/2."""
+"""Note length suffixes. `3//` is not one: the standard reads it as 3/4, music21 as 3/2. (24 and 32: the
+Essen songs written in L:1/32 hold whole and dotted half notes so.)"""
 
 # bar lines music21 and abc2midi both read, and which side music21 gives a special one to
 # (`::` ends one repeat and starts the next: music21 loses the bars after it, but `check` passes

@@ -146,12 +146,12 @@ def _without_comment(line: str) -> str:
 def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
                    number: int = 1, keep: str = "") -> str:
     """One tune's lines (starting at `X:`) → canonical text ending in a newline. Only the fields of
-    `kept_letters(keep)` stay, in the header and in the body; comments go.
+    `kept_letters(keep)` stay, in the header and in the body; comments go, and a tab is a space.
 
     Raises TuneError when the tune has no `K:` field or no music after it.
     """
     letters_kept = kept_letters(keep)
-    lines = [_without_comment(ln.rstrip()) for ln in lines if not _is_comment(ln)]
+    lines = [_without_comment(ln.rstrip()).replace("\t", " ") for ln in lines if not _is_comment(ln)]
     header: list[tuple[str, str]] = []
     body: list[str] = []
     in_body = False
