@@ -161,6 +161,9 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # a field's value that begins with a bar line: music21 (header) and abc2midi (body) read `T:|A` as music
     ("X:1\nT:|A Reel\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|G3 G2:|\n", "T:|"),
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA|\nT:|A\nG3 G2:|\n", "\nT:|"),
+    # `:|||:` abc2midi reads as `:|` and `||:`, which opens no repeat ("found [1 ... before |:"): two raw
+    # samples of a 10-minute Nottingham model
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|||:G3 G2|[1GAB cBA:|[2G3 G2|]\n", ":|||"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
 ])

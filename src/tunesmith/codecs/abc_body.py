@@ -163,8 +163,8 @@ def _in_grace(g, s: Body, ch: str) -> Body | None:
 
 def _in_bar(g, s: Body, ch: str) -> Body | None:
     text = s.tok[1]
-    if text == ":" and ch == ":" and s.tok[2:]:
-        return None
+    if (text == ":" and ch == ":" and s.tok[2:]) or (text == ":||" and ch == "|"):
+        return None    # (`:|||:` abc2midi reads as `:|` and `||:`, which opens no repeat: not `:||`, `|:`)
     if text + ch in BAR_PREFIXES:
         closable = any(b.startswith(text + ch) and _close_bar(s, b) is not None for b in BARS)
         return s._replace(tok=("bar", text + ch)) if closable else None
