@@ -72,6 +72,7 @@ def test_writing_a_reader_drops_is_invalid(tmp_path):
     good = "ABcd efga|g2f2 e2d2|ABcd efga|g8|]\n"
     bad = {"fermata": ("ABcd Hefga|", "H (a fermata)"),
            "bar-rest": ("ABcd efga|Z|", "Z (a bar's rest)"),
+           "invisible": ("ABcd efgx|", "x (an invisible rest)"),
            "right": ('ABcd ">"efga|', "an annotation placed right"),
            "stray-slur": ("ABcd e)fga|", "a slur closed that was never opened"),
            "open-slur": ("ABcd (efga|", "a slur left open"),

@@ -250,7 +250,13 @@ class AbcConstraint(GrammarConstraint):
         return state._replace(gap=gap, tok=_token_class(state.tok), last=last)
 
     def closing(self, state):
-        return state._replace(closing=True) if isinstance(state, Body) else state
+        # (between tokens or in a note: a token that may come to a bar line of its own, a bar line being
+        # read, `[` (`[|`), `\` (the line end), an annotation after a full bar, a field line's letter (a P:
+        # ends the bar), is finished as it was begun, or a row could stand before a bar line the closing
+        # reader refuses; the row goes over after it)
+        if isinstance(state, Body) and (not state.tok or state.tok[0] in ("n", "acc")):
+            return state._replace(closing=True)
+        return state
 
     def surely_leads_on(self, state) -> bool:
         if isinstance(state, Head):

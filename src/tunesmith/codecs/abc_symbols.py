@@ -14,7 +14,8 @@ from functools import lru_cache
 
 NOTES = set("ABCDEFGabcdefg")
 
-RESTS = set("zx")
+RESTS = set("z")
+"""(Not `x`, the invisible rest: music21 drops it, and the time it takes with it.)"""
 
 ACCIDENTALS = ("^", "^^", "_", "__", "=")
 

@@ -178,6 +178,7 @@ class GrammarConstraint(Constraint):
         # last winner moved to the front)
         self._tried = [end_id, *(t for t in range(self.vocab) if t != end_id and t not in self.skip)]
         self._probes: dict[int, list[int]] = {}
+        self._winding: dict[int, int] | None = None   # after `wind_down`: each state's closing one (`_closed`)
 
     # ---- what a grammar defines -------------------------------------------------------------------
 
@@ -196,7 +197,9 @@ class GrammarConstraint(Constraint):
 
     def closing(self, state):
         """The state as it is read past the wind-down (see `wind_down`): the same, or one whose reader
-        refuses more, so that the row can reach an end (default: the same)."""
+        refuses more, so that the row can reach an end (default: the same). A row goes over at its first
+        state this changes, so a grammar leaves a state unchanged where its closing reader could not
+        finish what the row began."""
         return state
 
     def surely_leads_on(self, state) -> bool:
@@ -301,6 +304,7 @@ class GrammarConstraint(Constraint):
 
     def start(self, rows: int, prefix: Sequence[int]) -> None:
         self.store = self.cache.fresh(self.CACHE_LIMIT)
+        self._winding = None
         number = self._number(self.initial())
         for position, token in enumerate(prefix[1:], 1):
             if token in self.skip and position == 1:   # a style token: the text starts after it
@@ -379,8 +383,21 @@ class GrammarConstraint(Constraint):
         return best
 
     def wind_down(self) -> None:
-        states = self.store.states
-        self._rows = [n if n < 0 or states[n] is _DEAD else self._number(self.closing(states[n])) for n in self._rows]
+        # each row goes over to its closing reader at its first state the grammar's `closing` changes:
+        # between tokens (a token begun before, a bar line say, is finished as it was begun)
+        self._winding = {}
+        self._rows = self._closed(self._rows)
+
+    def _closed(self, numbers: list[int]) -> list[int]:
+        """Each state's closing state (`closing`), by number; worked out once per state."""
+        memo, states = self._winding, self.store.states
+        found = []
+        for n in numbers:
+            c = memo.get(n)
+            if c is None:
+                c = memo[n] = n if n < 0 or states[n] is _DEAD else self._number(self.closing(states[n]))
+            found.append(c)
+        return found
 
     def advance(self, tokens: torch.Tensor) -> None:
         # a token the mask forbade (a caller that does not mask) ends the row's grammar: keep it ending
@@ -394,6 +411,8 @@ class GrammarConstraint(Constraint):
             step = self._next
             found = [n if t == was else step(i, t) for n, was, t, i in zip(checked[2], checked[1], tokens, self._rows)]
         self._rows = [n if n >= 0 else DEAD_NUMBER for n in found]
+        if self._winding is not None:
+            self._rows = self._closed(self._rows)
 
     def keep(self, rows: torch.Tensor) -> None:
         self._rows = [i for i, k in zip(self._rows, rows.tolist()) if k]

@@ -9,7 +9,7 @@ without a word. These are found in the text, or in abc2midi's warnings, and `che
 - `H`, the standard's fermata, before a note: music21 drops the note (`!fermata!` both read);
 - an annotation placed to the right (`">text"`): music21 drops the note after it (a grace note, if one
   comes first);
-- `Z`, a bar's rest: music21 drops it, so its bar (or the rest of a bar) is gone;
+- `Z`, a bar's rest, and `x`, an invisible rest: music21 drops them, and the time they take;
 - a slur closed that never opened, or one left open: both readers go on as if it were not there;
 - a letter that abc2midi calls a reserved character (`k`, `V`: decorations no `U:` field defines),
   which it ignores;
@@ -88,6 +88,8 @@ def text_problem(text: str) -> str | None:
                 return "H (a fermata) marks a note that music21 drops: write !fermata! instead"
             if "Z" in line:
                 return "Z (a bar's rest) is dropped by music21: write the rest out (z8, z6, ...)"
+            if "x" in line:
+                return "x (an invisible rest) is dropped by music21, and its time with it: write z"
         slur = _slur_problem(lines)
         if slur:
             return slur
