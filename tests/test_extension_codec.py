@@ -11,7 +11,7 @@ import torch
 from tunesmith import compose, corpus
 from tunesmith.bundle import load
 from tunesmith.codecs import Codec, CodecOptions, Piece, register_codec
-from tunesmith.codecs.constraint import TableConstraint
+from tunesmith.codecs.table_constraint import TableConstraint
 from tunesmith.evaluate.likelihood import evaluate
 from tunesmith.sample import generate
 from tunesmith.train import TrainConfig, train

@@ -86,7 +86,8 @@ def test_draws_only_tokens_with_probability_in_proportion():
 
 
 def test_a_table_constraint_refuses_the_rows_its_permits_refuses():
-    from tunesmith.codecs.constraint import Constraint, TableConstraint
+    from tunesmith.codecs.constraint import Constraint
+    from tunesmith.codecs.table_constraint import TableConstraint
 
     generator = torch.Generator().manual_seed(0)
     table = torch.randint(-1, 4, (4, 6), generator=generator)
@@ -103,7 +104,7 @@ def test_a_table_constraint_refuses_the_rows_its_permits_refuses():
 
 
 def test_drawing_first_and_masking_only_refused_rows_is_the_masked_distribution():
-    from tunesmith.codecs.constraint import TableConstraint
+    from tunesmith.codecs.table_constraint import TableConstraint
     from tunesmith.sample import _constrained_pick
 
     # one state; tokens 1 and 3 forbidden. 40,000 rows draw at once, by the draw-first path
@@ -128,7 +129,7 @@ def test_drawing_first_and_masking_only_refused_rows_is_the_masked_distribution(
 
 def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribution(monkeypatch):
     from tunesmith import sample
-    from tunesmith.codecs.constraint import TableConstraint
+    from tunesmith.codecs.table_constraint import TableConstraint
     from tunesmith.sample import _constrained_pick
 
     class Counted(TableConstraint):
@@ -167,7 +168,7 @@ def test_refused_rows_draw_again_then_take_the_mask_and_keep_the_masked_distribu
 
 
 def test_last_end_is_where_a_capped_piece_could_end():
-    from tunesmith.codecs.constraint import TableConstraint
+    from tunesmith.codecs.table_constraint import TableConstraint
 
     # states 0 → 1 → 2 → 1 ...; token 3 (the end) is allowed only in state 2
     table = torch.tensor([[1, -1, -1, -1], [-1, 2, -1, -1], [-1, -1, 1, 2]])
