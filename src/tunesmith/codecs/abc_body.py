@@ -276,8 +276,10 @@ def between(g, s: Body, ch: str) -> Body | None:
         return s._replace(tok=("lbr",), last=None, ls=False)
     if ch == '"' and s.meter is not None and s.pos == s.meter and any(_close_bar(s, b) is not None for b in BARS):
         return s._replace(tok=("quote", "|"), last=None, ls=False, barend=False)   # `"^Segno"|`: see _in_quote
-    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None or s.tup is not None))):
+    if ch in '!{"(' and (not _note_fits(s) or (ch == "{" and (s.grace or s.tie is not None or s.wait
+                                                                or s.tup is not None))):
         return None    # decorations, grace notes, chord symbols, slurs, tuplets: a note must fit after them
+        # (no grace notes while a tie waits, a chord's too: abc2midi "Could not find note to be tied")
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
     if ch in simple:
         return s._replace(tok=simple[ch], last=None, ls=False, barend=False)
