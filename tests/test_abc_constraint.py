@@ -164,6 +164,8 @@ def test_a_first_ending_may_begin_inside_a_bar():
     # grace notes between a chord's tied note and the note it ties to (abc2midi: "Could not find note to be
     # tied", as after a single note's tie; a raw sample of the shipped folk model)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB [G3-B3]|{e}G3 G2:|\n", "{"),
+    # an ending's number range (no corpus writes one; abc2midi refuses a later ending it covered)
+    ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\n|:GAB cBA|[1-3G3 G3:|[2G3 G3|]\n", "[1-"),
     # an invisible rest `x`: music21 drops it and its time (a raw sample's bar read short)
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBx|G3 G2:|\n", "Bx"),
     # `:|||:` abc2midi reads as `:|` and `||:`, which opens no repeat ("found [1 ... before |:"): two raw

@@ -345,14 +345,11 @@ def _line_letter(g, s: Body, ch: str) -> Body | None:
 
 
 def _in_ending(g, s: Body, ch: str) -> Body | None:
-    text = s.tok[1]
-    if ch in ",-" and text[-1].isdigit() and len(text) < 3 and not s.filled:
-        return s._replace(tok=("ending", text + ch))
-    if ch.isdigit() and not text[-1].isdigit():
-        return s._replace(tok=("ending", text + ch))
+    """After an ending's number: one number (no corpus writes a range or list, `[1-3`, `[1,3`, and abc2midi
+    refuses a later ending whose number one covered: "Cannot find :| || [| or |] to close variant ending")."""
     if s.filled and ch in "|:":
         return None           # an ending begun inside a bar holds a note before the bar line
-    return between(g, s._replace(tok=()), ch) if text[-1].isdigit() else None
+    return between(g, s._replace(tok=()), ch)
 
 
 READERS = {"n": _in_note, "acc": _in_note, "chord": _in_chord, "clen": _chord_length, "grace": _in_grace,
