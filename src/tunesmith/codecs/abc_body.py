@@ -304,9 +304,10 @@ def _in_broken(g, s: Body, ch: str) -> Body | None:
     _, marks, before, units, mark = s.tok
     if ch == marks[0] and len(marks) < 2:
         return s._replace(tok=("brk", marks + ch, before, units, mark))
-    if ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in "~uvT" and ch != mark:
-        return None
-    if mark == "." and ch != ".":    # the staccato that pairs comes first (as the corpora write `.B>.c`)
+    if mark == ".":       # the staccato that pairs comes first (as the corpora write `.B>.c`)
+        if ch != ".":
+            return None
+    elif ch not in NOTES and ch not in RESTS and ch not in "^_=(\"{" and ch not in "~uvT":
         return None
     shrink = Fraction(1, 2 ** len(marks))
     left, right = (2 - shrink, shrink) if marks[0] == ">" else (shrink, 2 - shrink)

@@ -45,7 +45,7 @@ class Body(NamedTuple):
     var: bool = False              # a variant ending runs: no other may begin before a special bar line
     mark: str = ""                 # the note being written is staccato "." or has a fermata "!" (see `marked`)
     pmark: str | None = None       # the mark the note after `>` must have (None: the one before was a chord)
-    swung: str | None = None       # a hornpipe's unit note began a pair of units: the mark its partner must have
+    swung: str | None = None       # a hornpipe's unit note began a pair of units: the mark the next must have
     grace: bool = False            # grace notes came and no note since (abc2midi: no second group)
     ends: bool = False             # the last bar line was a :| that ended a variant (a second may begin)
     acc: str = ""                  # the accidental of the note being read
@@ -165,8 +165,7 @@ def _commits(s: Body, units: Fraction, pitch: str | None) -> bool:
     return (_fits(s, units) and (s.tie is None or pitch == s.tie) and (s.pair is None or units == s.pair)
             and (not s.wait or pitch == "[" or s.wait == (s.acc + (pitch or ""),))
             and not (s.swung is not None and pitch not in (None, "[") and units == 1 and s.tup is None
-                     and s.brk == 1 and ((s.pos - s.unit) / (2 * s.unit)).denominator == 1
-                     and s.mark != s.swung))   # abc2midi pairs a hornpipe's unit notes only if marked alike
+                     and s.brk == 1 and s.mark != s.swung))   # abc2midi pairs a hornpipe's unit notes if marked alike
 
 
 def takes_space(s: Body) -> bool:
@@ -252,7 +251,7 @@ def _close_bar(s: Body, bar: str) -> Body | None:
                       metered=False, ragged=ragged,
                       span=s.span + 1 if s.slurs else 0,
                       filled=False, tok=(), last=None, rep=rep, barend=True, closed=closed, shut=shut, var=var,
-                      ends=ends, empty=0)
+                      ends=ends, empty=0, swung=None)     # (abc2midi pairs no notes across a bar line)
 
 
 def _part_closes(s: Body, continued: bool = False) -> Body | None:

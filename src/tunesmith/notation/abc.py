@@ -224,7 +224,7 @@ def with_default_length(text: str) -> str:
     file_meter = next((v for k, v in reversed(fields) if k == "M"), None)
     out = list(header)
     for lines in tunes:
-        end = _header_end(lines)
+        end = header_end(lines)
         head = [f for f in map(_field, lines[:end]) if f]
         if not head or head[-1][0] != "K" or any(k == "L" for k, _ in head):
             out += lines
@@ -288,7 +288,7 @@ def finish(text: str, number: int, title: str, keep: str = "") -> str:
     lines = text.rstrip("\n").split("\n")
     if not lines or not lines[0].startswith("X:"):
         lines.insert(0, "X:1")
-    if not any(_field(ln) and _field(ln)[0] == "T" for ln in lines[: _header_end(lines)]):
+    if not any(_field(ln) and _field(ln)[0] == "T" for ln in lines[: header_end(lines)]):
         lines.insert(1, f"T:{title}")
     try:
         return normalise_tune(lines, number=number, keep=keep)
@@ -297,7 +297,8 @@ def finish(text: str, number: int, title: str, keep: str = "") -> str:
         return "\n".join(lines) + "\n"
 
 
-def _header_end(lines: list[str]) -> int:
+def header_end(lines: list[str]) -> int:
+    """Where a tune's body begins: the line after its K: field (or the end)."""
     for i, line in enumerate(lines):
         parsed = _field(line)
         if parsed and parsed[0] == "K":
@@ -353,7 +354,7 @@ def control_counts(texts: list[str]) -> dict[str, dict[str, int]]:
         for letter in set(INLINE_FIELD.findall(text)):
             counts["inline"][letter] = counts["inline"].get(letter, 0) + 1
         lines = text.split("\n")
-        body = "\n".join(lines[_header_end(lines):])
+        body = "\n".join(lines[header_end(lines):])
         for value in {found.strip() for found in BODY_METER.findall(body)}:
             counts["body_meter"][value] = counts["body_meter"].get(value, 0) + 1
         head = header_fields(text)

@@ -25,35 +25,24 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from tunesmith.notation import abc
+
 # what is not music in a body line: chord symbols and annotations, !decorations! and +decorations+,
 # inline fields [K:D], and comments
 _NOT_MUSIC = re.compile(r'"[^"]*"|![^!\n]*!|\+[^+\n]*\+|\[[A-Za-z]:[^\]\n]*\]|%.*')
 _FIELD_LINE = re.compile(r"^[A-Za-z]:")
-_QUOTED = re.compile(r'"([^"]*)"')
 _RESERVED = re.compile(r"Ignoring reserved character (\S)")
 _BAR_UNITS = re.compile(r"line-char (\d+)-(\d+) : .*Bar (\d+) has (\S+) time units while the time signature has (\S+)")
 
 
 def _music_lines(text: str) -> list[tuple[bool, list[str]]]:
-    """Each tune's body lines (after its K: line; field lines left out), and whether its header gives it a
-    meter (an M: other than `none`)."""
-    tunes: list[tuple[bool, list[str]]] = []
-    body = None
-    metered = False
-    for line in text.split("\n"):
-        if line.startswith("X:"):
-            body, metered = None, False
-            continue
-        if body is None:
-            if line.startswith("M:"):
-                metered = line[2:].strip().lower() not in ("", "none")
-            if line.startswith("K:"):
-                body = []
-                tunes.append((metered, body))
-            continue
-        if _FIELD_LINE.match(line):
-            continue
-        body.append(line)
+    """Each tune's body lines (field lines left out), and whether its header gives it a meter (an M:
+    other than `none`)."""
+    tunes = []
+    for lines in abc.split_book(text)[1] or [text.split("\n")]:
+        meter = abc.header_fields("\n".join(lines)).get("M", "").strip().lower()
+        body = [line for line in lines[abc.header_end(lines):] if not _FIELD_LINE.match(line)]
+        tunes.append((meter not in ("", "none"), body))
     return tunes
 
 
@@ -82,7 +71,7 @@ def text_problem(text: str) -> str | None:
         if metered and not any("|" in line for line in music) and any(line.strip() for line in music):
             return "no bar line: music21 reads the notes as one run, with no bars"
         for written, line in zip(lines, music):
-            if any(quoted.startswith(">") for quoted in _QUOTED.findall(written)):
+            if any(quoted.startswith(">") for quoted in abc.QUOTED.findall(written)):
                 return "an annotation placed right (\">...\") makes music21 drop the note after it"
             if "H" in line:
                 return "H (a fermata) marks a note that music21 drops: write !fermata! instead"
