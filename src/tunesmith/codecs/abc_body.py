@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tunesmith.codecs.abc_state import (GAP, GAP_LIMIT, LEAD, SHORTEST, Body, _can_write, _close_bar, _commits,
                                         _decoration, _eff, _ending, _ending_within, _fillable, _in_bang, _in_field,
-                                        _in_quote, _note_fits, _part_closes, _twin, may_label)
+                                        _in_quote, _note_fits, _part_closes, _twin, may_label, replacer)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
 
@@ -20,18 +20,31 @@ FIELD_LINE_LETTERS = set("KMLPQTWI")     # abc2midi: no R: (nor B: N: S: Z: ...)
 INLINE_LETTERS = set("KMLPQ")
 
 
+_COMMITTED = replacer("pos", "filled", "notes", "tup", "brk", "tok", "last", "tie", "pair", "pmark", "barend", "ls",
+                      "gap", "mark", "grace", "acc", "tacc", "roll", "swung", "wait", "fresh", "part")
+ONE = Fraction(1)
+# the reader's other hot copies (see `replacer`)
+_BEGUN = replacer("tok", "last", "ls")
+_ACCIDENTAL = replacer("tok", "last", "ls", "acc")
+_SPACED = replacer("last", "ls", "lead")
+_LINE_END = replacer("ls", "last")
+_BAR_BEGUN = replacer("tok", "ls")
+_OPENED = replacer("tok", "last", "ls", "barend")
+
+
 def _commit(s: Body, units: Fraction, pitch: str | None) -> Body | None:
     """A note (pitch), rest (None) or chord of `units` unit lengths is written."""
     if not _commits(s, units, pitch):
         return None
     eff = _eff(s, units)
     tup = None if s.tup is None or s.tup[1] <= 1 else (s.tup[0], s.tup[1] - 1)
-    return s._replace(pos=s.pos + eff, filled=True, notes=s.notes or pitch is not None, tup=tup,
-                      brk=Fraction(1), tok=(), last=(eff, pitch, s.brk != 1 or "!" in s.mark, units, s.acc, s.mark),
-                      tie=None, pair=None, pmark=None, barend=False, ls=False, gap=0, mark="", grace=False, acc="",
-                      tacc="", roll=False, swung=s.mark if s.swing and pitch not in (None, "[") and units == 1 and (
-                          s.tup is None and s.brk == 1 and (s.pos / (2 * s.unit)).denominator == 1) else None,
-                      wait=(), fresh=False, part=False)
+    swung = s.mark if s.swing and pitch not in (None, "[") and units == 1 and (
+        s.tup is None and s.brk == 1 and (s.pos / (2 * s.unit)).denominator == 1) else None
+    last = (eff, pitch, s.brk != 1 or "!" in s.mark, units, s.acc, s.mark)
+    # (pos, filled, notes, tup, brk, tok, last, tie, pair, pmark, barend, ls, gap, mark, grace, acc, tacc,
+    # roll, swung, wait, fresh, part)
+    return _COMMITTED(s, s.pos + eff, True, s.notes or pitch is not None, tup, ONE, (), last, None, None, None,
+                      False, False, 0, "", False, "", "", False, swung, (), False, False)
 
 
 def _in_note(g, s: Body, ch: str) -> Body | None:
@@ -40,7 +53,7 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
         return None       # (after `>` a note marked as the one before, a chord, or nothing marked: abc2midi)
     if not s.tok and ch in RESTS:
         ok = _note_fits(s) and s.tie is None and not s.wait
-        return s._replace(tok=("n", ch, "", ""), last=None, ls=False) if ok else None
+        return _BEGUN(s, ("n", ch, "", ""), None, False) if ok else None
     nxt = read_note(s.tok, ch)
     if nxt is None:
         return None
@@ -55,7 +68,7 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
         if not _note_fits(s) or (s.tie is not None and not s.tacc.startswith(nxt[1])) or (
                 s.wait and (len(s.wait) > 1 or not s.wait[0].startswith(nxt[1]))):
             return None
-        return s._replace(tok=nxt, last=None, ls=False, acc=nxt[1])
+        return _ACCIDENTAL(s, nxt, None, False, nxt[1])
     if nxt[0] == "n":
         if not _note_fits(s):
             return None
@@ -69,7 +82,7 @@ def _in_note(g, s: Body, ch: str) -> Body | None:
             return None
         if s.pair is not None and not reaches(nxt[3], s.pair):
             return None
-    return s._replace(tok=nxt, last=None, ls=False)
+    return _BEGUN(s, nxt, None, False)
 
 
 def _in_chord(g, s: Body, ch: str) -> Body | None:
@@ -255,8 +268,7 @@ def between(g, s: Body, ch: str) -> Body | None:
     if ch in DECORATIONS:
         return _decoration(s, ch)
     if ch == " ":     # a tie may follow a space ("A -A"); a broken rhythm not
-        return s._replace(last=None if s.last is None else (*s.last[:2], True, *s.last[3:]), ls=False,
-                          lead=s.ls or s.lead)
+        return _SPACED(s, None if s.last is None else (*s.last[:2], True, *s.last[3:]), False, s.ls or s.lead)
     if ch == "\n":
         if s.ls or s.lead:     # an empty line, or one of spaces, ends an ABC tune
             return None
@@ -265,13 +277,13 @@ def between(g, s: Body, ch: str) -> Body | None:
             if s is None:
                 return None
             s = s._replace(full=True)
-        return s._replace(ls=True, last=None)
+        return _LINE_END(s, True, None)
     if ch == "\\":
         return s._replace(tok=("esc",))
     if ch in "|:":
         if not any(b.startswith(ch) and _close_bar(s, b) is not None for b in BARS):
             return None
-        return s._replace(tok=("bar", ch), ls=False)
+        return _BAR_BEGUN(s, ("bar", ch), False)
     if ch == "[":
         return s._replace(tok=("lbr",), last=None, ls=False)
     if ch == '"' and s.meter is not None and s.pos == s.meter and any(_close_bar(s, b) is not None for b in BARS):
@@ -282,7 +294,7 @@ def between(g, s: Body, ch: str) -> Body | None:
         # (no grace notes while a tie waits, a chord's too: abc2midi "Could not find note to be tied")
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
     if ch in simple:
-        return s._replace(tok=simple[ch], last=None, ls=False, barend=False)
+        return _OPENED(s, simple[ch], None, False, False)
     if ch == ")":
         return s._replace(slurs=s.slurs - 1, last=None) if s.slurs else None
     if ch == "-" and s.last is not None and s.last[1] not in (None, "[") and not s.last[5]:   # abc2midi: not staccato

@@ -230,6 +230,8 @@ class AbcConstraint(GrammarConstraint):
     def step(self, state, symbol: str):
         if len(symbol) != 1:
             return None
+        if state.__class__ is Body:    # (the body reader directly: this runs at every new state)
+            return body_step(self.grammar, state, symbol)
         return self.grammar.step(state, symbol)
 
     def can_end(self, state) -> bool:
