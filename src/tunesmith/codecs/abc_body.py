@@ -392,6 +392,9 @@ def _read(g, s: Body, ch: str) -> Body | None:
     if not s.tok:
         return between(g, s, ch)
     kind = s.tok[0]
+    reader = READERS.get(kind)     # (a note's, mostly: looked up first)
+    if reader is not None:
+        return reader(g, s, ch)
     if kind in ("quote", "bang"):
         return (_in_quote if kind == "quote" else _in_bang)(s, ch)
     if kind == "esc":
@@ -403,6 +406,6 @@ def _read(g, s: Body, ch: str) -> Body | None:
         # reads T: there as music). Its spaces are a line begun's: `lead` refuses the line's end after them alone
         nxt = None if ch == "\n" else between(g, s._replace(tok=(), ls=ch in "KMLP", lead=True), ch)
         return nxt._replace(tok=(*nxt.tok, "cont")) if nxt is not None and nxt.tok[:1] == ("line",) else nxt
-    return READERS[kind](g, s, ch)
+    raise AssertionError(f"no reader for the token {s.tok!r}")
 
 
