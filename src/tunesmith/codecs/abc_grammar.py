@@ -65,7 +65,7 @@ class AbcGrammar:
         self.part_orders = tuple(v for v in known.get("parts", {}) if v.isascii() and v.isalpha() and v.isupper())
         # header lines besides X T M L K
         self.others = "".join(ch for ch in self.letters if ch not in "XTMLK" + ("" if self.part_orders else "P"))
-        # (tuples: `prefixes` keeps each list's beginnings once)
+        # (tuples, in the corpus's order; `value_sets` gives each as sets)
         self.meters = tuple(known.get("meter", {})) or ANY_METER
         # a change of meter: to one the corpus has in a header or changes to in a body (whatever is forced;
         # models saved before body meters were counted: the headers')
@@ -98,6 +98,16 @@ class AbcGrammar:
                 raise TunesmithError(f"this model's corpus has no key {controls.get('key', '')} "
                                      f"{controls.get('mode', '')}".rstrip())
         self.need_rhythm = "rhythm" in controls
+        self._sets: dict[int, tuple] = {}
+
+    def value_sets(self, values: tuple | frozenset) -> tuple[frozenset, frozenset]:
+        """A list of values as a set, and the set of their beginnings: worked out once per list, which is
+        looked up by identity (Essen's R: values are thousands, and hashing such a tuple at every character
+        of the line cost more than all the rest of a header step)."""
+        found = self._sets.get(id(values))
+        if found is None:     # (the list itself is kept with its sets: its identity stays its own)
+            found = self._sets[id(values)] = (values, frozenset(values), prefixes(values))
+        return found[1], found[2]
 
     # ---- the header -------------------------------------------------------------------------------
 
@@ -147,7 +157,7 @@ class AbcGrammar:
         values = self._values(head, letter)
         if ch == "\n":
             value = head.value or ""
-            if (values is not None and value not in values) or (
+            if (values is not None and value not in self.value_sets(values)[0]) or (
                     values is None and letter in "MLKRQP" and not value.strip()) or (
                     letter == "Q" and not tempo(value, True)):
                 return None
@@ -169,7 +179,7 @@ class AbcGrammar:
         if ch in HEADER_FREE or ord(ch) < 32 or head.size >= HEAD_LIMITS[0] or (ch == "|" and not head.size):
             return None               # (music21 reads `T:|A` as music, and fails on it)
         value = (head.value or "") + ch
-        if values is not None and value not in prefixes(values):
+        if values is not None and value not in self.value_sets(values)[1]:
             return None
         if values is None and letter in VALUE_CHARS and ch not in VALUE_CHARS[letter]:
             return None

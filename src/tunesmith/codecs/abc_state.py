@@ -13,7 +13,7 @@ from typing import NamedTuple
 from tunesmith.codecs.abc_symbols import (ANY_METER, BANG_DECORATIONS, BARS, EMPTY_BARS, EMPTY_START, GAP_LIMIT,
                                           LEFT_SPECIAL, LENGTHS, RESTS, RIGHT_SPECIAL, ROLLS, SLUR_BARS, VALUE_CHARS,
                                           Fraction, chord_symbol, compound, length_value, marked, meter_length,
-                                          prefixes, shortest_length, tempo, unit_length)
+                                          shortest_length, tempo, unit_length)
 from tunesmith.notation import abc
 
 SHORTEST = shortest_length("")      # the shortest note length written, in unit lengths
@@ -405,7 +405,7 @@ def _in_field(g, s: Body, ch: str) -> Body | None:
     if values is None and s.gap >= 2 * GAP_LIMIT:    # free text ends within the gap's last limit
         return None
     value += ch
-    if values is not None and value not in prefixes(values):
+    if values is not None and value not in g.value_sets(values)[1]:
         return None
     # a part in the body is one letter (abc2midi reads "P:A3" as part A three times)
     if len(value) > (1 if letter == "P" else 30) or (letter == "Q" and not tempo(value, False)) or (
