@@ -212,3 +212,71 @@ def test_a_row_stuck_at_a_dead_end_goes_back_to_where_it_could_end(monkeypatch):
     pieces = generate(model, codec, n=3, seed=1, max_length=50)
     # each row wrote "A", "B", then found only the end (its "B" leads to a state with no way on)
     assert [p.text for p in pieces] == ["A"] * 3 and all(p.ended for p in pieces)
+
+
+def test_the_collector_is_paused_while_sampling_and_restored_after():
+    """generate pauses the cyclic collector (see sample.gc_paused) and leaves it as it found it: on after
+    a batch, on after a batch that failed, off where the caller had it off, and on only when the last of
+    several overlapping samplers ends."""
+    import gc
+    import threading
+
+    from tunesmith.sample import gc_paused
+
+    assert gc.isenabled()
+    seen = []
+    with gc_paused():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+
+    try:
+        with gc_paused():
+            raise ValueError("a failed batch")
+    except ValueError:
+        pass
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()      # the caller's choice stands
+    finally:
+        gc.enable()
+
+    first_in, first_may_end = threading.Event(), threading.Event()
+    during = []
+
+    def first():
+        with gc_paused():
+            first_in.set()
+            first_may_end.wait(5)
+            during.append(gc.isenabled())
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    first_in.wait(5)
+    with gc_paused():       # a second sampler begins and ends while the first runs
+        pass
+    assert not gc.isenabled()      # the first is still sampling
+    first_may_end.set()
+    worker.join(5)
+    assert during == [False] and gc.isenabled()
+
+
+def test_generate_samples_with_the_collector_paused(monkeypatch):
+    import gc
+    import sys
+
+    from tunesmith.sample import generate
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_abc_constraint import TUNES, codec_of
+
+    codec = codec_of(TUNES)
+    model = LSTMModel(ModelConfig(vocab_size=codec.vocab_size, layers=1, hidden=8, embed=4, dropout=0.0))
+    seen = []
+    real = type(model).stepper
+    monkeypatch.setattr(type(model), "stepper", lambda self, *a, **k: (seen.append(gc.isenabled()), real(self, *a, **k))[1])
+    generate(model, codec, n=2, seed=1, max_length=20)
+    assert seen == [False] and gc.isenabled()

@@ -9,7 +9,10 @@ each step's tokens are limited to those it allows, row by row.
 
 from __future__ import annotations
 
+import gc
 import random
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -141,7 +144,33 @@ def _rule(codec: Codec, controls: dict | None, constrain: bool, prime: list[int]
     return rule
 
 
+_PAUSES = threading.Lock()
+_paused = [0, False]   # samplers running, and whether the collector was on when the first began
+
+
+@contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector off while pieces are sampled (on again when the last sampler
+    running ends, if it was on). A grammar keeps tens of thousands of new states (tuples) per batch, none in
+    a reference cycle; the collector, counting them as they come, went over all of them again and again
+    (the grammar's work for three cold batches of 100 folk tunes: 0.59 s with it off, 0.62 to 0.72 s with
+    it on, as its full passes fell)."""
+    with _PAUSES:
+        if _paused[0] == 0:
+            _paused[1] = gc.isenabled()
+            gc.disable()
+        _paused[0] += 1
+    try:
+        yield
+    finally:
+        with _PAUSES:
+            _paused[0] -= 1
+            if _paused[0] == 0 and _paused[1]:
+                gc.enable()
+
+
 @torch.inference_mode()
+@gc_paused()
 def generate(model: LanguageModel, codec: Codec, n: int = 1, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, primer: str = "", max_length: int = 3000, seed: int | None = None,
              device: torch.device | str = "cpu", style: str | None = None,
