@@ -130,3 +130,18 @@ def test_tonic_c_moves_each_tune_to_c_and_keeps_what_it_cannot_move(tmp_path):
     same = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tonic_c.py"), str(book), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert same.returncode == 2 and "would be written over" in same.stderr
+
+
+def test_grammar_cost_smoke(tmp_path):
+    """The replay answers as the sampler did, and a second run compares its answers with the first's."""
+    answers = tmp_path / "answers.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "grammar_cost.py"), "--smoke", "--answers", str(answers)]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "the grammar alone" in first.stdout and "answers written" in first.stdout
+    assert json.loads(answers.read_text())       # the rows refused per step: some steps were answered
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "the same answers" in again.stdout, again.stderr[-3000:]
+    answers.write_text(json.dumps([[0]]))
+    differs = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert differs.returncode == 1 and "answers differ" in differs.stderr
