@@ -2,22 +2,19 @@
 
 `body_step(grammar, state, ch)` is the state after `ch`, or None where `ch` would make the tune fail
 `tunesmith check`. A state is a `Body` (codecs/abc_state.py, with the rules that need only the state:
-bar lines, repeats, chord symbols); `tok` is the token being read, a short tuple: a note's pitch and
+bar lines, repeats, chord symbols; field lines are codecs/abc_fields.py's); `tok` is the token being read, a short tuple: a note's pitch and
 length so far, a bar line's characters, a chord, a chord symbol, ... Lengths are the unit length times the
 note's suffix, times a broken-rhythm (`>` `<`) and tuplet factor: the notes' durations music21 gives.
 """
 
 from __future__ import annotations
 
+from tunesmith.codecs.abc_fields import FIELD_LINE_LETTERS, INLINE_LETTERS, _in_field, _part_closes, may_label
 from tunesmith.codecs.abc_state import (GAP, GAP_LIMIT, LEAD, SHORTEST, Body, _can_write, _close_bar, _commits,
-                                        _decoration, _eff, _ending, _ending_within, _fillable, _in_bang, _in_field,
-                                        _in_quote, _note_fits, _part_closes, _twin, may_label, replacer)
+                                        _decoration, _eff, _ending, _ending_within, _fillable, _in_bang, _in_quote,
+                                        _note_fits, _tuplet_fits, _twin, replacer)
 from tunesmith.codecs.abc_symbols import (BAR_PREFIXES, BARS, DECORATIONS, ENDING_BARS, LENGTHS, NOTES, RESTS,
                                           Fraction, length_value, reaches, read_note, shortest_length, tuplet)
-
-
-FIELD_LINE_LETTERS = set("KMLPQTWI")     # abc2midi: no R: (nor B: N: S: Z: ...) in the body
-INLINE_LETTERS = set("KMLPQ")
 
 
 _COMMITTED = replacer("pos", "filled", "notes", "tup", "brk", "tok", "last", "tie", "pair", "pmark", "barend", "ls",
@@ -236,23 +233,6 @@ def _in_tuplet(g, s: Body, ch: str) -> Body | None:
     if s.meter is not None and not _fillable((s.meter - s.pos) / (SHORTEST * s.unit), found):
         return None       # its notes must fit the bar
     return between(g, s._replace(tok=(), tup=found), ch)
-
-
-TUPLETS = sorted({form for p in "23456789" for q in ["", *"123456789"] for r in ["", *"123456789"]
-                  for form in (p, f"{p}:{q}", f"{p}:{q}:{r}")})
-"""Every tuplet mark after `(`: p, p:q, p:q:r, any of q and r left out."""
-
-
-def _tuplet_fits(s: Body, text: str) -> bool:
-    """Whether some tuplet mark beginning with `text` can still have its notes fit the bar."""
-    if s.meter is None:
-        return True
-    for full in TUPLETS:
-        if full.startswith(text):
-            found = tuplet(full, s.compound)
-            if found is not None and _fillable((s.meter - s.pos) / (SHORTEST * s.unit), found):
-                return True
-    return False
 
 
 def between(g, s: Body, ch: str) -> Body | None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tunesmith import TunesmithError
-from tunesmith.codecs.abc_body import INLINE_LETTERS, body_step
+from tunesmith.codecs.abc_body import body_step
+from tunesmith.codecs.abc_fields import INLINE_LETTERS
 from tunesmith.codecs.abc_state import GAP_LIMIT, Body, off_grid, takes_space
 from tunesmith.codecs.abc_symbols import ANY_METER, VALUE_CHARS, compound, meter_length, prefixes, tempo, unit_length
 from tunesmith.codecs.constraint import GrammarConstraint
