@@ -37,6 +37,14 @@ def test_real_tunes_are_accepted_to_their_end():
         assert first_refused(codec, text) is None, text
 
 
+def test_a_slur_may_close_on_either_side_of_a_broken_rhythm():
+    # O'Neill's 1850 writes both (Lord Doneraile `(Gc>)d`, The Banks of Lough Foyle `(eg)>a`); music21
+    # and abc2midi read the pair across the slur's end
+    for body in ("D|G>AG (Gc>)d|B3 A2D|G>AG (Gc>)d|B3 G2|]", "(eg)>a b2 c|(d>)e f4|]"):
+        text = f"X:1\nT:Slurs\nM:{'6/8' if body[0] == 'D' else '3/4'}\nL:1/8\nK:G\n{body}\n"
+        assert first_refused(codec_of(TUNES + [text]), text) is None, body
+
+
 def test_a_first_ending_may_begin_inside_a_bar():
     # Nottingham's "Double Rise": the endings differ only in the bar's last beat; the bar stays one bar
     text = ("X:1\nT:Rise\nR:jig\nM:6/8\nL:1/8\nK:D\n\"A\"eAA gfe|\"G\"gBB ded|\"G\"BAG [1\"A\"A3:|[2\"A\"AAB||\n"
@@ -173,6 +181,10 @@ def test_a_first_ending_may_begin_inside_a_bar():
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|GAB cBA:|||:G3 G2|[1GAB cBA:|[2G3 G2|]\n", ":|||"),
     # a slur left open runs a tune to the length cap: it closes before its fifth bar line
     ("X:1\nT:One\nR:jig\nM:6/8\nL:1/8\nK:G\nD|(GAB cBA|GAB cBA|GAB cBA|GAB cBA|G3 G2|G3 G2):|\n", "G2|"),
+    # a slur closed inside a broken rhythm once, and no mark after it; no tie from a slur's close
+    ("X:1\nT:One\nM:3/4\nL:1/8\nK:G\n(eg>))a b2 c|d6|]\n", "))"),
+    ("X:1\nT:One\nM:3/4\nL:1/8\nK:G\n(eg>)>a b2 c|d6|]\n", ")>"),
+    ("X:1\nT:One\nM:3/4\nL:1/8\nK:G\n(eg)-g b2 c|d6|]\n", ")-"),
 ])
 def test_what_the_grammar_forbids(bad, where):
     codec = codec_of(TUNES + [bad])

@@ -275,8 +275,9 @@ def between(g, s: Body, ch: str) -> Body | None:
     simple = {'"': ("quote", ""), "!": ("bang", "!"), "{": ("grace", 0, ()), "(": ("tup", "")}
     if ch in simple:
         return _OPENED(s, simple[ch], None, False, False)
-    if ch == ")":
-        return s._replace(slurs=s.slurs - 1, last=None) if s.slurs else None
+    if ch == ")":     # `(eg)>a`: a broken rhythm may follow (the note before is kept without its pitch: no tie)
+        return s._replace(slurs=s.slurs - 1, last=None if s.last is None else (s.last[0], None, *s.last[2:])) \
+            if s.slurs else None
     if ch == "-" and s.last is not None and s.last[1] not in (None, "[") and not s.last[5]:   # abc2midi: not staccato
         return s._replace(tie=s.last[1], tacc=s.last[4], last=None)
     # (not after a note of a tuplet: its pair would not add up to a whole length)
@@ -296,6 +297,9 @@ def _in_broken(g, s: Body, ch: str) -> Body | None:
     _, marks, before, units, mark = s.tok
     if ch == marks[0] and len(marks) < 2:
         return s._replace(tok=("brk", marks + ch, before, units, mark))
+    if ch == ")" and s.slurs and not marks.endswith(")"):    # `(Gc>)d`: a slur closed between the pair
+        return s._replace(tok=("brk", marks + ch, before, units, mark), slurs=s.slurs - 1)
+    marks = marks.rstrip(")")
     if mark == ".":       # the staccato that pairs comes first (as the corpora write `.B>.c`)
         if ch != ".":
             return None
