@@ -227,12 +227,15 @@ def test_a_first_ending_after_the_double_repeat_that_ends_one():
 
 def test_an_annotation_may_end_a_full_bar_before_its_bar_line():
     # O'Neill's and Ryan's write `"^Segno"|` and `"_D.C."|]` after a bar's last note (these pass `check`);
-    # where no note fits only an annotation may begin, and its bar line must follow it
+    # where no note fits only an annotation may begin, and its bar line must follow it, after spaces or more
+    # annotations (Ryan's `dBB2 "^Segno" |`, `"^Segno""_D.S."|`: music21 reads the bars as without them)
     head = "X:1\nT:Q\nM:C|\nL:1/8\nK:G\n"
     good = [head + b for b in ('ABcd ABcd"^Segno"|ABcd ABcd|]\n', 'ABcd ABcd"_D.C."|]\n',
-                               '|:ABcd ABcd"^Fine"::ABcd ABcd"@end":|\n')]
+                               '|:ABcd ABcd"^Fine"::ABcd ABcd"@end":|\n', 'ABcd ABcd"^Segno" |]\n',
+                               'ABcd ABcd"^Segno""_D.S."|]\n')]
     bad = {head + 'ABcd ABcd"Am"|]\n': '"A', head + 'ABcd ABcd"4"|]\n': '"4',
-           head + 'ABcd ABcd"^Segno"A|]\n': '"A', head + 'ABcd ABcd"^Segno" |]\n': '" '}
+           head + 'ABcd ABcd"^Segno"A|]\n': '"A', head + 'ABcd ABcd"^Segno" A|]\n': ' A',
+           head + 'ABcd ABcd"^Segno""G"|]\n': '"G'}
     codec = codec_of(TUNES + good + list(bad))
     for text in good:
         assert first_refused(codec, text) is None, text

@@ -383,7 +383,11 @@ def _read(g, s: Body, ch: str) -> Body | None:
         return (_in_quote if kind == "quote" else _in_bang)(s, ch)
     if kind == "esc":
         return s._replace(tok=("cont",)) if ch == "\n" else None
-    if kind == "bar-next":     # an annotation after a full bar's last note: its bar line
+    if kind == "bar-next":     # an annotation after a full bar's last note: its bar line, after a space or
+        # another annotation (Ryan's `dBB2 "^Segno" |`, `"^Segno""_D.S."|`) before the gap's first limit (an
+        # annotation's words end before its second: see _in_quote)
+        if ch in ' "' and s.gap < GAP_LIMIT:
+            return s if ch == " " else s._replace(tok=("quote", "|"))
         return between(g, s._replace(tok=()), ch) if ch in "|:" else None
     if kind == "cont":
         # a continued line: not empty (that would end the tune); of fields only K: M: L: P: (the corpus's; abc2midi
