@@ -145,3 +145,16 @@ def test_grammar_cost_smoke(tmp_path):
     answers.write_text(json.dumps([[0]]))
     differs = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert differs.returncode == 1 and "answers differ" in differs.stderr
+
+
+def test_grammar_acceptance_reports_refused_tunes_that_pass_check(tmp_path):
+    """A tune the grammar follows to its end is not listed; one it refuses is counted as failing `check`
+    or listed with the place it is refused."""
+    book = tmp_path / "book.abc"
+    head = "X:{}\nT:Tune {}\nM:3/4\nL:1/8\nK:G\n"
+    book.write_text(head.format(1, "one") + "G2 A2 B2|c6|d6|]\n\n"
+                    + head.format(2, "two") + "G2 A2 B2 c2|c6|d6|]\n")     # a bar of 4/4 in 3/4
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grammar_acceptance.py"), str(book)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 tunes, 1 refused by the grammar, 1 of them failing check, 0 passing it" in done.stdout
