@@ -45,6 +45,19 @@ def test_a_slur_may_close_on_either_side_of_a_broken_rhythm():
         assert first_refused(codec_of(TUNES + [text]), text) is None, body
 
 
+def test_a_second_ending_may_come_after_a_plain_bar_line_joined_to_the_first_s_end():
+    # O'Neill's "The Templehouse Jig" ends its first ending a line early: `:|` then `|2` on the next line
+    # (music21 and abc2midi read the | as joined to the :|); the tune still may not end right after the :|
+    for join in (":|\n|2", ":| |2", ":|\n[2"):
+        text = f"X:1\nT:Templehouse\nM:6/8\nL:1/8\nK:G\n|:GAB cBA|1 GAB c3{join} GAB d3|]\n"
+        assert first_refused(codec_of(TUNES + [text]), text) is None, join
+    cut = "X:1\nT:Templehouse\nM:6/8\nL:1/8\nK:G\n|:GAB cBA|1 GAB c3:| |\n"
+    codec = codec_of(TUNES + [cut])
+    rule = codec.constraint()
+    rule.start(1, codec.encode(Piece("p", cut, "abc")).tolist()[:-1])
+    assert not rule.can_end(rule.rows[0])
+
+
 def test_a_first_ending_may_begin_inside_a_bar():
     # Nottingham's "Double Rise": the endings differ only in the bar's last beat; the bar stays one bar
     text = ("X:1\nT:Rise\nR:jig\nM:6/8\nL:1/8\nK:D\n\"A\"eAA gfe|\"G\"gBB ded|\"G\"BAG [1\"A\"A3:|[2\"A\"AAB||\n"

@@ -243,9 +243,10 @@ def _close_bar(s: Body, bar: str) -> Body | None:
         # the last of them is the next bar's left one (music21: "|| |" opens a plain bar)
         if s.empty >= (EMPTY_START if s.bar == 0 else EMPTY_BARS):
             return None
+        # (a plain | joined to the :| that ended a variant keeps it ended: `:|\n|2`, as O'Neill's writes)
         return s._replace(first=first, tok=(), left=bar in LEFT_SPECIAL, rep=rep, barend=True, last=None,
                           empty=s.empty + 1, span=s.span + 1 if s.slurs else 0,
-                          closed=closed, shut=shut, var=var, ends=ends)
+                          closed=closed, shut=shut, var=var, ends=ends or (s.ends and bar == "|"))
     split = s.left or bar in RIGHT_SPECIAL
     if s.owe and not split:
         return None
