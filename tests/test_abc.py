@@ -27,6 +27,12 @@ def test_file_header_fields_are_inherited():
     assert pieces[0][1] == "X:1\nT:t\nM:3/4\nL:1/4\nK:C\nCDE|\n"
 
 
+def test_an_empty_header_field_is_left_out():
+    # O'Neill's writes `R:` with no tune type for a few airs: it says nothing (and no grammar takes it)
+    pieces, _ = abc.read_book("X:1\nT:t\nR:\nQ: \nM:3/4\nK:C\nCDE|\n", "b")
+    assert pieces[0][1] == "X:1\nT:t\nM:3/4\nL:1/8\nK:C\nCDE|\n"
+
+
 def test_a_meter_line_right_after_the_key_is_the_headers():
     # Nottingham's "Fram Apon Him" writes K: before M:; the meter line belongs to the header, and the
     # unit length follows it. A meter line after the first music stays in the body

@@ -195,7 +195,8 @@ def normalise_tune(lines: list[str], inherited: dict[str, str] | None = None,
     meter = next((v for k, v in header if k == "M"), None)
     unit = next((v for k, v in header if k == "L"), None) or default_unit_length(meter)
     key = [v for k, v in header if k == "K"][-1]
-    others = [(k, v) for k, v in header if k not in "XTMLK" and k in letters_kept]
+    # (an empty field, `R:` with no tune type, says nothing: O'Neill's writes a few)
+    others = [(k, v) for k, v in header if k not in "XTMLK" and k in letters_kept and v.strip()]
     if keep != "all":   # an address in a kept field (a title "for x@y.org") is a person's, not music
         titles = [t for t in titles if not EMAIL.search(t)]
         others = [(k, v) for k, v in others if not EMAIL.search(v)]
