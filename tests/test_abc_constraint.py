@@ -31,6 +31,15 @@ def first_refused(codec, text):
     return None if at is None else at - 1     # the character's position in the text
 
 
+def refusals(good, bad) -> dict:
+    """With one codec for all the texts: every `good` text is accepted to its end; each `bad` text → where
+    it is refused (None: accepted)."""
+    codec = codec_of(TUNES + list(good) + list(bad))
+    for text in good:
+        assert first_refused(codec, text) is None, text
+    return {text: first_refused(codec, text) for text in bad}
+
+
 def test_real_tunes_are_accepted_to_their_end():
     codec = codec_of(TUNES)
     for text in TUNES:
@@ -249,11 +258,8 @@ def test_an_annotation_may_end_a_full_bar_before_its_bar_line():
     bad = {head + 'ABcd ABcd"Am"|]\n': '"A', head + 'ABcd ABcd"4"|]\n': '"4',
            head + 'ABcd ABcd"^Segno"A|]\n': '"A', head + 'ABcd ABcd"^Segno" A|]\n': ' A',
            head + 'ABcd ABcd"^Segno""G"|]\n': '"G'}
-    codec = codec_of(TUNES + good + list(bad))
-    for text in good:
-        assert first_refused(codec, text) is None, text
-    for text, where in bad.items():
-        assert first_refused(codec, text) == text.rindex(where) + 1, text
+    for text, found in refusals(good, bad).items():
+        assert found == text.rindex(bad[text]) + 1, text
 
 
 def test_a_broken_pair_takes_notes_marked_alike():
@@ -269,11 +275,8 @@ def test_a_broken_pair_takes_notes_marked_alike():
            head + ".B>z fe dcAF|G8|]\n": ">z", head + "B>!fermata!c fe dcAF|G8|]\n": ">!fermata",
            pipe + "d.dd.d fe dc|G8|]\n": "d.d", pipe + ".dd fe dcAF|G8|]\n": ".dd",
            pipe + "fe dcA .d F.d|G8|]\n": ".d "}
-    codec = codec_of(TUNES + good + list(bad))
-    for text in good:
-        assert first_refused(codec, text) is None, text
-    for text, where in bad.items():
-        found = first_refused(codec, text)
+    for text, found in refusals(good, bad).items():
+        where = bad[text]
         assert found is not None and text.index(where) <= found <= text.index(where) + len(where), (text, found)
 
 

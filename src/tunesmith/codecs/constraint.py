@@ -190,14 +190,7 @@ class GrammarConstraint(Constraint):
             nxt = None
         else:
             nxt = self.step(state, self.symbols[token])
-        if nxt is None:
-            found = -1
-        else:     # `_number`, inline: this runs for every new state
-            with self.cache.lock:
-                states = store.states
-                found = store.ids.setdefault(nxt, len(states))
-                if found == len(states):
-                    states.append(nxt)
+        found = -1 if nxt is None else self._number(nxt)
         store.next[key] = found
         return found
 

@@ -40,11 +40,7 @@ class KernFields:
     def _note_later(self, s: State, i: int, ltime: int) -> bool:
         """Whether a field after field i can still hold something that is not `.`: a voice free to start
         a note, or a spine that is not **kern (dynamics)."""
-        kinds, pos, room = s.kinds, s.pos, ltime + self.shortest <= s.bar   # (`_can_note` inline: a hot path)
-        for j in range(i + 1, len(kinds)):
-            if not kinds[j] or (pos[j] == ltime and room):
-                return True
-        return False
+        return any(not s.kinds[j] or self._can_note(s, j, ltime) for j in range(i + 1, len(s.kinds)))
 
     def _can_note(self, s: State, i: int, ltime: int) -> bool:
         """Whether spine i may start something on a data line at `ltime`."""
