@@ -1,7 +1,7 @@
 """`tunesmith continue` on held-out tunes cut in the middle of a bar: does each output begin with the
 user's text unchanged, and does it pass `tunesmith check`?
 
-    python benchmarks/continue_goal.py runs/nott -n 20 --seed 1
+    python benchmarks/continue_goal.py runs/nott -n 20 --seed 1 [--adapt]
 
 The tunes are the run's validation split (run.json; never trained on) that pass `check` as they are,
 as their books write them (in their own unit note length, whatever unit the model reads in).
@@ -65,6 +65,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=20, help="tunes to continue")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--temperature", type=float, help="default the model card's")
+    ap.add_argument("--adapt", action="store_true", help="continue with --adapt (the model learns each tune first)")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep", help="a folder to keep the cut tunes and their continuations in")
     args = ap.parse_args()
@@ -94,6 +95,8 @@ def main() -> int:
                        "--seed", str(args.seed), "-o", str(out)]
             if args.temperature is not None:
                 command += ["--temperature", str(args.temperature)]
+            if args.adapt:
+                command.append("--adapt")
             done = subprocess.run(command, capture_output=True, text=True)
             written = sorted(out.glob(f"{path.stem}-continued-*.abc"))
             text = written[-1].read_text(encoding="utf-8") if written else ""

@@ -9,16 +9,21 @@ file written is the person's text, unchanged, followed by what the model wrote
 (the ids after the primer, decoded; for **kern, its measure markers restored
 as barlines). `prepare` refuses, in one sentence, a tune the model cannot
 continue: another format, characters the model never saw, or (under the
-constraint) a symbol its grammar cannot follow.
+constraint) a symbol its grammar cannot follow. `learnt` gives the model a copy of itself that has
+read the tune a few times over, learning from it (`continue --adapt`, adapt.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from tunesmith import TunesmithError
 from tunesmith.codecs import Codec, tunes
 from tunesmith.sample import Finish, Sampled
+
+if TYPE_CHECKING:
+    from tunesmith.bundle import Bundle
 
 
 class GrammarRefused(TunesmithError):
@@ -62,3 +67,19 @@ def prepare(codec: Codec, text: str, name: str = "the tune", constrain: bool = T
         except TunesmithError as exc:
             raise GrammarRefused(f"the model's grammar cannot follow {name}: {exc}") from None
     return tune
+
+
+def learnt(loaded: "Bundle", tune: Tune, device, lr: float | None = None, passes: int | None = None) -> "Bundle":
+    """`loaded` with a copy of its model that has read `tune` `passes` times (default
+    adapt.CONTINUE_PASSES), a gradient step (`lr`, default adapt.CONTINUE_LR) after every
+    adapt.CONTINUE_SEGMENT tokens: the continuation then follows the tune's own habits more closely.
+    `loaded`'s model is left as it was."""
+    import torch
+
+    from tunesmith import adapt
+
+    lr = adapt.CONTINUE_LR if lr is None else lr
+    passes = adapt.CONTINUE_PASSES if passes is None else passes
+    ids = loaded.codec.encode_primer(tune.primer)
+    model = adapt.adapted_to(loaded.model, ids, torch.device(device), lr, adapt.CONTINUE_SEGMENT, passes)
+    return replace(loaded, model=model)

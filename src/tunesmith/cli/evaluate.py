@@ -36,16 +36,32 @@ def add_evaluate_parser(sub) -> None:
                    help="grid models: also score with the model's next-token probabilities averaged over the "
                         "piece in N keys (as written, then moved +1, -1, +2, ... semitones): the network as an "
                         "ensemble of itself, still an exact likelihood")
+    p.add_argument("--adapt", action="store_true",
+                   help="also score with the model learning as it reads (dynamic evaluation): each segment is "
+                        "scored, then the weights take one gradient step on it, pieces in their files' order. "
+                        "How far a new book is from the model's style once it may learn the book's habits; "
+                        "reported beside the static figure")
+    p.add_argument("--adapt-lr", type=float, default=None, metavar="LR",
+                   help="--adapt's learning rate (plain SGD; default 0.5)")
+    p.add_argument("--adapt-segment", type=int, default=None, metavar="N",
+                   help="--adapt's segment in tokens: one step after every N (default 20)")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     # imported here: torch (which these pull in) costs ~1 s at start-up; --help needs none of it
     from tunesmith.device import pick_device
+    from tunesmith.adapt import EVALUATE_LR, EVALUATE_SEGMENT, check_settings
     from tunesmith.evaluate.likelihood import evaluate
 
+    adapt = None
+    if args.adapt or args.adapt_lr is not None or args.adapt_segment is not None:
+        adapt = (EVALUATE_LR if args.adapt_lr is None else args.adapt_lr,
+                 EVALUATE_SEGMENT if args.adapt_segment is None else args.adapt_segment)
+        check_settings(*adapt)
     result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)),
-                      constrained=args.constrained, split=args.split, average_keys=args.average_keys)
+                      constrained=args.constrained, split=args.split, average_keys=args.average_keys,
+                      adapt=adapt)
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
@@ -65,6 +81,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         a = result.averaged
         print(f"averaged over {a['keys']} keys: {a['bits']:.4f} bits per token, next-token accuracy "
               f"{a['accuracy']:.1%} = {a['nats_per_frame']:.4f} nats per frame")
+    if result.adapted is not None:
+        a = result.adapted
+        per_unit, per_written = result.adapted_per_unit()
+        line = f"adapting as it reads (lr {a.lr:g}, a step every {a.segment} tokens): {a.bits:.4f} bits per token"
+        if per_unit is not None:
+            line += f", {per_unit:.4f} per {result.unit}"
+            if per_written is not None:
+                line += f" as read, {per_written:.4f} per {result.unit} as the files write them"
+        print(line + f"; next-token accuracy {a.accuracy:.1%}")
     under = result.constrained
     if under is not None:
         unit = result.unit or "token"

@@ -19,6 +19,7 @@ from tunesmith import TunesmithError, bundle, corpus, data, log
 from tunesmith.evaluate.tokens import evaluate_tokens
 
 if TYPE_CHECKING:
+    from tunesmith.adapt import Adapted
     from tunesmith.evaluate.constrained import Constrained
 
 
@@ -38,6 +39,14 @@ class Likelihood:
     written: int | None = None   # the units as the files write them, where reading rewrote the pieces (ABC
     # lengths read in one unit note length); None where they are `units`
     rewriting: str | None = None   # then what reading rewrote, in words (`Codec.rewriting`)
+    adapted: "Adapted | None" = None   # the figure with the model adapting as it reads, where asked
+
+    def adapted_per_unit(self) -> tuple[float | None, float | None]:
+        """The adapted figure's bits per unit as read and per unit as the files write them."""
+        if self.adapted is None or not self.units:
+            return None, None
+        bits = self.adapted.bits * self.adapted.tokens
+        return bits / self.units, (bits / self.written if self.written else None)
 
     @property
     def bits_per_written_unit(self) -> float | None:
@@ -91,6 +100,13 @@ class Likelihood:
             data["constrained"] = self.constrained.to_json()
         if self.averaged is not None:
             data["averaged_over_keys"] = self.averaged
+        if self.adapted is not None:
+            data["adapted"] = self.adapted.to_json()
+            per_unit, per_written = self.adapted_per_unit()
+            if per_unit is not None:
+                data["adapted"][f"bits_per_{self.unit}"] = per_unit
+            if per_written is not None:
+                data["adapted"][f"bits_per_{self.unit}_as_written"] = per_written
         if self.written is not None:
             data.update({"read_with": self.rewriting, f"{self.unit}s_as_written": self.written,
                          f"bits_per_{self.unit}_as_written": self.bits_per_written_unit})
@@ -132,16 +148,21 @@ def read_for(codec, spec: list[str], style: str | None = None, show_progress: bo
 
 def evaluate(model_path: str, spec: list[str], style: str | None = None, device: str = "cpu",
              show_progress: bool = True, constrained: bool = False, split: str | None = None,
-             average_keys: int = 0) -> Likelihood:
+             average_keys: int = 0, adapt: tuple[float, int] | None = None) -> Likelihood:
     """Every piece read, scored. A symbol the model never saw is its `<unk>`; a model saved before
     `<unk>` came cannot score a piece with one, which is left out and counted. `constrained`: also
     the figure under the model's grammar (`Likelihood.constrained`, see evaluate/constrained.py).
-    `average_keys`: also the figure of a grid model averaged over that many keys (evaluate/keys.py)."""
+    `average_keys`: also the figure of a grid model averaged over that many keys (evaluate/keys.py).
+    `adapt` (learning rate, segment): also the figure with the model adapting as it reads
+    (`Likelihood.adapted`, see adapt.py)."""
     loaded = bundle.load(model_path, device)
     codec = loaded.codec
     if average_keys:    # (a model or count it cannot take: said before any reading)
         from tunesmith.evaluate.keys import key_maps
         maps = key_maps(codec, average_keys)
+    if adapt is not None:
+        from tunesmith.adapt import check_settings
+        check_settings(*adapt)
     pieces = read_for(codec, spec, style, show_progress, split)
     corpus.report(pieces)
     arrays, skipped, units, unknown, left_out, written = [], list(pieces.skipped), 0, 0, [], 0
@@ -176,7 +197,13 @@ def evaluate(model_path: str, spec: list[str], style: str | None = None, device:
         from tunesmith.evaluate.keys import averaged_over_keys
         averaged = averaged_over_keys(loaded.model, maps, arrays, torch.device(device))
         averaged["nats_per_frame"] = averaged["bits"] * averaged["tokens"] / units * math.log(2)
+    adapted = None
+    if adapt is not None:
+        from tunesmith.adapt import adapted_likelihood
+        adapted = adapted_likelihood(loaded.model, arrays, torch.device(device), *adapt,
+                                     show_progress=show_progress)
     return Likelihood(len(arrays), skipped, result["tokens"], units if codec.loss_unit else None,
                       result["bits"], result["accuracy"], codec.loss_unit,
                       unknown if codec.unk_id is not None else None, len(left_out), under, averaged,
-                      *((written, codec.rewriting()) if codec.loss_unit and written != units else ()))
+                      *((written, codec.rewriting()) if codec.loss_unit and written != units else (None, None)),
+                      adapted=adapted)

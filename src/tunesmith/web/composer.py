@@ -202,6 +202,8 @@ class Composer:
             self._check_style(loaded, req)
             text = self._primer_text(loaded, req, primer_bytes)
             tune = self._tune(loaded, req, text if text is not None else req.primer, primer_bytes is not None)
+            if req.adapt:       # a copy of the model learns the tune (continuation.learnt)
+                loaded = continuation.learnt(loaded, tune, self.device)
             options = self._options(loaded, req, tune.primer if tune is not None else text)
             folder = self.store.new_folder()
             try:
@@ -345,6 +347,8 @@ class Composer:
         """The person's tune each piece continues (`continuation`, or a text model's primer file), in
         the model's shape; None when the primer only starts the pieces. A tune it cannot follow: 400."""
         if not (req.continuation or (from_file and loaded.codec.primer_kind == "text")):
+            if req.adapt:
+                raise ApiError(400, "adapt learns a tune of yours: it needs continuation and a tune in the primer")
             return None
         if not text.strip():
             raise ApiError(400, "continuation needs a tune in the primer (text or file) to continue")

@@ -255,6 +255,9 @@ ComposeRequest = create_model(
     continuation=(bool, Field(False, description="text models: the primer is a tune of yours (ABC or **kern) "
                                                  "that each piece continues from where it stops: the piece is "
                                                  "your text, unchanged, followed by what the model writes")),
+    adapt=(bool, Field(False, description="with continuation: the model first reads your tune a few times over and "
+                                          "learns from it (a copy of the model, for this request), so it goes on "
+                                          "in the tune's own way")),
 )
 
 

@@ -205,6 +205,7 @@
     } else if ($("primer").value) {
       body.primer = $("primer").value;
       if ($("continuation").checked) body.continuation = true;
+      if ($("continuation").checked && $("adapt").checked) body.adapt = true;
     }
     for (const name of CONTROLS) {
       if (!$(`${name}-row`).hidden && $(name).value) body[name] = $(name).value;
