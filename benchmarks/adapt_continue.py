@@ -79,7 +79,7 @@ def main() -> int:
                                       adapt.CONTINUE_SEGMENT, passes)
             bits += rest_bits(learnt, ids, cut)
         spent = (time.perf_counter() - start) / len(arrays)
-        print(f"  learnt from the first half (lr {lr:g}, {passes} passes): {bits / tokens:.4f} bits per token "
+        print(f"  learnt from the first half (lr {lr:g}, {passes} pass{'es' if passes != 1 else ''}): {bits / tokens:.4f} bits per token "
               f"({bits / static - 1:+.1%}); {spent:.2f} s per tune")
     return 0
 

@@ -158,3 +158,16 @@ def test_grammar_acceptance_reports_refused_tunes_that_pass_check(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 tunes, 1 refused by the grammar, 1 of them failing check, 0 passing it" in done.stdout
+
+
+def test_adapt_continue_scores_second_halves_as_the_model_is_and_having_learnt(tmp_path):
+    book = tmp_path / "book.abc"
+    book.write_text("\n\n".join(f"X:{k}\nT:Tune {k}\nM:6/8\nL:1/8\nK:D\nABA d2e|fed e2d|ABA d2e|fed d3|]\n"
+                                for k in (1, 2)))
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "adapt_continue.py"), "folk", "--data",
+                           str(book), "--lr", "0.1", "--passes", "1", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("2 tunes, ") and "bits per token as the model is" in lines[0]
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "learnt from the first half (lr 0.1, 1 pass)", "learnt from the first half (lr 0.1, 2 passes)"]

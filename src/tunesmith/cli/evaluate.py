@@ -50,8 +50,8 @@ def add_evaluate_parser(sub) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     # imported here: torch (which these pull in) costs ~1 s at start-up; --help needs none of it
-    from tunesmith.device import pick_device
     from tunesmith.adapt import EVALUATE_LR, EVALUATE_SEGMENT, check_settings
+    from tunesmith.device import pick_device
     from tunesmith.evaluate.likelihood import evaluate
 
     adapt = None
