@@ -378,6 +378,13 @@ def test_the_page_in_chromium(models, tmp_path, capsys):
             assert box[0] > 300 and 20 < box[1] < 600, box
             ARTIFACTS.mkdir(exist_ok=True)
             driver.save_screenshot(str(ARTIFACTS / "web-composer.png"))
+            # "learn my tune first" is for a tune that is continued: open only with "continue my tune"
+            adapt, going_on = driver.find_element(By.ID, "adapt"), driver.find_element(By.ID, "continuation")
+            assert not going_on.is_selected() and not adapt.is_enabled()
+            going_on.click()
+            assert adapt.is_enabled()
+            going_on.click()
+            assert not adapt.is_enabled()
 
             # the MIDI download
             driver.find_element(By.CSS_SELECTOR, "#result a.download-midi").click()

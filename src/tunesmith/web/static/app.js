@@ -118,6 +118,7 @@
     reader.onload = () => {
       $("primer").value = String(reader.result).replace(/\r\n/g, "\n");
       $("continuation").checked = true;
+      $("adapt").disabled = false;
     };
     reader.onerror = () => status("the tune file cannot be read", "error");
     reader.readAsText(file);
@@ -492,6 +493,10 @@
     $("controls").addEventListener("submit", compose);
     $("model").addEventListener("change", showModel);
     $("tune-file").addEventListener("change", loadTune);
+    // "learn my tune first" only means something for a tune that is continued
+    const adaptable = () => { $("adapt").disabled = !$("continuation").checked; };
+    $("continuation").addEventListener("change", adaptable);
+    adaptable();
     $("harmonize").addEventListener("click", () => {
       const file = $("melody-file").files[0];
       if (file) harmonize({file}); else status("Choose a melody file to harmonize first.", "error");
