@@ -91,8 +91,15 @@ class Dist:
         dist.all_gather(parts, mine)
         return [p.tolist() for p in parts]
 
-    def close(self) -> None:
+    def close(self, together: bool = False) -> None:
+        """Leave the process group. `together` (a run that ended well on every process): first wait
+        for every process to get here, so none shuts its connections down while another is still
+        finishing its last collective (gloo aborted a process now and then when one left early).
+        Not after an error: the others may be inside a collective that never comes, and the failed
+        process must exit for torchrun to stop them."""
         if self.active and dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
 
     def _device(self) -> torch.device:

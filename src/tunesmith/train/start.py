@@ -29,7 +29,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> Ru
         # paths are recorded absolute, so --resume works from any folder
         cfg.corpus = [s if s in corpus_mod.NAMED else str(Path(s).expanduser().absolute()) for s in cfg.corpus]
     ranks = Dist.from_env(pick_device(cfg.device))
-    quiet_before = log.is_quiet()
+    quiet_before, ended = log.is_quiet(), False
     try:
         if not ranks.main:
             log.set_quiet(True)   # one process talks
@@ -43,10 +43,12 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> Ru
             trainer = Trainer(_settings(cfg, prepared.run, limits if resume else None), prepared, ranks)
             if resume and claim.has_checkpoint(prepared.out):
                 trainer.restore()
-            return trainer.run()
+            result = trainer.run()
+            ended = True
+            return result
     finally:
         log.set_quiet(quiet_before)
-        ranks.close()
+        ranks.close(together=ended)
 
 
 def _settings(cfg: TrainConfig, run: dict, limits: dict | None) -> TrainConfig:
