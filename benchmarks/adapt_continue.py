@@ -21,13 +21,9 @@ from pathlib import Path
 
 import torch
 
+from continue_goal import _key     # (this folder: a piece's file name and tune, as a run's split names it)
 from tunesmith import adapt, bundle
 from tunesmith.evaluate.likelihood import read_for
-
-
-def _key(name: str) -> tuple[str, str]:
-    path, _, tune = name.partition("#")
-    return Path(path).name, tune
 
 
 def tunes(run: str, codec, data: list[str] | None, limit: int) -> list:
@@ -54,8 +50,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a run or model folder (with --data) or a run folder (its validation split)")
     ap.add_argument("--data", nargs="+", help="score tunes of these files instead of the run's validation split")
-    ap.add_argument("--lr", nargs="+", type=float, default=[adapt.CONTINUE_LR])
-    ap.add_argument("--passes", nargs="+", type=int, default=[adapt.CONTINUE_PASSES])
+    ap.add_argument("--lr", nargs="+", type=float, default=[adapt.CONTINUE_ADAPT_LR])
+    ap.add_argument("--passes", nargs="+", type=int, default=[adapt.CONTINUE_ADAPT_PASSES])
     ap.add_argument("--limit", type=int, default=0, help="at most this many tunes (0: all)")
     args = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -76,7 +72,7 @@ def main() -> int:
         for ids in arrays:
             cut = len(ids) // 2
             learnt = adapt.adapted_to(model, ids[:cut].numpy(), torch.device("cpu"), lr,
-                                      adapt.CONTINUE_SEGMENT, passes)
+                                      adapt.CONTINUE_ADAPT_SEGMENT, passes)
             bits += rest_bits(learnt, ids, cut)
         spent = (time.perf_counter() - start) / len(arrays)
         print(f"  learnt from the first half (lr {lr:g}, {passes} pass{'es' if passes != 1 else ''}): {bits / tokens:.4f} bits per token "

@@ -109,7 +109,7 @@ def test_evaluate_adapt_prints_and_reports_both_figures(models, tmp_path, capsys
     assert cli.main(args + ["--adapt", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     adapted = result["adapted"]
-    assert adapted["tokens"] == result["tokens"] and adapted["lr"] == adapt.EVALUATE_LR
+    assert adapted["tokens"] == result["tokens"] and adapted["lr"] == adapt.EVALUATE_ADAPT_LR
     assert adapted["bits_per_token"] < result["bits_per_token"]      # five tunes, one figure: it learns it
     assert adapted["bits_per_character"] == pytest.approx(adapted["bits_per_token"] * result["tokens"]
                                                           / result["characters"])

@@ -29,15 +29,10 @@ import torch.nn.functional as F
 
 from tunesmith import TunesmithError, log
 from tunesmith.nets import LanguageModel
+from tunesmith.options import (CONTINUE_ADAPT_LR, CONTINUE_ADAPT_PASSES, CONTINUE_ADAPT_SEGMENT, EVALUATE_ADAPT_LR,
+                               EVALUATE_ADAPT_SEGMENT)
 
 LN2 = math.log(2)
-# evaluate --adapt: chosen on O'Neill's Music of Ireland (music21's corpus, its first 150 tunes) with
-# a 3×256 character model trained on nine Nottingham books (learning rates 0.2 to 1.0, segments of
-# 20 to 100 characters, with and without a pull back to the trained weights; README, "Held-out books")
-EVALUATE_LR, EVALUATE_SEGMENT = 0.5, 20
-# continue --adapt: chosen on that model's own validation tunes cut in half, the second half scored
-# after learning from the first (learning rates 0.05 to 0.5, 1 to 8 passes; README)
-CONTINUE_LR, CONTINUE_SEGMENT, CONTINUE_PASSES = 0.1, 20, 5
 
 
 def check_settings(lr: float, segment: int, passes: int = 1) -> None:
@@ -110,7 +105,7 @@ class Adapted:
 
 
 def adapted_likelihood(model: LanguageModel, arrays: list[np.ndarray], device: torch.device,
-                       lr: float = EVALUATE_LR, segment: int = EVALUATE_SEGMENT,
+                       lr: float = EVALUATE_ADAPT_LR, segment: int = EVALUATE_ADAPT_SEGMENT,
                        show_progress: bool = True) -> Adapted:
     """`arrays`: each piece's ids from the codec's `encode`, in reading order, read by one Learner.
     lr 0 gives the static figure."""
@@ -127,9 +122,12 @@ def adapted_likelihood(model: LanguageModel, arrays: list[np.ndarray], device: t
     return Adapted(len(arrays), count, nll / count / LN2, correct / count, lr, segment)
 
 
-def adapted_to(model: LanguageModel, ids: np.ndarray, device: torch.device, lr: float = CONTINUE_LR,
-               segment: int = CONTINUE_SEGMENT, passes: int = CONTINUE_PASSES) -> LanguageModel:
-    """A copy of `model` that has read `ids` (a primer: a person's tune) `passes` times, learning."""
+def adapted_to(model: LanguageModel, ids: np.ndarray, device: torch.device, lr: float | None = None,
+               segment: int = CONTINUE_ADAPT_SEGMENT, passes: int | None = None) -> LanguageModel:
+    """A copy of `model` that has read `ids` (a primer: a person's tune) `passes` times (None:
+    CONTINUE_ADAPT_PASSES), learning at `lr` (None: CONTINUE_ADAPT_LR)."""
+    lr = CONTINUE_ADAPT_LR if lr is None else lr
+    passes = CONTINUE_ADAPT_PASSES if passes is None else passes
     check_settings(lr, segment, passes)
     learner = Learner(model, device, lr, segment)
     for _ in range(passes):

@@ -70,16 +70,12 @@ def prepare(codec: Codec, text: str, name: str = "the tune", constrain: bool = T
 
 
 def learnt(loaded: "Bundle", tune: Tune, device, lr: float | None = None, passes: int | None = None) -> "Bundle":
-    """`loaded` with a copy of its model that has read `tune` `passes` times (default
-    adapt.CONTINUE_PASSES), a gradient step (`lr`, default adapt.CONTINUE_LR) after every
-    adapt.CONTINUE_SEGMENT tokens: the continuation then follows the tune's own habits more closely.
-    `loaded`'s model is left as it was."""
+    """`loaded` with a copy of its model that has read `tune` `passes` times, learning at `lr`
+    (`adapt.adapted_to`; None: its defaults): the continuation then follows the tune's own habits
+    more closely. `loaded`'s model is left as it was."""
     import torch
 
-    from tunesmith import adapt
+    from tunesmith.adapt import adapted_to
 
-    lr = adapt.CONTINUE_LR if lr is None else lr
-    passes = adapt.CONTINUE_PASSES if passes is None else passes
     ids = loaded.codec.encode_primer(tune.primer)
-    model = adapt.adapted_to(loaded.model, ids, torch.device(device), lr, adapt.CONTINUE_SEGMENT, passes)
-    return replace(loaded, model=model)
+    return replace(loaded, model=adapted_to(loaded.model, ids, torch.device(device), lr, passes=passes))

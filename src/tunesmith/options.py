@@ -12,6 +12,14 @@ from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
 from tunesmith.settings import setting
 
 DEFAULT_MODEL = "folk"
+# the settings of a model learning as it reads (adapt.py), here so that --help can state them without torch.
+# evaluate --adapt: chosen on O'Neill's Music of Ireland (music21's corpus, its first 150 tunes) with a
+# 3×256 character model trained on nine Nottingham books (learning rates 0.2 to 1.0, segments of 20 to
+# 100 characters, with and without a pull back to the trained weights; README, "Held-out books")
+EVALUATE_ADAPT_LR, EVALUATE_ADAPT_SEGMENT = 0.5, 20
+# continue --adapt: chosen on that model's own validation tunes cut in half, the second half scored after
+# learning from the first (learning rates 0.05 to 0.5, 1 to 8 passes; README)
+CONTINUE_ADAPT_LR, CONTINUE_ADAPT_SEGMENT, CONTINUE_ADAPT_PASSES = 0.1, 20, 5
 CARD_KEY = "compose"      # the card's section of measured compose defaults
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tunesmith import TunesmithError, check, log, settings
 from tunesmith.cli.sample import sample_options
-from tunesmith.options import DEFAULT_MODEL, SampleOptions, card_defaults
+from tunesmith.options import (CONTINUE_ADAPT_LR, CONTINUE_ADAPT_PASSES, DEFAULT_MODEL, SampleOptions,
+                               card_defaults)
 
 FLAGS = ("n", "temperature", "top_k", "top_p", "max_length", "seed", "precision", "constrain")
 
@@ -35,9 +36,9 @@ def add_continue_parser(sub) -> None:
                         "copy of it; the model's files are not changed): the continuation follows the tune's "
                         "own habits more closely. Takes a second or two on a CPU")
     p.add_argument("--adapt-passes", type=int, default=None, metavar="N",
-                   help="--adapt: times the model reads the tune (default 5)")
+                   help=f"--adapt: times the model reads the tune (default {CONTINUE_ADAPT_PASSES})")
     p.add_argument("--adapt-lr", type=float, default=None, metavar="LR",
-                   help="--adapt: learning rate (plain SGD; default 0.1)")
+                   help=f"--adapt: learning rate (plain SGD; default {CONTINUE_ADAPT_LR:g})")
     p.set_defaults(func=cmd_continue, primer=None)
 
 

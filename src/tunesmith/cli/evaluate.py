@@ -9,7 +9,7 @@ import json
 from tunesmith import log
 from tunesmith.evaluate.judge import judge
 from tunesmith.evaluate.novelty import DEFAULT_MAX_COPY
-from tunesmith.options import max_copy_notes
+from tunesmith.options import EVALUATE_ADAPT_LR, EVALUATE_ADAPT_SEGMENT, max_copy_notes
 
 
 def add_evaluate_parser(sub) -> None:
@@ -42,23 +42,21 @@ def add_evaluate_parser(sub) -> None:
                         "How far a new book is from the model's style once it may learn the book's habits; "
                         "reported beside the static figure")
     p.add_argument("--adapt-lr", type=float, default=None, metavar="LR",
-                   help="--adapt's learning rate (plain SGD; default 0.5)")
+                   help=f"--adapt's learning rate (plain SGD; default {EVALUATE_ADAPT_LR:g})")
     p.add_argument("--adapt-segment", type=int, default=None, metavar="N",
-                   help="--adapt's segment in tokens: one step after every N (default 20)")
+                   help=f"--adapt's segment in tokens: one step after every N (default {EVALUATE_ADAPT_SEGMENT})")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     # imported here: torch (which these pull in) costs ~1 s at start-up; --help needs none of it
-    from tunesmith.adapt import EVALUATE_LR, EVALUATE_SEGMENT, check_settings
     from tunesmith.device import pick_device
     from tunesmith.evaluate.likelihood import evaluate
 
-    adapt = None
+    adapt = None    # (evaluate checks it before reading any piece)
     if args.adapt or args.adapt_lr is not None or args.adapt_segment is not None:
-        adapt = (EVALUATE_LR if args.adapt_lr is None else args.adapt_lr,
-                 EVALUATE_SEGMENT if args.adapt_segment is None else args.adapt_segment)
-        check_settings(*adapt)
+        adapt = (EVALUATE_ADAPT_LR if args.adapt_lr is None else args.adapt_lr,
+                 EVALUATE_ADAPT_SEGMENT if args.adapt_segment is None else args.adapt_segment)
     result = evaluate(args.model, args.data, style=args.style, device=str(pick_device(args.device)),
                       constrained=args.constrained, split=args.split, average_keys=args.average_keys,
                       adapt=adapt)

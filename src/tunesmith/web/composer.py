@@ -202,9 +202,9 @@ class Composer:
             self._check_style(loaded, req)
             text = self._primer_text(loaded, req, primer_bytes)
             tune = self._tune(loaded, req, text if text is not None else req.primer, primer_bytes is not None)
-            if req.adapt:       # a copy of the model learns the tune (continuation.learnt)
-                loaded = continuation.learnt(loaded, tune, self.device)
             options = self._options(loaded, req, tune.primer if tune is not None else text)
+            if req.adapt:       # (once the request is checked) a copy of the model learns the tune
+                loaded = continuation.learnt(loaded, tune, self.device)
             folder = self.store.new_folder()
             try:
                 composed = compose.compose(loaded, options, folder, stem=req.model, formats=self._formats(loaded),
